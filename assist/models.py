@@ -1,0 +1,180 @@
+"""The domain's data: conversations in, assistance out. Field names follow ``../shared/CONTRACT.md``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ContactLevel = Literal["no_touch", "low_touch", "high_touch"]
+Grade = Literal["low", "medium", "high"]
+Role = Literal["customer", "agent", "bot"]
+Severity = Literal["low", "medium", "high"]
+
+MAX_TEXT_CHARS = 20_000
+MAX_MESSAGES = 500
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+
+class Message(_Model):
+    role: Role
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    at: datetime | None = None
+
+
+class Customer(_Model):
+    id: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    vip: bool = False
+
+
+class Case(_Model):
+    purchase_value: float | None = Field(default=None, ge=0)
+    product_complexity: Grade | None = None
+    strategic_importance: Grade | None = None
+    contact_level: ContactLevel | None = None
+
+
+class Conversation(_Model):
+    id: str = Field(min_length=1, max_length=200)
+    channel: str | None = None
+    language: str | None = Field(default=None, description="ISO 639-1 override; detected when absent")
+    customer: Customer = Field(default_factory=Customer)
+    case: Case = Field(default_factory=Case)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+
+    def customer_texts(self) -> list[str]:
+        return [m.text for m in self.messages if m.role == "customer"]
+
+    def agent_texts(self) -> list[str]:
+        return [m.text for m in self.messages if m.role == "agent"]
+
+
+class Passage(BaseModel):
+    """A retrieved knowledge-base chunk, as the engine sees it."""
+
+    document_id: str
+    chunk_id: str
+    title: str
+    text: str
+    score: float
+    relevance: float = 0.0
+    language: str = ""
+    kind: str = ""
+    section: str = ""
+    source: str = ""
+    indexed_at: str = ""
+
+
+class Citation(BaseModel):
+    document_id: str
+    chunk_id: str
+    title: str
+    quote: str
+    language: str = ""
+    section: str = ""
+    source: str = ""
+    indexed_at: str = ""
+
+
+class ContactLevelDecision(BaseModel):
+    level: ContactLevel
+    source: Literal["override", "inferred"]
+    reasons: list[str]
+
+
+class EmpathySuggestion(BaseModel):
+    text: str
+    trigger: str = ""
+    engine: Literal["rules", "llm"] = "rules"
+
+
+class NextStep(BaseModel):
+    text: str
+    citations: list[Citation]
+    language: str = ""
+    translated: bool = False
+    engine: Literal["rules", "llm"] = "rules"
+
+
+class Article(BaseModel):
+    document_id: str
+    chunk_id: str
+    title: str
+    score: float
+    language: str = ""
+    source: str = ""
+
+
+class ToneIssue(BaseModel):
+    kind: str
+    start: int
+    end: int
+    message: str
+    suggestion: str
+    dimension: str = ""
+
+
+class ToneDimensions(BaseModel):
+    calm: float
+    non_sarcastic: float
+    personalised: float
+    professional: float
+    empathetic: float
+
+
+class ToneReport(BaseModel):
+    language: str
+    score: float
+    dimensions: ToneDimensions
+    issues: list[ToneIssue]
+    rewrite: str | None = None
+    engine: Literal["rules", "llm"] = "rules"
+
+
+class MessageState(BaseModel):
+    index: int
+    sentiment: float
+    frustration: float
+    signals: list[str] = Field(default_factory=list)
+
+
+class CustomerState(BaseModel):
+    sentiment: float
+    frustration: float
+    trend: Literal["rising", "falling", "steady"] = "steady"
+    signals: list[str] = Field(default_factory=list)
+    per_message: list[MessageState] = Field(default_factory=list)
+
+
+class Flag(BaseModel):
+    id: str = ""
+    conversation_id: str
+    kind: str
+    severity: Severity
+    message: str
+    excerpt: str
+    status: Literal["open", "confirmed", "dismissed"] = "open"
+    created_at: str = ""
+    message_index: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+class Assistance(BaseModel):
+    suggestion_id: str
+    language: str
+    contact_level: ContactLevelDecision
+    empathy: list[EmpathySuggestion]
+    next_steps: list[NextStep]
+    articles: list[Article]
+    tone: ToneReport | None
+    customer: CustomerState
+    flags: list[Flag]
+    engine: Literal["rules", "llm"] = "rules"
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    query: str = ""
