@@ -1,0 +1,63 @@
+"""The FastAPI application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.container import Container
+from api.demo import ensure_demo_indexed
+from api.routes import agent, health, knowledge, pages, supervisor
+from api.settings import Settings
+
+log = logging.getLogger("tactful")
+STATIC = Path(__file__).parent / "static"
+BODY_LIMITS = (("/v1/documents", 64 * 1024 * 1024), ("", 16 * 1024 * 1024))
+
+
+def _limit_for(path: str) -> int:
+    return next(limit for prefix, limit in BODY_LIMITS if path.startswith(prefix))
+
+
+def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
+    """The service, built from ``settings`` (or around an already built ``container``, for tests)."""
+    settings.check_can_serve()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = container or Container.build(settings)
+        app.state.container = built
+        built.start()
+        if settings.demo:
+            ensure_demo_indexed(built)
+        try:
+            yield
+        finally:
+            built.stop()
+
+    app = FastAPI(title="Tactful", version="0.1.0", lifespan=lifespan)
+    errors.install(app)
+
+    @app.middleware("http")
+    async def limits_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        limit = _limit_for(request.url.path)
+        if length and length.isdigit() and int(length) > limit:
+            return JSONResponse(errors.error_body("too_large", f"the body is larger than {limit // 2**20} MB", "body"),
+                                status_code=413)
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors}"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    for router in (health.router, knowledge.router, agent.router, supervisor.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

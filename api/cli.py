@@ -1,0 +1,77 @@
+"""The ``tactful`` command: ``serve``, ``index``, ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from api.settings import ConfigError, Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    if args.demo:
+        settings.demo = True
+    host = args.host
+    if not settings.keys() and settings.dev_open and host not in ("127.0.0.1", "localhost", "::1"):
+        print("TACTFUL_DEV_OPEN=1 without keys: binding to 127.0.0.1 only", file=sys.stderr)
+        host = "127.0.0.1"
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"tactful: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{host}:{args.port}"
+    print(f"Tactful on {base}\n  agent sidebar:   {base}/sidebar\n  supervisor:      {base}/supervisor\n"
+          f"  knowledge team:  {base}/knowledge", flush=True)
+    for key, role in sorted(settings.keys().items(), key=lambda kv: kv[1]):
+        print(f"  {role:<10} key: {key}", flush=True)
+    uvicorn.run(app, host=host, port=args.port, log_level="info")
+    return 0
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    from api.indexing_cli import run_index
+
+    return run_index(settings, [Path(p) for p in args.paths], full=args.full)
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from evals import run
+
+    return run(args.what, data=Path(args.data), limit=args.limit, out=args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tactful", description="Agent-assist sidebar service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
+    index = sub.add_parser("index", help="index files and folders")
+    index.add_argument("paths", nargs="+")
+    index.add_argument("--full", action="store_true", help="then rebuild the whole index into a new collection")
+    ev = sub.add_parser("eval", help="evaluate on ../shared/eval data")
+    ev.add_argument("what", choices=["retrieval", "tone"])
+    ev.add_argument("--data", default="../shared/eval/data")
+    ev.add_argument("--limit", type=int, default=0, help="evaluate on at most this many items (0: all)")
+    ev.add_argument("--out", default="", help="also write the table as Markdown to this file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"tactful: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    handler = {"serve": _serve, "index": _index, "eval": _eval}[args.command]
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Dependency aliases so routes declare what they need."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.auth import require
+from api.container import Container
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+AgentRole = Annotated[str, Depends(require("agent"))]
+SupervisorRole = Annotated[str, Depends(require("supervisor"))]
+KnowledgeRole = Annotated[str, Depends(require("knowledge"))]
+AnyRole = Annotated[str, Depends(require("agent", "supervisor", "knowledge"))]

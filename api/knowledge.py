@@ -1,0 +1,267 @@
+"""The knowledge base as the service runs it: durable jobs, a serving collection, and the retriever the engine uses.
+
+Jobs run one at a time on a worker thread. Their rows are the source of truth: a job left running by a
+crash is failed at the next start. A document's row is written only once its chunks are indexed, and a
+full re-index builds a new collection, checks it, and only then becomes the one serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from api.persistence import knowledge_repo as repo
+from api.persistence.database import Database
+from api.persistence.tables import JobRow, utcnow
+from assist.errors import InvalidInput, NotFound
+from assist.language import detect_language
+from assist.models import Passage
+from kb_index.chunking import chunk_document
+from kb_index.documents import SourceDocument
+from kb_index.errors import KnowledgeError
+from kb_index.indexing import ChunkCounts, Indexer, collection_name
+from kb_index.retrieval import Hit, HybridRetriever
+
+log = logging.getLogger("tactful.knowledge")
+PROBE_QUERY = "refund"
+FailureHook = Callable[[str, int], None]
+
+
+def _doc_payload(doc: SourceDocument) -> dict[str, Any]:
+    return asdict(doc)
+
+
+class KnowledgeService:
+    def __init__(self, db: Database, indexer: Indexer, retriever: HybridRetriever) -> None:
+        self.db = db
+        self.indexer = indexer
+        self.retriever = retriever
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._indexed_at: dict[str, str] = {}
+        self._idle = threading.Event()
+        self._idle.set()
+        self.failure_hook: FailureHook | None = None  # tests: raise inside a job after N documents
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self.db.session() as s:
+            active = repo.get_state(s, repo.ACTIVE_KEY)
+            if active is None:
+                active = collection_name(1)
+                repo.set_state(s, repo.ACTIVE_KEY, active)
+                repo.set_state(s, repo.GENERATION_KEY, "1")
+            pending = repo.fail_interrupted(s)
+        self.retriever.load(active)
+        self._refresh_freshness()
+        self._thread = threading.Thread(target=self._work, name="tactful-jobs", daemon=True)
+        self._thread.start()
+        for job_id in pending:
+            self._enqueue(job_id)
+
+    def stop(self) -> None:
+        if self._thread:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    @property
+    def active_collection(self) -> str:
+        return self.retriever.collection
+
+    # -- requests ---------------------------------------------------------------------------------
+    def submit_documents(self, docs: list[SourceDocument]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for i, doc in enumerate(docs):
+            if doc.id in seen:
+                raise InvalidInput(f"document id {doc.id!r} appears twice in one request", field=f"documents.{i}.id")
+            seen.add(doc.id)
+            if not doc.language:
+                doc.language = detect_language(f"{doc.title}\n{doc.text[:2000]}")
+        with self.db.session() as s:
+            job = repo.create_job(s, kind="upsert", payload={"documents": [_doc_payload(d) for d in docs]},
+                                  total=len(docs))
+            job_id = job.id
+        self._enqueue(job_id)
+        return {"job_id": job_id, "document_ids": [d.id for d in docs]}
+
+    def submit_reindex(self, mode: str) -> str:
+        with self.db.session() as s:
+            total = len(repo.all_documents(s))
+            job_id = repo.create_job(s, kind=f"reindex_{mode}", payload={}, total=total).id
+        self._enqueue(job_id)
+        return job_id
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove a document and its chunks now (waits for a running job to finish first)."""
+        with self._exclusive(), self.db.session() as s:
+            row = s.get(repo.DocumentRow, document_id)
+            if row is None:
+                raise NotFound(f"no document with id {document_id!r}", field="id")
+            self.indexer.delete(self.active_collection, [document_id])
+            s.delete(row)
+        self.retriever.load(self.active_collection)
+        self._refresh_freshness()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                raise NotFound(f"no job with id {job_id!r}", field="job_id")
+            return repo.job_json(row)
+
+    def wait(self, job_id: str, *, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            time.sleep(0.05)
+        raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+
+    # -- retrieval --------------------------------------------------------------------------------
+    def search(self, query: str, *, k: int = 5, language: str | None = None,
+               filters: dict[str, str] | None = None) -> list[Passage]:
+        lang = language or detect_language(query)
+        hits = self.retriever.search(query, k=k, language=lang, filters=filters)
+        return [self._passage(h) for h in hits]
+
+    def _passage(self, hit: Hit) -> Passage:
+        return Passage(
+            document_id=hit.document_id, chunk_id=hit.chunk_id, title=hit.title, text=hit.text, score=hit.score,
+            relevance=hit.relevance, language=hit.language, kind=hit.kind, section=hit.section, source=hit.source,
+            indexed_at=self._indexed_at.get(hit.document_id, ""),
+        )
+
+    def _refresh_freshness(self) -> None:
+        with self.db.session() as s:
+            self._indexed_at = repo.indexed_at_map(s)
+
+    # -- the worker -------------------------------------------------------------------------------
+    def _enqueue(self, job_id: str) -> None:
+        self._idle.clear()
+        self._queue.put(job_id)
+
+    class _Exclusive:
+        def __init__(self, lock: threading.Lock) -> None:
+            self.lock = lock
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    _write_lock = threading.Lock()
+
+    def _exclusive(self) -> KnowledgeService._Exclusive:
+        return KnowledgeService._Exclusive(self._write_lock)
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            with self._exclusive():
+                self._run(job_id)
+            if self._queue.empty():
+                self._idle.set()
+
+    def _run(self, job_id: str) -> None:
+        with self.db.session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None or job.status != "queued":
+                return
+            job.status = "running"
+            kind, payload = job.kind, dict(job.payload)
+        try:
+            counts = self._dispatch(job_id, kind, payload)
+        except (KnowledgeError, InvalidInput, OSError, ValueError, RuntimeError) as exc:
+            log.warning("job %s failed: %s", job_id, exc)
+            self._finish(job_id, status="failed", error=str(getattr(exc, "message", exc)))
+            return
+        self._finish(job_id, status="succeeded", counts=counts)
+        self._refresh_freshness()
+
+    def _dispatch(self, job_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if kind == "upsert":
+            return self._upsert(job_id, [SourceDocument(**d) for d in payload["documents"]])
+        if kind == "reindex_incremental":
+            return self._reindex_incremental(job_id)
+        if kind == "reindex_full":
+            return self._reindex_full(job_id)
+        raise ValueError(f"unknown job kind {kind!r}")
+
+    def _progress(self, job_id: str) -> Callable[[int], None]:
+        last = [0.0]
+
+        def report(done: int) -> None:
+            if self.failure_hook:
+                self.failure_hook(job_id, done)
+            now = time.monotonic()
+            if now - last[0] > 0.25:
+                last[0] = now
+                with self.db.session() as s:
+                    row = s.get(JobRow, job_id)
+                    if row is not None:
+                        row.done = done
+        return report
+
+    def _upsert(self, job_id: str, docs: list[SourceDocument]) -> dict[str, Any]:
+        with self.db.session() as s:
+            known = repo.hashes(s, [d.id for d in docs])
+        changed = [d for d in docs if known.get(d.id) != d.content_hash]
+        chunk_counts = self.indexer.sync(self.active_collection, changed, on_document=self._progress(job_id))
+        counts = {"added": 0, "updated": 0, "skipped": 0, "deleted": 0}
+        with self.db.session() as s:
+            for doc in docs:
+                counts[repo.save_document(s, doc, chunks=len(chunk_document(doc)))] += 1
+        self.retriever.load(self.active_collection)
+        return {**counts, "chunks": asdict(chunk_counts)}
+
+    def _reindex_incremental(self, job_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            docs = [repo.to_source(r) for r in repo.all_documents(s)]
+        chunk_counts = self.indexer.sync(self.active_collection, docs, cleanup="full",
+                                         on_document=self._progress(job_id))
+        self.retriever.load(self.active_collection)
+        return _doc_counts(chunk_counts, total=len(docs))
+
+    def _reindex_full(self, job_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            docs = [repo.to_source(r) for r in repo.all_documents(s)]
+            generation = int(repo.get_state(s, repo.GENERATION_KEY) or "1") + 1
+            repo.set_state(s, repo.GENERATION_KEY, str(generation))
+        old, new = self.active_collection, collection_name(generation)
+        try:
+            chunk_counts = self.indexer.sync(new, docs, on_document=self._progress(job_id))
+            expected = sum(len(chunk_document(d)) for d in docs)
+            self.indexer.check(new, expected_chunks=expected, probe=docs[0].title if docs else PROBE_QUERY)
+        except BaseException:
+            self.indexer.drop(new)
+            raise
+        with self.db.session() as s:
+            repo.set_state(s, repo.ACTIVE_KEY, new)
+        self.retriever.load(new)
+        self.indexer.drop(old)
+        return {"added": len(docs), "updated": 0, "skipped": 0, "deleted": 0, "chunks": asdict(chunk_counts)}
+
+    def _finish(self, job_id: str, *, status: str, counts: dict[str, Any] | None = None, error: str | None = None) -> None:
+        with self.db.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                return
+            row.status, row.error, row.finished_at = status, error, utcnow()
+            if counts is not None:
+                row.counts = counts
+                row.done = row.total
+
+
+def _doc_counts(chunks: ChunkCounts, *, total: int) -> dict[str, Any]:
+    """An incremental re-index touches no document rows: all are 'skipped' unless their chunks moved."""
+    return {"added": 0, "updated": 0, "skipped": total, "deleted": 0, "chunks": asdict(chunks)}

@@ -1,0 +1,1 @@
+"""SQL persistence (SQLAlchemy 2): SQLite by default, PostgreSQL by URL."""

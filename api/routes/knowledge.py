@@ -1,0 +1,126 @@
+"""Knowledge team: documents, jobs, re-indexing, gaps."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.deps import ContainerDep, KnowledgeRole
+from api.errors import ApiError
+from api.persistence import knowledge_repo as repo
+from api.persistence import review_repo
+from api.schemas import DocumentIn, DocumentsIn, ReindexIn
+from assist.errors import InvalidInput, NotFound
+from kb_index.documents import SourceDocument
+from kb_index.loaders import load_bytes
+
+router = APIRouter(prefix="/v1", tags=["knowledge"])
+
+
+def _validation_error(exc: ValidationError, *, prefix: str = "") -> InvalidInput:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
+    return InvalidInput(f"{field or 'body'}: {first['msg']}", field=field or "body")
+
+
+def _to_source(doc: DocumentIn) -> SourceDocument:
+    return SourceDocument(id=doc.id, title=doc.title, text=doc.text, format=doc.format, language=doc.language or "",
+                          kind=doc.kind, source=doc.source, metadata=doc.metadata)
+
+
+async def _json_documents(request: Request) -> list[SourceDocument]:
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError("bad_request", f"the body is not valid JSON: {exc}", field="body") from exc
+    try:
+        if isinstance(body, dict) and "documents" in body:
+            return [_to_source(d) for d in DocumentsIn.model_validate(body).documents]
+        return [_to_source(DocumentIn.model_validate(body))]
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+
+
+async def _uploaded_documents(request: Request) -> list[SourceDocument]:
+    form = await request.form()
+    files = [f for f in form.getlist("file") if not isinstance(f, str)]
+    if not files:
+        raise InvalidInput("a multipart upload needs at least one 'file' field", field="file")
+    docs = []
+    for upload in files:
+        data = await upload.read()
+        doc = load_bytes(data, filename=upload.filename or "upload.txt")
+        for key in ("language", "kind", "title", "id"):
+            value = form.get(key)
+            if isinstance(value, str) and value and len(files) == 1:
+                setattr(doc, key, value)
+        doc.source = doc.source or f"upload:{upload.filename}"
+        try:
+            checked = DocumentIn(id=doc.id, title=doc.title, text=doc.text, format=doc.format,  # type: ignore[arg-type]
+                                 language=doc.language or None, kind=doc.kind, source=doc.source, metadata=doc.metadata)
+        except ValidationError as exc:
+            raise _validation_error(exc, prefix=upload.filename or "file") from exc
+        docs.append(_to_source(checked))
+    return docs
+
+
+@router.post("/documents", status_code=202)
+async def add_documents(request: Request, container: ContainerDep, _: KnowledgeRole) -> dict[str, Any]:
+    """One document, ``{"documents": [...]}`` (up to 1,000), or multipart file uploads; indexed by a job."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        docs = await _uploaded_documents(request)
+    else:
+        docs = await _json_documents(request)
+    return container.knowledge.submit_documents(docs)
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: str, container: ContainerDep, _: KnowledgeRole) -> dict[str, Any]:
+    return container.knowledge.job(job_id)
+
+
+@router.get("/jobs")
+def list_jobs(container: ContainerDep, _: KnowledgeRole, limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
+    with container.db.session() as s:
+        return {"items": [repo.job_json(j) for j in repo.recent_jobs(s, limit=limit)]}
+
+
+@router.get("/documents")
+def list_documents(
+    container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    language: str = "", kind: str = "",
+) -> dict[str, Any]:
+    with container.db.session() as s:
+        rows, total = repo.list_documents(s, limit=limit, offset=offset, language=language, kind=kind)
+        return {"items": [repo.document_json(r) for r in rows], "total": total}
+
+
+@router.get("/documents/{document_id}")
+def get_document(document_id: str, container: ContainerDep, _: KnowledgeRole) -> dict[str, Any]:
+    with container.db.session() as s:
+        row = s.get(repo.DocumentRow, document_id)
+        if row is None:
+            raise NotFound(f"no document with id {document_id!r}", field="id")
+        return repo.document_json(row, with_text=True)
+
+
+@router.delete("/documents/{document_id}", status_code=204)
+def delete_document(document_id: str, container: ContainerDep, _: KnowledgeRole) -> Response:
+    container.knowledge.delete_document(document_id)
+    return Response(status_code=204)
+
+
+@router.post("/reindex", status_code=202)
+def reindex(body: ReindexIn, container: ContainerDep, _: KnowledgeRole) -> JSONResponse:
+    job_id = container.knowledge.submit_reindex(body.mode)
+    return JSONResponse({"job_id": job_id}, status_code=202)
+
+
+@router.get("/gaps")
+def gaps(container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    with container.db.session() as s:
+        return {"items": review_repo.list_gaps(s, limit=limit), "threshold": container.settings.gap_threshold}

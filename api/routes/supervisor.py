@@ -1,0 +1,49 @@
+"""Supervisors: the flag queue, reviews, conversations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import ContainerDep, SupervisorRole
+from api.persistence import review_repo
+from api.schemas import ReviewIn
+from assist.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["supervisor"])
+
+
+@router.get("/flags")
+def list_flags(
+    container: ContainerDep, _: SupervisorRole, status: str = "", kind: str = "", severity: str = "",
+    language: str = "", contact_level: str = "", limit: int = Query(200, ge=1, le=1000),
+) -> dict[str, Any]:
+    with container.db.session() as s:
+        items = review_repo.list_flags(s, status=status, kind=kind, severity=severity, language=language,
+                                       contact_level=contact_level, limit=limit)
+        return {"items": items}
+
+
+@router.get("/flags/stats")
+def flag_stats(container: ContainerDep, _: SupervisorRole) -> dict[str, Any]:
+    with container.db.session() as s:
+        return review_repo.flag_stats(s)
+
+
+@router.post("/flags/{flag_id}/review")
+def review_flag(flag_id: str, body: ReviewIn, container: ContainerDep, _: SupervisorRole) -> dict[str, Any]:
+    with container.db.session() as s:
+        flag = review_repo.review_flag(s, flag_id, decision=body.decision, note=body.note)
+    if flag is None:
+        raise NotFound(f"no flag with id {flag_id!r}", field="flag_id")
+    return flag
+
+
+@router.get("/conversations/{conversation_id}")
+def get_conversation(conversation_id: str, container: ContainerDep, _: SupervisorRole) -> dict[str, Any]:
+    with container.db.session() as s:
+        bundle = review_repo.conversation_bundle(s, conversation_id)
+    if bundle is None:
+        raise NotFound(f"no conversation with id {conversation_id!r}", field="conversation_id")
+    return bundle

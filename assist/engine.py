@@ -1,0 +1,88 @@
+"""The suggestion engine: one conversation in, one ``Assistance`` out, deterministic and fast.
+
+It never talks to a database or a web framework: it is given a retriever (and, later, an LLM) through the
+protocols in ``assist.ports``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from assist.contact_level import decide_contact_level
+from assist.customer_state import assess_customer
+from assist.empathy import suggest_empathy
+from assist.flags import raise_flags
+from assist.language import conversation_language, validate_language
+from assist.models import Assistance, Conversation, Passage, ToneReport
+from assist.next_steps import pick_articles, plan_next_steps
+from assist.ports import Retriever
+from assist.tone import check_tone
+
+T = TypeVar("T")
+UPSET_FRUSTRATION = 0.4
+PASSAGES = 8
+
+
+def build_query(conversation: Conversation, *, turns: int = 2) -> str:
+    """What to search for: the customer's last turns, the latest weighted by coming last."""
+    texts = conversation.customer_texts()[-turns:] or [m.text for m in conversation.messages[-1:]]
+    return "\n".join(texts)[-2000:]
+
+
+class AssistEngine:
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+
+    def assist(self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None) -> Assistance:
+        """Suggestions for the agent's next reply in ``conversation``, and the tone check of ``draft``."""
+        timings: dict[str, float] = {}
+
+        def timed(name: str, fn: Callable[[], T]) -> T:
+            start = time.perf_counter()
+            out = fn()
+            timings[name] = round((time.perf_counter() - start) * 1000, 3)
+            return out
+
+        started = time.perf_counter()
+        language = self.language_of(conversation)
+        level = timed("contact_level", lambda: decide_contact_level(conversation, language=language))
+        state = timed("customer_state", lambda: assess_customer(conversation, language=language))
+        query = build_query(conversation)
+        passages: list[Passage] = timed("retrieval", lambda: self.retriever.search(query, k=PASSAGES, language=language))
+        steps = timed("next_steps", lambda: plan_next_steps(passages, conversation, language=language, level=level.level))
+        articles = pick_articles(passages, level=level.level)
+        empathy = timed("empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state))
+        name = conversation.customer.name
+        policy = [p.text for p in passages if p.kind in ("policy", "faq")]
+        tone = None
+        if draft and draft.strip():
+            tone = timed("tone", lambda: check_tone(
+                draft, language=language, customer_name=name, contact_level=level.level,
+                customer_upset=state.frustration >= UPSET_FRUSTRATION, policy_texts=policy,
+            ))
+        reports = timed("agent_tone", lambda: self._agent_reports(conversation, language=language, name=name))
+        flags = raise_flags(conversation, level=level.level, state=state, agent_reports=reports, now=now)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 3)
+        return Assistance(
+            suggestion_id=uuid.uuid4().hex, language=language, contact_level=level, empathy=empathy,
+            next_steps=steps, articles=articles, tone=tone, customer=state, flags=flags, engine="rules",
+            timings_ms=timings, query=query,
+        )
+
+    @staticmethod
+    def language_of(conversation: Conversation) -> str:
+        if conversation.language:
+            return validate_language(conversation.language, field="conversation.language")
+        return conversation_language(conversation.customer_texts())
+
+    @staticmethod
+    def _agent_reports(conversation: Conversation, *, language: str, name: str | None) -> list[tuple[int, ToneReport]]:
+        return [
+            (i, check_tone(m.text, language=language, customer_name=name))
+            for i, m in enumerate(conversation.messages)
+            if m.role == "agent"
+        ]

@@ -1,0 +1,129 @@
+"""Hybrid retrieval: dense (Chroma, e5) and lexical (BM25, per-language analysis) fused by weighted reciprocal rank.
+
+The lexical half only sees chunks in the query's language: a same-language keyword match must not push
+aside the passage in another language that answers the question (cross-lingual queries stay dense).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kb_index.chunking import chunk_body
+from kb_index.embeddings import embed_query_array
+from kb_index.lexical import LexicalIndex
+from kb_index.store import ChromaStore, StoredChunk
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    dense: float = 1.0
+    lexical: float = 0.6
+    candidates: int = 30
+
+
+@dataclass
+class Hit:
+    document_id: str
+    chunk_id: str
+    title: str
+    text: str
+    score: float
+    relevance: float
+    language: str
+    kind: str
+    section: str
+    source: str
+    position: int = 0
+
+
+@dataclass
+class _Snapshot:
+    collection: str
+    chunks: list[StoredChunk] = field(default_factory=list)
+    lexical: LexicalIndex | None = None
+    languages: np.ndarray | None = None
+
+
+class HybridRetriever:
+    """Searches the serving collection; ``load`` swaps in another one atomically (the old one serves until then)."""
+
+    def __init__(self, store: ChromaStore, *, weights: FusionWeights | None = None) -> None:
+        self.store = store
+        self.weights = weights or FusionWeights()
+        self._snap = _Snapshot(collection="")
+        self._lock = threading.Lock()
+
+    @property
+    def collection(self) -> str:
+        return self._snap.collection
+
+    def load(self, collection: str) -> None:
+        """Build the lexical index of ``collection`` and make it the one searched."""
+        chunks = self.store.all_chunks(collection)
+        langs = [str(c.metadata.get("language", "")) for c in chunks]
+        snap = _Snapshot(collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs))
+        with self._lock:
+            self._snap = snap
+
+    def search(
+        self, query: str, *, k: int = 5, language: str = "", filters: dict[str, str] | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``query``, best first."""
+        snap = self._snap
+        if not snap.collection or not snap.chunks or not query.strip():
+            return []
+        qvec = query_vector if query_vector is not None else embed_query_array(self.store.embeddings, query)
+        n = max(self.weights.candidates, k)
+        where = _where(filters)
+        dense = self.store.query(snap.collection, qvec, k=n, where=where)
+        lexical = self._lexical(snap, query, language=language, k=n, filters=filters or {})
+        return self._fuse(snap, dense, lexical, qvec, k=k)
+
+    def _lexical(self, snap: _Snapshot, query: str, *, language: str, k: int, filters: dict[str, str]) -> list[StoredChunk]:
+        if snap.lexical is None or snap.languages is None or not language or self.weights.lexical <= 0:
+            return []
+        mask = snap.languages == language
+        for key, value in filters.items():
+            mask &= np.array([str(c.metadata.get(key, "")) == value for c in snap.chunks])
+        hits = snap.lexical.search(query, language=language, k=k, mask=mask)
+        return [snap.chunks[h.index] for h in hits]
+
+    def _fuse(self, snap: _Snapshot, dense: list[StoredChunk], lexical: list[StoredChunk], qvec: np.ndarray,
+              *, k: int) -> list[Hit]:
+        fused: dict[str, float] = {}
+        chunks: dict[str, StoredChunk] = {}
+        for weight, ranked in ((self.weights.dense, dense), (self.weights.lexical, lexical)):
+            for rank, chunk in enumerate(ranked):
+                fused[chunk.id] = fused.get(chunk.id, 0.0) + weight / (RRF_K + rank + 1)
+                chunks.setdefault(chunk.id, chunk)
+        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
+        relevance = {c.id: 1.0 - c.distance for c in dense}
+        missing = [cid for cid in best if cid not in relevance]
+        for cid, vec in self.store.embeddings_of(snap.collection, missing).items():
+            relevance[cid] = float(vec @ qvec)
+        top = (self.weights.dense + self.weights.lexical) / (RRF_K + 1)
+        return [_hit(chunks[cid], score=fused[cid] / top, relevance=relevance.get(cid, 0.0)) for cid in best]
+
+
+def _where(filters: dict[str, str] | None) -> dict[str, Any] | None:
+    items = [{key: value} for key, value in (filters or {}).items() if value]
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else {"$and": items}
+
+
+def _hit(chunk: StoredChunk, *, score: float, relevance: float) -> Hit:
+    meta = chunk.metadata
+    return Hit(
+        document_id=str(meta.get("document_id", "")), chunk_id=chunk.id, title=str(meta.get("title", "")),
+        text=chunk_body(chunk.text), score=round(score, 6), relevance=round(relevance, 6),
+        language=str(meta.get("language", "")), kind=str(meta.get("kind", "")), section=str(meta.get("section", "")),
+        source=str(meta.get("source", "")), position=int(meta.get("position", 0) or 0),
+    )

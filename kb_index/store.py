@@ -1,0 +1,110 @@
+"""Chroma, the vector store: embedded (persistent, in the data dir) or a server by URL. The only module importing chromadb."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from kb_index.errors import StoreUnavailable
+
+COLLECTION_PREFIX = "tactful_chunks"
+_METADATA = {"hnsw:space": "cosine"}
+
+
+@dataclass
+class StoredChunk:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    distance: float = 0.0
+
+
+def _client_settings() -> ChromaSettings:
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChromaStore:
+    """Collections of chunks; the embedding function is always ours, so Chroma never fetches its default model."""
+
+    def __init__(self, client: Any, embeddings: Embeddings) -> None:
+        self.client = client
+        self.embeddings = embeddings
+
+    @classmethod
+    def open(cls, *, data_dir: Path, url: str, embeddings: Embeddings) -> ChromaStore:
+        """Embedded Chroma under ``data_dir/chroma`` or, when ``url`` is set, ``chromadb.HttpClient``."""
+        try:
+            if url:
+                parsed = urlparse(url)
+                client = chromadb.HttpClient(
+                    host=parsed.hostname or "127.0.0.1", port=parsed.port or 8000,
+                    ssl=parsed.scheme == "https", settings=_client_settings(),
+                )
+            else:
+                path = data_dir / "chroma"
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=_client_settings())
+        except Exception as exc:  # chromadb raises bare Exceptions for connection failures
+            raise StoreUnavailable(f"cannot open Chroma ({url or 'embedded'}): {exc}") from exc
+        return cls(client, embeddings)
+
+    def collection(self, name: str) -> Any:
+        return self.client.get_or_create_collection(name=name, metadata=_METADATA, embedding_function=None)
+
+    def vector_store(self, name: str) -> Chroma:
+        """A LangChain vector store on collection ``name`` (for the indexing API)."""
+        self.collection(name)
+        return Chroma(client=self.client, collection_name=name, embedding_function=self.embeddings)
+
+    def names(self) -> list[str]:
+        return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
+
+    def drop(self, name: str) -> None:
+        if name in self.names():
+            self.client.delete_collection(name)
+
+    def count(self, name: str) -> int:
+        return int(self.collection(name).count())
+
+    def query(self, name: str, embedding: np.ndarray, *, k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]:
+        col = self.collection(name)
+        total = col.count()
+        if total == 0:
+            return []
+        res = col.query(
+            query_embeddings=[embedding.tolist()], n_results=min(k, total), where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            StoredChunk(id=i, text=d or "", metadata=dict(m or {}), distance=float(dist))
+            for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
+                                     strict=True)
+        ]
+
+    def all_chunks(self, name: str) -> list[StoredChunk]:
+        col = self.collection(name)
+        out: list[StoredChunk] = []
+        page = 2000
+        for offset in range(0, col.count(), page):
+            res = col.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            out += [StoredChunk(id=i, text=d or "", metadata=dict(m or {}))
+                    for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)]
+        return out
+
+    def embeddings_of(self, name: str, ids: list[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        res = self.collection(name).get(ids=ids, include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"], strict=True)}
+
+    def chunk_ids_of(self, name: str, document_id: str) -> list[str]:
+        res = self.collection(name).get(where={"document_id": document_id}, include=[])
+        return list(res["ids"])

