@@ -15,7 +15,7 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TACTFUL_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TACTFUL_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Path(".tactful")
     database_url: str = ""

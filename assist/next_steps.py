@@ -40,7 +40,8 @@ _ITEM = re.compile(r"[ \t]*(\d{1,3})[.)][ \t]+(?=\S)")
 _HEADING = re.compile(r"[ \t]*#{1,6}(?:[ \t]|$)")
 _LINE_MARKER = re.compile(r"[ \t]*(?:[-*+>]|\d{1,3}[.)])[ \t]+")
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+", re.MULTILINE)
-_SENTENCE = re.compile(r"\S.*?(?:[.!?…]+(?=\s)|$)")
+# A sentence ends at its punctuation, after any closing markup or quote ("**Within 2 hours.** Then…").
+_SENTENCE = re.compile(r"""\S.*?(?:[.!?…]+[*_)\]"'”»]*(?=\s)|$)""")
 _TOKEN = re.compile(r"[\w']+|[,;:]")
 _PUNCTUATION = frozenset(",;:")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -198,12 +199,16 @@ class _Step:
         return NextStep(text=self.text, citations=self.citations, language=self.language, translated=False)
 
 
+def _quote(passage: Passage, span: Span) -> str:
+    return passage.text[span[0] : span[1]]
+
+
 def _cite(passage: Passage, span: Span) -> Citation:
     return Citation(
         document_id=passage.document_id,
         chunk_id=passage.chunk_id,
         title=passage.title,
-        quote=passage.text[span[0] : span[1]],
+        quote=_quote(passage, span),
         language=passage.language,
         section=passage.section,
         source=passage.source,
@@ -438,7 +443,7 @@ class _Planner:
         return steps
 
     def article_step(self) -> _Step | None:
-        """ "Send the customer the article «…»", in the conversation's language, citing the article."""
+        """The step "send the customer the article «…»", in the conversation's language, citing the article."""
         articles = _article_passages(self.ranked, level="no_touch")
         if not articles:
             return None
@@ -450,24 +455,35 @@ class _Planner:
         return _Step(text, language, [_cite(passage, span)])
 
     def commitment_step(self) -> _Step | None:
-        """The VIP policy's first commitment relevant to the conversation (or simply its first commitment)."""
-        policy = next((p for p in self.ranked if p.kind == "policy" and self.mentions_vip(p)), None)
-        if policy is None:
+        """The first commitment of the VIP policy relevant to the conversation, else its first commitment.
+
+        Every retrieved chunk of a VIP document is searched, policies first: the chunk that ranks highest may
+        say who the customer is rather than what we promise them.
+        """
+        documents = sorted(self.ranked, key=lambda p: p.kind != "policy")
+        statements = [(p, span) for p in documents for span in self.vip_statements(p)]
+        if not statements:
             return None
-        statements = [s for s in _sentence_spans(policy.text) if not _is_question(policy.text[s[0] : s[1]])]
-        commitments = [s for s in statements if self.commits(policy.text[s[0] : s[1]])] or statements
-        if not commitments:
-            return None
-        said = _stems(_tokens(" ".join(self.conversation.customer_texts())), self.lexicon)
-        span = next((s for s in commitments if said & self.stems(policy.text[s[0] : s[1]])), commitments[0])
-        return _Step(_plain(policy.text[span[0] : span[1]]), self.language_of(policy), [_cite(policy, span)])
+        commitments = [(p, span) for p, span in statements if self.commits(_quote(p, span))] or statements[:1]
+        said = self.stems(" ".join(self.conversation.customer_texts()))
+        policy, span = next((c for c in commitments if said & self.stems(_quote(*c))), commitments[0])
+        return _Step(_plain(_quote(policy, span)), self.language_of(policy), [_cite(policy, span)])
+
+    def vip_statements(self, passage: Passage) -> list[Span]:
+        """Statements of a VIP document: all of them when its title says so (a Prestige policy, whatever its
+        kind), only those naming the VIP service when it is a general policy with a VIP clause."""
+        spans = [s for s in _sentence_spans(passage.text) if not _is_question(_quote(passage, s))]
+        if self.mentions_vip(passage.title):
+            return spans
+        if passage.kind != "policy":
+            return []
+        return [span for span in spans if self.mentions_vip(_quote(passage, span))]
 
     def stems(self, text: str) -> set[str]:
         return _stems(_tokens(text), self.lexicon)
 
-    def mentions_vip(self, passage: Passage) -> bool:
-        tokens = _tokens(f"{passage.title}\n{passage.text}")
-        return any(token.startswith(keyword) for token in tokens for keyword in self.lexicon.vip_keywords)
+    def mentions_vip(self, text: str) -> bool:
+        return any(token.startswith(keyword) for token in _tokens(text) for keyword in self.lexicon.vip_keywords)
 
     def commits(self, sentence: str) -> bool:
         return any(t.startswith(marker) for t in _tokens(sentence) for marker in self.lexicon.commitment_markers)

@@ -285,6 +285,57 @@ def test_without_a_relevant_commitment_the_first_one_is_used() -> None:
     ]
 
 
+def test_the_commitment_may_come_from_a_lower_chunk_of_the_vip_policy() -> None:
+    who = passage("Prestige is our concierge service for VIP customers.", doc="vip", chunk="v#0", kind="policy")
+    promises = passage(
+        "- **Callbacks within 2 business hours.** Business hours are 9:00–19:00.\n"
+        "- **Courtesy replacement:** when a device arrives damaged, we ship a replacement immediately.",
+        doc="vip",
+        chunk="v#1",
+        kind="policy",
+        title="Lumora Prestige concierge policy",
+        score=0.3,
+    )
+
+    steps = plan([passage(ROUTER_EN), who, promises], conversation("The TV arrived damaged."), level="high_touch")
+
+    assert steps[-1].text == "Courtesy replacement: when a device arrives damaged, we ship a replacement immediately."
+    assert steps[-1].citations[0].chunk_id == "v#1"
+
+
+def test_a_general_policy_contributes_only_its_vip_clause() -> None:
+    returns = passage(
+        "Refunds are issued within 5 business days. Prestige customers always get a courtesy replacement first.",
+        doc="returns",
+        chunk="ret#1",
+        kind="policy",
+        title="Returns policy",
+    )
+
+    steps = plan([passage(ROUTER_EN), returns], conversation("Refund please"), level="high_touch")
+
+    assert steps[-1].text == "Prestige customers always get a courtesy replacement first."
+
+
+def test_a_vip_document_of_another_kind_counts_by_its_title() -> None:
+    vip = passage(
+        "Ogni cliente Prestige ha un **responsabile dedicato** e riceve una richiamata entro 2 ore lavorative.",
+        doc="vip-it",
+        chunk="vi#0",
+        kind="procedure",
+        title="Lumora Prestige, gestione dei clienti VIP",
+        language="it",
+        score=0.2,
+    )
+
+    steps = plan([passage(ROUTER_IT, language="it"), vip], conversation("Nessuno mi ha richiamato!"), language="it")
+    vip_steps = plan([passage(ROUTER_IT, language="it"), vip], conversation("Ciao"), language="it", level="high_touch")
+
+    assert all(s.citations[0].document_id == "router" for s in steps)
+    assert vip_steps[-1].text.startswith("Ogni cliente Prestige ha un responsabile dedicato")
+    assert vip_steps[-1].language == "it"
+
+
 def test_an_ordinary_policy_adds_no_commitment() -> None:
     policy = passage("We will reply within 5 days.", doc="sla", chunk="s#1", kind="policy", title="Service levels")
 

@@ -1,0 +1,365 @@
+/* The agent sidebar: conversation in, suggestions and a tone check out; embeddable as a Chatwoot dashboard app. */
+(function () {
+  "use strict";
+
+  const T = window.Tactful;
+  const { el, fill } = T;
+  const AUTO_ASSIST_MS = 600;
+  const FETCH_INFO = "chatwoot-dashboard-app:fetch-info";
+  const FETCH_INFO_RETRIES = 3;
+  const ROLE_LINE = /^\s*(customer|agent|bot)\s*:\s?(.*)$/i;
+  const DIMENSIONS = [
+    ["calm", "Calm"], ["non_sarcastic", "Not sarcastic"], ["personalised", "Personal"],
+    ["professional", "Professional"], ["empathetic", "Empathetic"],
+  ];
+  const TREND = { rising: "↑ rising", falling: "↓ falling", steady: "→ steady" };
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    conversationId: "sidebar-" + Math.random().toString(36).slice(2, 10),
+    channel: null,
+    customer: {},
+    demos: [],
+    result: null,
+    draftSent: "",
+    seq: 0,
+    controller: null,
+    gotContext: false,
+  };
+
+  /** Messages from the conversation box: `customer:` / `agent:` / `bot:` lines; other lines continue the previous one. */
+  function parseConversation(text) {
+    const messages = [];
+    for (const line of String(text || "").split(/\r?\n/)) {
+      const match = ROLE_LINE.exec(line);
+      if (match) messages.push({ role: match[1].toLowerCase(), text: match[2] });
+      else if (line.trim() && messages.length) messages[messages.length - 1].text += "\n" + line;
+      else if (line.trim()) messages.push({ role: "customer", text: line });
+    }
+    return messages.filter((m) => m.text.trim()).map((m) => ({ role: m.role, text: m.text.trim() }));
+  }
+
+  function formatConversation(messages) {
+    return messages.map((m) => m.role + ": " + m.text).join("\n");
+  }
+
+  function numberOrNull(value) {
+    const n = Number.parseFloat(value);
+    return Number.isFinite(n) && n >= 0 ? n : null;
+  }
+
+  function assistBody() {
+    const customer = Object.assign({}, state.customer, { name: $("customer-name").value.trim() || null, vip: $("vip").checked });
+    const kase = {};
+    const value = numberOrNull($("purchase-value").value);
+    if (value !== null) kase.purchase_value = value;
+    if ($("complexity").value) kase.product_complexity = $("complexity").value;
+    if ($("importance").value) kase.strategic_importance = $("importance").value;
+    if ($("level-override").value) kase.contact_level = $("level-override").value;
+    const conversation = { id: state.conversationId, customer, case: kase, messages: parseConversation($("conversation").value) };
+    if (state.channel) conversation.channel = state.channel;
+    return { conversation, draft: $("draft").value };
+  }
+
+  async function assist() {
+    const body = assistBody();
+    if (!body.conversation.messages.length) {
+      T.setStatus("Add at least one message (e.g. “customer: …”) or pick a demo conversation.", true);
+      return;
+    }
+    const seq = ++state.seq;
+    if (state.controller) state.controller.abort();
+    state.controller = new AbortController();
+    $("assist-meta").textContent = "Assisting…";
+    try {
+      const result = await T.request("/v1/assist", { method: "POST", json: body, signal: state.controller.signal });
+      if (seq !== state.seq) return;
+      state.result = result;
+      state.draftSent = body.draft;
+      T.setStatus("");
+      render(result);
+    } catch (err) {
+      if (seq === state.seq) $("assist-meta").textContent = "";
+      T.reportError(err);
+    }
+  }
+
+  const assistSoon = T.debounce(assist, AUTO_ASSIST_MS);
+
+  function assistNow() {
+    assistSoon.cancel();
+    return assist();
+  }
+
+  function feedback(item, index, action, finalText) {
+    const result = state.result;
+    if (!result) return;
+    const body = { suggestion_id: result.suggestion_id, item, index, action };
+    if (finalText !== undefined) body.final_text = finalText;
+    T.request("/v1/feedback", { method: "POST", json: body }).catch(T.reportError);
+  }
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        const timeout = new Promise((_, reject) => window.setTimeout(() => reject(new Error("timeout")), 1000));
+        await Promise.race([navigator.clipboard.writeText(text), timeout]);
+        return true;
+      } catch (_) {
+        /* denied inside some iframes: fall back below */
+      }
+    }
+    const area = el("textarea", { value: text, readOnly: true, style: "position:fixed;top:-1000px;left:0;opacity:0" });
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (_) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  function levelLabel(level) {
+    return String(level || "").replace("_", " ");
+  }
+
+  function langBadge(language) {
+    return el("span", { class: "badge lang", title: "written in " + language }, language);
+  }
+
+  function renderLevel(decision) {
+    const badge = $("level-badge");
+    badge.textContent = levelLabel(decision.level);
+    badge.className = "badge " + decision.level;
+    $("level-source").textContent = decision.source === "override" ? "(set by you)" : "(inferred)";
+    fill($("level-reasons"), (decision.reasons || []).map((r) => el("li", {}, r)));
+  }
+
+  function renderCustomer(customer) {
+    const frustration = Number(customer.frustration) || 0;
+    $("frustration-value").textContent = T.percent(frustration);
+    fill($("frustration-bar"), T.bar(frustration, { invert: true, label: "frustration" }));
+    const trend = $("trend");
+    trend.textContent = TREND[customer.trend] || customer.trend || "";
+    trend.className = "badge" + (customer.trend === "rising" ? " sev-high" : "");
+    fill($("signals"), (customer.signals || []).map((s) => el("span", { class: "chip" }, s)));
+  }
+
+  function renderFlags(flags) {
+    $("flags-panel").hidden = !flags.length;
+    fill($("flags"), flags.map((f) => el("div", { class: "flag sev-" + f.severity },
+      el("span", { class: "badge sev-" + f.severity }, f.kind.replace(/_/g, " ") + " · " + f.severity), " ",
+      el("span", {}, f.message),
+      f.excerpt ? el("div", { class: "small muted" }, "“" + f.excerpt + "”") : null)));
+  }
+
+  function renderEmpathy(items) {
+    fill($("empathy"), items.length ? items.map((item, index) => {
+      const button = el("button", { type: "button", class: "small", text: "Copy", attrs: { "aria-label": "Copy phrasing " + (index + 1) } });
+      button.addEventListener("click", async () => {
+        const ok = await copyText(item.text);
+        button.textContent = ok ? "Copied ✓" : "Select & copy";
+        window.setTimeout(() => { button.textContent = "Copy"; }, 1500);
+        feedback("empathy", index, "accepted", item.text);
+      });
+      return el("li", { class: "suggestion" }, el("p", {}, item.text), button);
+    }) : el("li", { class: "muted small" }, "No phrasing needed here."));
+  }
+
+  function citationChip(citation, language) {
+    const label = citation.section ? citation.title + " · " + citation.section : citation.title;
+    const quote = el("blockquote", { class: "quote", hidden: true },
+      citation.quote, el("div", { class: "small muted" }, citation.source || citation.document_id));
+    const chip = el("button", { type: "button", class: "chip", attrs: { "aria-expanded": "false" } },
+      el("span", {}, label),
+      citation.language && citation.language !== language ? langBadge(citation.language) : null,
+      citation.indexed_at ? el("span", { class: "muted" }, T.date(citation.indexed_at)) : null);
+    chip.addEventListener("click", () => {
+      quote.hidden = !quote.hidden;
+      chip.setAttribute("aria-expanded", String(!quote.hidden));
+    });
+    return { chip, quote };
+  }
+
+  function renderSteps(steps, language) {
+    fill($("steps"), steps.length ? steps.map((step) => {
+      const parts = (step.citations || []).map((c) => citationChip(c, language));
+      return el("li", { class: "step" },
+        el("p", { style: "margin:0" }, step.text),
+        el("div", { class: "chips" }, parts.map((p) => p.chip)),
+        parts.map((p) => p.quote));
+    }) : el("li", { class: "muted small" }, "No grounded step found in the knowledge base."));
+  }
+
+  function renderArticles(articles, result) {
+    const noTouch = result.contact_level.level === "no_touch";
+    const panel = $("articles-panel");
+    panel.hidden = !articles.length && !noTouch;
+    $("articles-hint").hidden = !noTouch;
+    // A no-touch case is about the article: show it first.
+    const results = $("results");
+    const anchor = noTouch ? $("empathy-title").parentElement : $("tone-panel");
+    if (panel.nextElementSibling !== anchor) results.insertBefore(panel, anchor);
+    fill($("articles"), articles.length ? articles.map((a) => el("li", {},
+      el("span", {}, a.title), " ",
+      a.language && a.language !== result.language ? langBadge(a.language) : null, " ",
+      el("span", { class: "muted small" }, T.percent(a.score)))) : el("li", { class: "muted small" }, "No article found."));
+  }
+
+  function renderTone(tone, draft) {
+    $("tone-empty").hidden = Boolean(tone);
+    $("tone-body").hidden = !tone;
+    if (!tone) return;
+    $("tone-score").textContent = T.percent(tone.score);
+    const dims = tone.dimensions || {};
+    fill($("tone-dims"), DIMENSIONS.map(([key, label]) => [
+      el("span", {}, label), T.bar(dims[key], { label }), el("span", { class: "muted" }, T.percent(dims[key])),
+    ]));
+    const issues = tone.issues || [];
+    fill($("tone-draft"), T.highlight(draft, issues.map((i) => ({ start: i.start, end: i.end, title: i.message, className: "issue-" + i.kind }))));
+    fill($("tone-issues"), issues.map((i) => el("li", {},
+      el("strong", {}, i.kind.replace(/_/g, " ")), ": ", i.message,
+      i.suggestion ? el("div", { class: "muted" }, "→ " + i.suggestion) : null)));
+    $("rewrite-box").hidden = !tone.rewrite;
+    $("rewrite").textContent = tone.rewrite || "";
+  }
+
+  function render(result) {
+    $("results").hidden = false;
+    const total = result.timings_ms && result.timings_ms.total;
+    $("assist-meta").textContent = [result.language && result.language.toUpperCase(), result.engine,
+      Number.isFinite(total) ? Math.round(total) + " ms" : null].filter(Boolean).join(" · ");
+    renderLevel(result.contact_level);
+    renderCustomer(result.customer || {});
+    renderFlags(result.flags || []);
+    renderEmpathy(result.empathy || []);
+    renderSteps(result.next_steps || [], result.language);
+    renderArticles(result.articles || [], result);
+    renderTone(result.tone, state.draftSent);
+  }
+
+  function useRewrite() {
+    const rewrite = state.result && state.result.tone && state.result.tone.rewrite;
+    if (!rewrite) return;
+    $("draft").value = rewrite;
+    feedback("rewrite", 0, "accepted", rewrite);
+    assistNow();
+  }
+
+  function applyDemo(item) {
+    state.conversationId = item.id;
+    state.channel = item.channel || null;
+    state.customer = Object.assign({}, item.customer || {});
+    const kase = item.case || {};
+    $("customer-name").value = state.customer.name || "";
+    $("vip").checked = Boolean(state.customer.vip);
+    $("purchase-value").value = kase.purchase_value ?? "";
+    $("complexity").value = kase.product_complexity || "";
+    $("importance").value = kase.strategic_importance || "";
+    $("level-override").value = kase.contact_level || "";
+    $("conversation").value = formatConversation(item.messages || []);
+    $("draft").value = item.draft || "";
+    assistNow();
+  }
+
+  async function loadDemos() {
+    const data = await T.request("/v1/demo/conversations");
+    state.demos = (data && data.items) || [];
+    const picker = $("demo-picker");
+    fill(picker, el("option", { value: "" }, state.demos.length ? "— pick one —" : "(no demo conversations)"),
+      state.demos.map((d) => el("option", { value: d.id }, d.title || d.id)));
+  }
+
+  // Chatwoot dashboard app: the host posts a JSON string {event: "appContext", data}; accept configured origins only.
+  function allowedOrigins() {
+    return (document.body.dataset.allowedOrigins || "").split(/[\s,]+/).filter(Boolean);
+  }
+
+  function originMatches(pattern, origin) {
+    if (pattern === origin) return true;
+    const wild = /^(https?):\/\/\*\.(.+)$/.exec(pattern);
+    if (!wild) return false;
+    try {
+      const url = new URL(origin);
+      return url.protocol === wild[1] + ":" && url.hostname.endsWith("." + wild[2]) && !url.port;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  function originAllowed(origin) {
+    return origin === window.location.origin || allowedOrigins().some((p) => originMatches(p, origin));
+  }
+
+  function chatwootMessages(conversation) {
+    const roles = { 0: "customer", 1: "agent", incoming: "customer", outgoing: "agent" };
+    return (conversation.messages || [])
+      .filter((m) => m && !m.private && roles[m.message_type] && typeof m.content === "string" && m.content.trim())
+      .map((m) => ({ role: roles[m.message_type], text: m.content.trim() }));
+  }
+
+  function applyAppContext(data) {
+    const conversation = data.conversation || {};
+    const sender = (conversation.meta && conversation.meta.sender) || {};
+    const contact = data.contact || {};
+    if (data.theme === "dark" || data.theme === "light") document.documentElement.dataset.theme = data.theme;
+    if (conversation.id !== undefined && conversation.id !== null) state.conversationId = "chatwoot-" + conversation.id;
+    state.channel = conversation.channel || state.channel;
+    state.customer = contact.id !== undefined ? { id: String(contact.id) } : {};
+    $("demo-picker").value = "";
+    $("customer-name").value = contact.name || sender.name || "";
+    const attrs = contact.custom_attributes || sender.custom_attributes || {};
+    if (typeof attrs.vip === "boolean") $("vip").checked = attrs.vip;
+    $("conversation").value = formatConversation(chatwootMessages(conversation));
+    if (parseConversation($("conversation").value).length) assistNow();
+  }
+
+  function onMessage(event) {
+    if (!originAllowed(event.origin) || typeof event.data !== "string") return;
+    let payload;
+    try {
+      payload = JSON.parse(event.data);
+    } catch (_) {
+      return;
+    }
+    if (!payload || payload.event !== "appContext" || !payload.data || typeof payload.data !== "object") return;
+    state.gotContext = true;
+    applyAppContext(payload.data);
+  }
+
+  function askHostForContext() {
+    if (window.parent === window) return;
+    let sent = 0;
+    const ask = () => {
+      if (state.gotContext || sent > FETCH_INFO_RETRIES) return;
+      sent += 1;
+      window.parent.postMessage(FETCH_INFO, "*");
+      window.setTimeout(ask, 1000);
+    };
+    ask();
+  }
+
+  function setup() {
+    window.addEventListener("message", onMessage);
+    $("assist").addEventListener("click", assistNow);
+    $("use-rewrite").addEventListener("click", useRewrite);
+    $("demo-picker").addEventListener("change", (event) => {
+      const item = state.demos.find((d) => d.id === event.target.value);
+      if (item) applyDemo(item);
+    });
+    for (const id of ["conversation", "draft", "customer-name", "purchase-value"]) $(id).addEventListener("input", assistSoon);
+    for (const id of ["vip", "complexity", "importance", "level-override"]) $(id).addEventListener("change", assistSoon);
+    askHostForContext();
+  }
+
+  async function load() {
+    await loadDemos();
+    if (parseConversation($("conversation").value).length) await assistNow();
+  }
+
+  window.TactfulSidebar = { parseConversation, formatConversation, originAllowed, applyAppContext };
+  T.boot({ setup, load });
+})();
