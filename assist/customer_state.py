@@ -105,8 +105,12 @@ class _Lexicon:
 
 
 def _weighted_entries(bank: dict[str, Any]) -> list[tuple[str, float]]:
-    lists = (("positive", 1.0), ("strong_positive", STRONG_WEIGHT))
-    lists += (("negative", -1.0), ("strong_negative", -STRONG_WEIGHT))
+    lists = [
+        ("positive", 1.0),
+        ("strong_positive", STRONG_WEIGHT),
+        ("negative", -1.0),
+        ("strong_negative", -STRONG_WEIGHT),
+    ]
     return [(fold(entry), weight) for key, weight in lists for entry in bank.get(key, [])]
 
 

@@ -229,6 +229,7 @@
 
   function render(result) {
     $("results").hidden = false;
+    $("results").dataset.conversationId = state.conversationId;
     const total = result.timings_ms && result.timings_ms.total;
     $("assist-meta").textContent = [result.language && result.language.toUpperCase(), result.engine,
       Number.isFinite(total) ? Math.round(total) + " ms" : null].filter(Boolean).join(" · ");

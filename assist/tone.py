@@ -1,0 +1,355 @@
+"""The tone check of an agent's draft reply: deterministic, in the draft's language, with a rewrite.
+
+Each issue points at the exact offending span (``text[start:end]``) and says why in the draft's language;
+the rewrite replaces or removes those spans and, where needed, greets the customer by name and acknowledges
+how they feel, leaving every fact (numbers, amounts, dates, order ids, URLs, emails) as it was. The patterns
+are data in ``prompts/banks/tone/<lang>.toml``, compiled once per language by ``assist.tone_rules``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from assist.language import detect_language
+from assist.models import ContactLevel, ToneDimensions, ToneIssue, ToneReport
+from assist.tone_rules import (
+    Edit,
+    Frame,
+    Pattern,
+    PromiseRules,
+    ToneBank,
+    chosen_edits,
+    clauses,
+    conflict,
+    parse_frame,
+    policy_frames,
+    position,
+    render_frame,
+    sentence_around,
+    sentences,
+    splice,
+    tone_bank,
+)
+
+DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathetic")
+_CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_WORDS = re.compile(r"\w+(?:['’-]\w+)*")
+_CHUNK = re.compile(r"\S+")
+_CODE = re.compile(r"\d|\w[-./@_:]\w")  # order ids, URLs, emails, file names: their capitals are not shouting
+_FACT = re.compile(r"\d|https?://|www\.|\S@\S")
+_TRIM = " \t\r\n,"
+
+
+@dataclass
+class Finding:
+    kind: str
+    start: int
+    end: int
+    edits: list[Edit] = field(default_factory=list)
+    values: dict[str, str] = field(default_factory=dict)
+    suggestion: str | None = None
+    alt: bool = False
+    whole: bool = False
+
+
+def check_tone(
+    text: str,
+    *,
+    language: str | None = None,
+    customer_name: str | None = None,
+    contact_level: ContactLevel | None = None,
+    customer_upset: bool = False,
+    policy_texts: Sequence[str] = (),
+) -> ToneReport:
+    """Score the tone of the draft ``text`` per dimension, list its issues with exact spans, and rewrite it.
+
+    ``language`` is detected from ``text`` when None. ``policy_texts`` (the policies retrieved for the case)
+    let promises be checked against the timeframes they state.
+    """
+    lang = (language or detect_language(text)).strip().lower()
+    bank = tone_bank(lang)
+    name = (customer_name or "").strip() or None
+    if not text.strip():
+        perfect = ToneDimensions(**dict.fromkeys(DIMENSIONS, 1.0))
+        return ToneReport(language=lang, score=1.0, dimensions=perfect, issues=[])
+    findings = _marker_findings(text, bank, name)
+    findings += _shouting(text, bank, name)
+    findings += _promises(text, bank.promises, policy_frames(tuple(policy_texts)))
+    findings += _personal_findings(text, bank, name=name, level=contact_level, upset=customer_upset)
+    edits = chosen_edits(edit for finding in findings for edit in finding.edits)
+    findings.sort(key=lambda f: (f.start, f.end))
+    issues = [_issue(finding, text, bank, edits) for finding in findings]
+    dimensions = _dimensions(text, bank, findings, name=name)
+    rewrite = splice(text, edits) if edits else None
+    return ToneReport(
+        language=lang,
+        score=_overall(dimensions, bank),
+        dimensions=ToneDimensions(**dimensions),
+        issues=issues,
+        rewrite=rewrite if rewrite != text else None,
+    )
+
+
+def _marker_findings(text: str, bank: ToneBank, name: str | None) -> list[Finding]:
+    found: list[Finding] = []
+    for rule in bank.rules.values():
+        for m, replacement in _non_overlapping(text, rule.patterns):
+            start, end = _trim(text, m.start(), m.end())
+            if start < end:
+                replacement = m.expand(replacement).replace("{greeting}", _greeting_for(bank, name))
+                found.append(Finding(rule.kind, start, end, [Edit(m.start(), m.end(), replacement)]))
+    return found
+
+
+def _non_overlapping(text: str, patterns: Iterable[Pattern]) -> Iterator[tuple[re.Match[str], str]]:
+    matches = [(m, p.replacement) for p in patterns for m in p.regex.finditer(text) if m.end() > m.start()]
+    matches.sort(key=lambda pair: (pair[0].start(), -pair[0].end()))
+    last_end = -1
+    for m, replacement in matches:
+        if m.start() >= last_end:
+            last_end = m.end()
+            yield m, replacement
+
+
+def _shouting(text: str, bank: ToneBank, name: str | None) -> list[Finding]:
+    groups: list[list[re.Match[str]]] = []
+    for m in _caps_words(text):
+        if groups and not any(c.islower() for c in text[groups[-1][-1].end() : m.start()]):
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+    names = {token.casefold() for token in _WORDS.findall(name or "")}
+    found = []
+    for group in groups:
+        loud = [m for m in group if m[0] not in bank.caps_allowlist]
+        if any(_loud(m[0], bank) for m in loud) or len(loud) >= 2:
+            start, end = loud[0].start(), loud[-1].end()
+            quiet = "".join(_quiet(text, m, loud, names) for m in _between(text, start, end, group))
+            found.append(Finding("shouting", start, end, [Edit(start, end, quiet, priority=1)]))
+    return found
+
+
+def _caps_words(text: str) -> Iterator[re.Match[str]]:
+    for chunk in _CHUNK.finditer(text):
+        if not _CODE.search(chunk[0]):
+            for m in _CAPS_WORD.finditer(text, chunk.start(), chunk.end()):
+                if len(m[0]) >= 2 and m[0].isupper():
+                    yield m
+
+
+def _loud(word: str, bank: ToneBank) -> bool:
+    return len(word) >= 4 or word in bank.caps_emphasis
+
+
+def _between(text: str, start: int, end: int, group: list[re.Match[str]]) -> Iterator[re.Match[str] | str]:
+    pos = start
+    for m in group:
+        if start <= m.start() and m.end() <= end:
+            yield text[pos : m.start()]
+            yield m
+            pos = m.end()
+
+
+def _quiet(text: str, part: re.Match[str] | str, loud: list[re.Match[str]], names: set[str]) -> str:
+    if isinstance(part, str):
+        return part
+    if part not in loud:
+        return part[0]
+    return part[0].capitalize() if part[0].casefold() in names else part[0].lower()
+
+
+def _promises(text: str, rules: PromiseRules, frames: dict[str, Frame]) -> list[Finding]:
+    found = []
+    for c0, c1 in clauses(text, rules.clause_break):
+        clause = text[c0:c1]
+        topic = next((topic for topic, regex in rules.topics.items() if regex.search(clause)), None)
+        if topic is None or not rules.future.search(clause):
+            continue
+        for start, end, most in _time_promises(clause, rules):
+            finding = _promise_finding(c0 + start, c0 + end, most, frames.get(topic), rules)
+            if finding:
+                found.append(finding)
+    return found
+
+
+def _time_promises(clause: str, rules: PromiseRules) -> Iterator[tuple[int, int, float]]:
+    for m in rules.instant.finditer(clause):
+        yield m.start(), m.end(), 0.0
+    for m in rules.tomorrow.finditer(clause):
+        yield m.start(), m.end(), 1.0
+    for m in rules.duration.finditer(clause):
+        frame = parse_frame(m, rules)
+        if frame:
+            yield m.start(), m.end(), frame.most
+
+
+def _promise_finding(start: int, end: int, most: float, policy: Frame | None, rules: PromiseRules) -> Finding | None:
+    if policy is not None:
+        if most >= policy.days:
+            return None
+        timeframe = render_frame(policy, rules)
+        edit = Edit(start, end, rules.within.replace("{timeframe}", timeframe), priority=4)
+        return Finding("unkeepable_promise", start, end, [edit], {"timeframe": timeframe})
+    if most > 0:
+        return None
+    return Finding("absolute_promise", start, end, [Edit(start, end, rules.soon, priority=4)])
+
+
+def _personal_findings(
+    text: str, bank: ToneBank, *, name: str | None, level: ContactLevel | None, upset: bool
+) -> list[Finding]:
+    greeting = bank.greeting.match(text)
+    used = name is not None and _name_used(text, name, bank)
+    ack = bank.acknowledgements.search(text) is not None
+    words = len(_WORDS.findall(text))
+    curt = level == "high_touch" and words < bank.limits["high_touch_min_words"] and not used and not ack
+    found = [_missing_name(text, bank, name, greeting)] if name and not used else []
+    ack_edits = [_ack_edit(text, bank, greeting)] if (upset or curt) and not ack else []
+    if upset and ack_edits:
+        start, end = sentence_around(text, ack_edits[0].start, ack_edits[0].start)
+        found.append(Finding("missing_acknowledgement", start, end, ack_edits))
+    if curt:
+        start, end = _trim(text, 0, len(text))
+        found.append(Finding("too_curt", start, end, [] if upset else ack_edits, {"words": str(words)}, whole=True))
+    if level in ("low_touch", "no_touch") and words > bank.limits[f"{level}_max_words"]:
+        found.append(_too_long(text, bank, level=level, words=words))
+    return found
+
+
+def _missing_name(text: str, bank: ToneBank, name: str, greeting: re.Match[str] | None) -> Finding:
+    who = _first_name(name, bank)
+    if greeting and greeting.end() > greeting.start():
+        start, end = _trim(text, greeting.start(), greeting.end())
+        punct = text[end - 1] if text[end - 1] in ",.!:" else bank.greeting_punct
+        edit = Edit(start, end, _greet(bank, who, greeting["word"]) + punct, priority=2)
+        return Finding("missing_name", start, end, [edit], {"name": name})
+    first, _ = _trim(text, 0, len(text))
+    start, end = sentence_around(text, first, first)
+    edit = Edit(first, first, _greet(bank, who, None) + bank.greeting_punct + "\n", priority=5)
+    return Finding("missing_name", start, end, [edit], {"name": name})
+
+
+def _ack_edit(text: str, bank: ToneBank, greeting: re.Match[str] | None) -> Edit:
+    at, _ = _trim(text, greeting.end() if greeting else 0, len(text))
+    return Edit(at, at, bank.acknowledgement + " ", priority=5, seq=1, capitalize_next=True)
+
+
+def _too_long(text: str, bank: ToneBank, *, level: str, words: int) -> Finding:
+    limit, brief = bank.limits[f"{level}_max_words"], bank.limits["brief_words"]
+    spans = list(sentences(text))
+    counts = [len(_WORDS.findall(text, a, b)) for a, b in spans]
+    total, cut, lead, used = 0, spans[-1][0], [], 0
+    for (a, _), n in zip(spans, counts, strict=True):
+        total += n
+        if total > limit:
+            cut = a
+            break
+    for (a, b), n in zip(spans, counts, strict=True):
+        if lead and used + n > brief:
+            break
+        lead.append(text[a:b])
+        used += n
+    suggestion = " ".join([*lead, bank.self_service])
+    values = {"limit": str(limit), "words": str(words)}
+    end = _trim(text, 0, len(text))[1]
+    return Finding("too_long", cut, end, [], values, suggestion=suggestion, alt=level == "no_touch")
+
+
+def _name_used(text: str, name: str, bank: ToneBank) -> bool:
+    folded = _fold(text)
+    for token in map(_fold, _name_tokens(name, bank)):
+        # Polish declines names (Anna -> Pani Anno, Marek -> Panie Marku): match the stem.
+        stem = token[: max(3, len(token) - 2)] if bank.language == "pl" and len(token) > 3 else token
+        tail = "" if stem != token else r"\b"
+        if re.search(rf"\b{re.escape(stem)}{tail}", folded):
+            return True
+    return False
+
+
+def _name_tokens(name: str, bank: ToneBank) -> list[str]:
+    return [t for t in _WORDS.findall(name) if len(t) >= 2 and t.casefold().rstrip(".") not in bank.honorifics]
+
+
+def _first_name(name: str, bank: ToneBank) -> str:
+    tokens = _WORDS.findall(name)
+    return tokens[0] if tokens and tokens[0].casefold() not in bank.honorifics else name
+
+
+def _greet(bank: ToneBank, who: str, word: str | None) -> str:
+    return bank.greet_with_name.replace("{greeting}", word or bank.default_greeting).replace("{name}", who)
+
+
+def _greeting_for(bank: ToneBank, name: str | None) -> str:
+    head = _greet(bank, _first_name(name, bank), None) if name else bank.default_greeting
+    return head + bank.greeting_punct
+
+
+def _issue(finding: Finding, text: str, bank: ToneBank, edits: list[Edit]) -> ToneIssue:
+    rule = bank.rules[finding.kind]
+    template = rule.alt_message if finding.alt and rule.alt_message else rule.message
+    values = {"span": _short(text[finding.start : finding.end]), **finding.values}
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    suggestion = finding.suggestion
+    if finding.whole:
+        suggestion = splice(text, edits).strip()
+    elif suggestion is None:
+        s0, s1 = sentence_around(text, finding.start, finding.end)
+        own = finding.edits + [e for e in edits if not any(conflict(e, mine) for mine in finding.edits)]
+        local = sorted((e for e in set(own) if s0 <= e.start and e.end <= s1), key=position)
+        shifted = [Edit(e.start - s0, e.end - s0, e.text, seq=e.seq, capitalize_next=e.capitalize_next) for e in local]
+        suggestion = splice(text[s0:s1], shifted).strip()
+    return ToneIssue(
+        kind=finding.kind, start=finding.start, end=finding.end, message=template,
+        suggestion=suggestion, dimension=rule.dimension,
+    )  # fmt: skip
+
+
+def _dimensions(text: str, bank: ToneBank, findings: list[Finding], *, name: str | None) -> dict[str, float]:
+    scores = dict.fromkeys(DIMENSIONS, 1.0)
+    for finding in findings:
+        rule = bank.rules[finding.kind]
+        scores[rule.dimension] -= rule.weight
+    s = bank.scoring
+    words = max(1, len(_WORDS.findall(text)))
+    loud = sum(len(_CAPS_WORD.findall(text, f.start, f.end)) for f in findings if f.kind == "shouting")
+    bangs = text.count("!") / max(1, len(list(sentences(text))))
+    negations = len(bank.negations.findall(text)) / words
+    scores["calm"] -= _excess(loud / words, s["caps_ratio_free"], s["caps_ratio_slope"], s["feature_cap"])
+    scores["calm"] -= _excess(bangs, s["exclamations_free"], s["exclamations_slope"], s["feature_cap"])
+    scores["professional"] -= _excess(negations, s["negations_free"], s["negations_slope"], s["feature_cap"])
+    if not (_FACT.search(text) or (name and _name_used(text, name, bank))):
+        scores["personalised"] -= s["no_specifics"]
+    if not bank.acknowledgements.search(text):
+        scores["empathetic"] -= s["no_acknowledgement"]
+    return {d: round(min(1.0, max(0.0, v)), 3) for d, v in scores.items()}
+
+
+def _excess(value: float, free: float, slope: float, cap: float) -> float:
+    return float(min(cap, max(0.0, value - free) * slope))
+
+
+def _overall(dimensions: dict[str, float], bank: ToneBank) -> float:
+    weights, blend = bank.scoring["dimension_weights"], bank.scoring["min_blend"]
+    mean = sum(dimensions[d] * weights[d] for d in DIMENSIONS) / sum(weights[d] for d in DIMENSIONS)
+    return round((1 - blend) * mean + blend * min(dimensions.values()), 3)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in _TRIM:
+        start += 1
+    while end > start and text[end - 1] in _TRIM:
+        end -= 1
+    return start, end
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _short(span: str, limit: int = 80) -> str:
+    return span if len(span) <= limit else span[: limit - 1].rstrip() + "…"

@@ -1,0 +1,313 @@
+"""The tone check's machinery: each language's bank (``prompts/banks/tone``) compiled once, and text surgery.
+
+Everything language-specific is data in the banks; this module only compiles it (once per language, cached)
+and knows the shapes of text that carry across languages: sentences, clauses, timeframes and the edits that
+turn a draft into its rewrite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any
+
+from prompts import FALLBACK_LANGUAGE, SUPPORTED_LANGUAGES, load_bank
+
+BANK = "tone"
+FLAGS = re.IGNORECASE | re.MULTILINE
+# A deleted marker takes the comma and spaces around it with it ("Obviously, it shipped" -> "It shipped").
+DELETION = r"(?:,[ \t]*)?(?:{})(?:[ \t]*,)?[ \t]*"
+UNITS = ("bdays", "days", "hours", "weeks")
+DAYS_PER_UNIT = {"bdays": 1.0, "days": 1.0, "hours": 1 / 24, "weeks": 7.0}
+SENTENCE_END = re.compile(r"[.!?…;]+(?=\s|$)|\n")
+SENTENCE_OPENERS = ".!?…\n¡¿"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    regex: re.Pattern[str]
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    dimension: str
+    weight: float
+    message: str
+    alt_message: str
+    patterns: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A timeframe: ``low`` (to ``high``) ``unit``; ``days`` is its lower bound, ``most`` its upper bound."""
+
+    low: int
+    high: int | None
+    unit: str
+
+    @property
+    def days(self) -> float:
+        return self.low * DAYS_PER_UNIT[self.unit]
+
+    @property
+    def most(self) -> float:
+        return (self.high or self.low) * DAYS_PER_UNIT[self.unit]
+
+
+@dataclass(frozen=True)
+class PromiseRules:
+    future: re.Pattern[str]
+    clause_break: re.Pattern[str]
+    instant: re.Pattern[str]
+    tomorrow: re.Pattern[str]
+    duration: re.Pattern[str]
+    numbers: Mapping[str, int]
+    within: str
+    soon: str
+    units: Mapping[str, tuple[str, str]]
+    topics: Mapping[str, re.Pattern[str]]
+
+
+@dataclass(frozen=True)
+class ToneBank:
+    language: str
+    rules: Mapping[str, Rule]
+    greeting: re.Pattern[str]
+    default_greeting: str
+    greet_with_name: str
+    greeting_punct: str
+    acknowledgement: str
+    self_service: str
+    acknowledgements: re.Pattern[str]
+    negations: re.Pattern[str]
+    honorifics: frozenset[str]
+    caps_allowlist: frozenset[str]
+    caps_emphasis: frozenset[str]
+    promises: PromiseRules
+    scoring: Mapping[str, Any]
+    limits: Mapping[str, int]
+
+
+def bank_language(language: str) -> str:
+    """The language whose bank serves ``language`` (English when there is none)."""
+    code = language.strip().lower()
+    return code if code in SUPPORTED_LANGUAGES else FALLBACK_LANGUAGE
+
+
+@cache
+def tone_bank(language: str) -> ToneBank:
+    """The compiled tone bank for ``language`` (cached: the regexes are compiled once per language)."""
+    lang = bank_language(language)
+    raw = load_bank(BANK, lang)
+    text = raw["text"]
+    return ToneBank(
+        language=lang,
+        rules={kind: _rule(kind, spec) for kind, spec in raw["rules"].items()},
+        greeting=re.compile(text["greeting"], re.IGNORECASE),
+        default_greeting=text["default_greeting"],
+        greet_with_name=text["greet_with_name"],
+        greeting_punct=text["greeting_punct"],
+        acknowledgement=text["acknowledgement"],
+        self_service=text["self_service"],
+        acknowledgements=re.compile("|".join(f"(?:{p})" for p in text["acknowledgements"]), FLAGS),
+        negations=re.compile(text["negations"], FLAGS),
+        honorifics=frozenset(h.casefold() for h in text["honorifics"]),
+        caps_allowlist=frozenset(text["caps_allowlist"]),
+        caps_emphasis=frozenset(text["caps_emphasis"]),
+        promises=_promise_rules(raw["promises"]),
+        scoring=raw["scoring"],
+        limits=raw["limits"],
+    )
+
+
+def _rule(kind: str, spec: Mapping[str, Any]) -> Rule:
+    patterns = tuple(
+        Pattern(re.compile(DELETION.format(regex) if not replacement else regex, FLAGS), replacement)
+        for regex, replacement in spec["patterns"]
+    )
+    return Rule(kind, spec["dimension"], float(spec["weight"]), spec["message"], spec["alt_message"], patterns)
+
+
+def _promise_rules(spec: Mapping[str, Any]) -> PromiseRules:
+    numbers = {word.casefold(): int(value) for word, value in spec["number_words"]}
+    alternatives = sorted(numbers, key=len, reverse=True)
+    number = "(?:\\d+|" + "|".join(re.escape(word) for word in alternatives) + ")"
+    return PromiseRules(
+        future=re.compile(spec["future"], FLAGS),
+        clause_break=re.compile(spec["clause_break"], FLAGS),
+        instant=re.compile(spec["instant"], FLAGS),
+        tomorrow=re.compile(spec["tomorrow"], FLAGS),
+        duration=re.compile(spec["duration"].replace("<NUM>", number), FLAGS),
+        numbers=numbers,
+        within=spec["within"],
+        soon=spec["soon"],
+        units={unit: (forms[0], forms[1]) for unit, forms in spec["units"].items()},
+        topics={topic: re.compile(regex, FLAGS) for topic, regex in spec["topics"].items()},
+    )
+
+
+def sentences(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each sentence (or line) of ``text``, surrounding spaces excluded."""
+    start = 0
+    for m in SENTENCE_END.finditer(text):
+        yield from _trimmed(text, start, m.end())
+        start = m.end()
+    yield from _trimmed(text, start, len(text))
+
+
+def clauses(text: str, breaks: re.Pattern[str]) -> Iterator[tuple[int, int]]:
+    """Sentences of ``text`` further cut at the conjunctions in ``breaks`` ("and", "but"…)."""
+    for s0, s1 in sentences(text):
+        start = s0
+        for m in breaks.finditer(text, s0, s1):
+            yield start, m.start()
+            start = m.end()
+        yield start, s1
+
+
+def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence holding ``text[start:end]`` (from the sentence of ``start`` to the one of ``end``)."""
+    s0, s1 = 0, len(text)
+    for a, b in sentences(text):
+        if a <= start:
+            s0 = a
+        if b >= end:
+            s1 = b
+            break
+    return s0, max(s1, end)
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        yield start, end
+
+
+def parse_frame(m: re.Match[str], rules: PromiseRules) -> Frame | None:
+    """The timeframe a ``duration`` match states, or None when its number is not understood."""
+    low = _number(m["n"], rules)
+    high = _number(m["m"], rules) if m["m"] else None
+    unit = next((u for u in UNITS if m[u]), None)
+    if low is None or unit is None:
+        return None
+    return Frame(low, high if high and high > low else None, unit)
+
+
+def _number(word: str, rules: PromiseRules) -> int | None:
+    return int(word) if word.isdigit() else rules.numbers.get(word.casefold())
+
+
+def render_frame(frame: Frame, rules: PromiseRules) -> str:
+    """``frame`` in the bank's language: "5 business days", "3–5 giorni lavorativi"."""
+    singular, plural = rules.units[frame.unit]
+    if frame.high:
+        return f"{frame.low}–{frame.high} {plural}"
+    return f"{frame.low} {singular if frame.low == 1 else plural}"
+
+
+@lru_cache(maxsize=256)
+def policy_frames(policy_texts: tuple[str, ...]) -> dict[str, Frame]:
+    """The shortest timeframe the policies state for each promise topic (refund, delivery, replacement).
+
+    Policies may be written in any supported language (a knowledge base is often English only), so every
+    bank reads them; topics are the same keys in every bank.
+    """
+    found: dict[str, Frame] = {}
+    for text in policy_texts:
+        for lang in SUPPORTED_LANGUAGES:
+            rules = tone_bank(lang).promises
+            for c0, c1 in clauses(text, rules.clause_break):
+                _collect(text[c0:c1], rules, found)
+    return found
+
+
+def _collect(clause: str, rules: PromiseRules, found: dict[str, Frame]) -> None:
+    topics = [topic for topic, regex in rules.topics.items() if regex.search(clause)]
+    if not topics:
+        return
+    for m in rules.duration.finditer(clause):
+        frame = parse_frame(m, rules)
+        for topic in topics:
+            if frame and (topic not in found or frame.days < found[topic].days):
+                found[topic] = frame
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``start:end`` of the draft with ``text`` (an insertion when start == end)."""
+
+    start: int
+    end: int
+    text: str
+    priority: int = 3
+    seq: int = 0
+    capitalize_next: bool = False
+
+
+def chosen_edits(edits: Iterable[Edit]) -> list[Edit]:
+    """The edits to apply, sorted: on overlap the higher priority (then the longer) edit wins."""
+    accepted: list[Edit] = []
+    for edit in sorted(set(edits), key=lambda e: (-e.priority, e.start - e.end, e.start, e.seq)):
+        if not any(conflict(edit, other) for other in accepted):
+            accepted.append(edit)
+    return sorted(accepted, key=position)
+
+
+def position(edit: Edit) -> tuple[int, int, int]:
+    """Sort key putting edits in text order (insertions at one point in ``seq`` order)."""
+    return edit.start, edit.end, edit.seq
+
+
+def conflict(a: Edit, b: Edit) -> bool:
+    """Whether two edits touch the same characters (insertions only clash with a span around them)."""
+    if a.start == a.end and b.start == b.end:
+        return False
+    if a.start == a.end:
+        return b.start < a.start < b.end
+    if b.start == b.end:
+        return a.start < b.start < a.end
+    return a.start < b.end and b.start < a.end
+
+
+def splice(text: str, edits: Sequence[Edit]) -> str:
+    """``text`` with ``edits`` (sorted, non-overlapping) applied, keeping sentences capitalised and spaced."""
+    out, pos, cap = "", 0, False
+    for edit in edits:
+        out, cap = _emit(out, text[pos : edit.start], cap)
+        replacement, opens = edit.text, _opens_sentence(out)
+        if not replacement:
+            out, replacement = _join(out, text[edit.end : edit.end + 1])
+            cap = cap or opens
+        elif opens:
+            replacement = replacement[0].upper() + replacement[1:]
+        out, cap = _emit(out, replacement, cap)
+        cap, pos = cap or edit.capitalize_next, edit.end
+    return _emit(out, text[pos:], cap)[0]
+
+
+def _emit(out: str, piece: str, cap: bool) -> tuple[str, bool]:
+    stripped = piece.lstrip()
+    if not cap or not stripped:
+        return out + piece, cap
+    i = len(piece) - len(stripped)
+    return out + piece[:i] + piece[i].upper() + piece[i + 1 :], False
+
+
+def _join(out: str, following: str) -> tuple[str, str]:
+    if out[-1:].isalnum() and following.isalnum():
+        return out, " "
+    if out[-1:] in (" ", "\t") and (not following or following in " \t,.;:!?"):
+        return out.rstrip(" \t"), ""
+    return out, ""
+
+
+def _opens_sentence(out: str) -> bool:
+    before = out.rstrip(" \t")
+    return not before or before[-1] in SENTENCE_OPENERS

@@ -1,0 +1,246 @@
+"""The three pages in a real browser (Debian's chromium through Playwright) against the live service."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("the browser tests need Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (pip install .[dev])")
+
+pytestmark = pytest.mark.browser
+
+Browser = Any
+Page = Any
+expect = sync_api.expect
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+SARCASTIC_DRAFT = (
+    "Obviously the parcel is on its way. As I already told you, the tracking updates daily. Good luck with that."
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+SCRIPT_ERRORS: list[str] = []
+
+
+def new_page(browser: Browser, *, width: int = 1280, height: int = 900) -> Page:
+    """A page in a fresh context (its own session storage); script errors are collected for ``close``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: SCRIPT_ERRORS.append(f"{page.url}: {exc}"))
+    return page
+
+
+def close(page: Page) -> None:
+    """Close the page's context; fail on any uncaught script error it raised."""
+    page.context.close()
+    errors = list(SCRIPT_ERRORS)
+    SCRIPT_ERRORS.clear()
+    assert not errors, errors
+
+
+@pytest.fixture
+def sidebar(browser: Browser, live_server: str, api_keys: dict[str, str]) -> Iterator[Page]:
+    page = new_page(browser, width=360, height=800)
+    page.goto(f"{live_server}/sidebar#key={api_keys['agent']}")
+    yield page
+    close(page)
+
+
+def scroll_width(page: Page) -> int:
+    return int(page.evaluate("document.documentElement.scrollWidth"))
+
+
+def test_sidebar_fits_360px_and_assists_a_demo_conversation(sidebar: Page) -> None:
+    assert "key=" not in sidebar.url  # the key leaves the address bar
+    assert sidebar.evaluate("sessionStorage.getItem('tactful.key.agent')")
+    expect(sidebar.locator("#demo-picker option")).not_to_have_count(1)
+    assert scroll_width(sidebar) <= 360
+
+    sidebar.select_option("#demo-picker", index=1)
+    expect(sidebar.locator("#results")).to_be_visible()
+    expect(sidebar.locator("#level-badge")).to_have_text(re.compile(r"^(no|low|high) touch$"))
+    assert sidebar.locator("#level-reasons li").count() >= 1
+    assert sidebar.locator("#empathy li.suggestion").count() >= 2
+    steps = sidebar.locator("#steps li.step")
+    assert steps.count() >= 1
+    chip = steps.first.locator("button.chip").first
+    quote = steps.first.locator("blockquote.quote").first
+    expect(quote).to_be_hidden()
+    chip.click()
+    expect(quote).to_be_visible()
+    expect(chip).to_have_attribute("aria-expanded", "true")
+    assert len(quote.inner_text().strip()) > 10
+    assert scroll_width(sidebar) <= 360
+
+
+def test_sidebar_marks_a_sarcastic_draft_and_the_supervisor_dismisses_its_flag(
+    sidebar: Page, browser: Browser, live_server: str, api_keys: dict[str, str]
+) -> None:
+    conversation = (
+        "customer: My parcel is late, the tracking has not moved for a week.\n"
+        f"agent: {SARCASTIC_DRAFT}\n"
+        "customer: That is not helpful at all."
+    )
+    sidebar.click("#case-details summary")
+    sidebar.fill("#customer-name", "Ada")
+    sidebar.fill("#conversation", conversation)
+    sidebar.fill("#draft", SARCASTIC_DRAFT)
+    marks = sidebar.locator("#tone-draft mark")
+    expect(marks.first).to_be_visible()
+    marked = " ".join(marks.all_inner_texts()).lower()
+    assert "obviously" in marked and "good luck with that" in marked, marked
+    assert marks.first.get_attribute("title")  # the issue's message
+    expect(sidebar.locator("#flags")).to_contain_text("sarcasm")
+    assert scroll_width(sidebar) <= 360
+
+    rewrite = sidebar.locator("#rewrite").text_content() or ""
+    assert rewrite and "obviously" not in rewrite.lower()
+    sidebar.click("#use-rewrite")
+    assert sidebar.input_value("#draft") == rewrite
+    expect(sidebar.locator("#tone-draft")).to_have_text(rewrite)  # re-assisted on the new draft
+    conversation_id = sidebar.locator("#results").get_attribute("data-conversation-id")
+
+    review = new_page(browser)
+    review.goto(f"{live_server}/supervisor#key={api_keys['supervisor']}")
+    review.select_option("#f-kind", "sarcasm")
+    item = review.locator("#queue li", has_text=conversation_id)
+    expect(item).to_have_count(1)
+    item.click()
+    expect(review.locator("#messages mark").first).to_be_visible()
+    flag = review.locator("#conv-flags .flag", has_text="sarcasm")
+    flag.locator("input").fill("coaching done")
+    flag.get_by_role("button", name="Dismiss").click()
+    expect(item).to_have_count(0)
+    expect(review.locator("#conv-flags")).to_contain_text("dismissed: coaching done")
+    expect(review.locator("#stat-dismissed")).not_to_have_text(re.compile(r"^0 dismissed"))
+    close(review)
+
+
+def test_sidebar_takes_the_chatwoot_app_context_from_an_allowed_origin_only(
+    browser: Browser, live_server: str, api_keys: dict[str, str]
+) -> None:
+    page = new_page(browser, width=360, height=800)
+    host = f"{live_server}/__chatwoot_host"  # same origin as the sidebar, served by the test itself
+    context = {
+        "event": "appContext",
+        "data": {
+            "conversation": {
+                "id": 4242,
+                "channel": "Channel::WebWidget",
+                "meta": {"sender": {"name": "Zoe Adams"}},
+                "messages": [
+                    {"message_type": 0, "content": "My parcel is late.", "private": False},
+                    {"message_type": 1, "content": "Internal: check the courier", "private": True},
+                    {"message_type": 2, "content": "Conversation was assigned", "private": False},
+                    {"message_type": 1, "content": "Let me check that for you.", "private": False},
+                ],
+            },
+            "contact": {"id": 7, "name": "Zoe Adams"},
+        },
+    }
+    html = f"""<!doctype html><body><script>
+      window.asked = 0;
+      window.addEventListener("message", (e) => {{
+        if (e.data !== "chatwoot-dashboard-app:fetch-info") return;
+        window.asked += 1;
+        e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
+      }});
+    </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="700"></iframe></body>"""
+    page.route(host, lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    page.goto(host)
+    frame = page.frame_locator("#app")
+    expect(frame.locator("#conversation")).to_have_value(
+        "customer: My parcel is late.\nagent: Let me check that for you."
+    )
+    expect(frame.locator("#customer-name")).to_have_value("Zoe Adams")
+    expect(frame.locator("#results")).to_have_attribute("data-conversation-id", "chatwoot-4242")
+    assert page.evaluate("window.asked") >= 1
+
+    forged = json.dumps(
+        {
+            "event": "appContext",
+            "data": {
+                "contact": {"name": "Mallory"},
+                "conversation": {"id": 1, "messages": [{"message_type": 0, "content": "forged"}]},
+            },
+        }
+    )
+    sidebar_frame = page.frame(url=re.compile(r"/sidebar"))
+    assert sidebar_frame is not None
+    sidebar_frame.evaluate(
+        "(data) => window.dispatchEvent(new MessageEvent('message', {data, origin: 'https://evil.example'}))", forged
+    )
+    expect(frame.locator("#customer-name")).to_have_value("Zoe Adams")
+    close(page)
+
+
+def test_knowledge_page_lists_documents_and_indexes_a_pasted_one(
+    browser: Browser, live_server: str, api_keys: dict[str, str]
+) -> None:
+    page = new_page(browser)
+    page.goto(f"{live_server}/knowledge#key={api_keys['knowledge']}")
+    expect(page.locator("#docs tbody tr[data-document-id='late-parcel-en']")).to_be_visible()
+    doc_id = f"browser-{uuid.uuid4().hex[:8]}"
+    page.fill("#paste-id", doc_id)
+    page.fill("#paste-title-input", "Gift wrapping")
+    page.select_option("#paste-language", "en")
+    page.fill("#paste-text", "# Gift wrapping\n\nGift wrapping costs 3 euros and is chosen at checkout.")
+    page.click("#paste-form button[type=submit]")
+    expect(page.locator("#job-label")).to_contain_text("succeeded")
+    expect(page.locator("#job-bar")).to_have_attribute("aria-valuenow", "100")
+    row = page.locator(f"#docs tbody tr[data-document-id='{doc_id}']")
+    expect(row).to_be_visible()
+    expect(page.locator("#jobs tbody tr[data-status='succeeded']").first).to_be_visible()
+
+    delete = row.get_by_role("button", name=f"Delete {doc_id}")
+    delete.click()
+    expect(delete).to_have_text("Really delete?")
+    delete.click()
+    expect(row).to_have_count(0)
+    close(page)
+
+
+def test_a_wrong_key_shows_the_login_form_with_the_error(
+    browser: Browser, live_server: str, api_keys: dict[str, str]
+) -> None:
+    page = new_page(browser)
+    page.goto(f"{live_server}/supervisor#key=not-a-valid-key")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("valid key")
+    expect(page.locator("#main")).to_be_hidden()
+
+    page.fill("#login-key", api_keys["agent"])  # a real key, but the wrong role
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("may not")
+
+    page.fill("#login-key", api_keys["supervisor"])
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#queue-count")).to_have_text(re.compile(r"^\(\d+\)$"))
+    close(page)
