@@ -78,7 +78,11 @@ def check_tone(
     findings = _marker_findings(text, bank, name)
     findings += _shouting(text, bank, name)
     findings += _promises(text, bank.promises, policy_frames(tuple(policy_texts)))
-    findings += _personal_findings(text, bank, name=name, level=contact_level, upset=customer_upset)
+    # A replacement that already acknowledges ("calm down" -> "I understand…") needs no second acknowledgement.
+    acknowledged = any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
+    findings += _personal_findings(
+        text, bank, name=name, level=contact_level, upset=customer_upset, acknowledged=acknowledged
+    )
     edits = chosen_edits(edit for finding in findings for edit in finding.edits)
     findings.sort(key=lambda f: (f.start, f.end))
     issues = [_issue(finding, text, bank, edits) for finding in findings]
@@ -199,7 +203,7 @@ def _promise_finding(start: int, end: int, most: float, policy: Frame | None, ru
 
 
 def _personal_findings(
-    text: str, bank: ToneBank, *, name: str | None, level: ContactLevel | None, upset: bool
+    text: str, bank: ToneBank, *, name: str | None, level: ContactLevel | None, upset: bool, acknowledged: bool
 ) -> list[Finding]:
     greeting = bank.greeting.match(text)
     used = name is not None and _name_used(text, name, bank)
@@ -207,10 +211,10 @@ def _personal_findings(
     words = len(_WORDS.findall(text))
     curt = level == "high_touch" and words < bank.limits["high_touch_min_words"] and not used and not ack
     found = [_missing_name(text, bank, name, greeting)] if name and not used else []
-    ack_edits = [_ack_edit(text, bank, greeting)] if (upset or curt) and not ack else []
-    if upset and ack_edits:
-        start, end = sentence_around(text, ack_edits[0].start, ack_edits[0].start)
-        found.append(Finding("missing_acknowledgement", start, end, ack_edits))
+    at = _trim(text, greeting.end() if greeting else 0, len(text))[0]
+    ack_edits = [] if acknowledged else [Edit(at, at, bank.acknowledgement + " ", 5, seq=1, capitalize_next=True)]
+    if upset and not ack:
+        found.append(Finding("missing_acknowledgement", *sentence_around(text, at, at), ack_edits))
     if curt:
         start, end = _trim(text, 0, len(text))
         found.append(Finding("too_curt", start, end, [] if upset else ack_edits, {"words": str(words)}, whole=True))
@@ -223,18 +227,13 @@ def _missing_name(text: str, bank: ToneBank, name: str, greeting: re.Match[str] 
     who = _first_name(name, bank)
     if greeting and greeting.end() > greeting.start():
         start, end = _trim(text, greeting.start(), greeting.end())
-        punct = text[end - 1] if text[end - 1] in ",.!:" else bank.greeting_punct
-        edit = Edit(start, end, _greet(bank, who, greeting["word"]) + punct, priority=2)
+        punct = text[end] if text[end : end + 1] in (",", "!", ":") else bank.greeting_punct
+        edit = Edit(start, greeting.end(), _greet(bank, who, greeting["word"]) + punct, priority=2)
         return Finding("missing_name", start, end, [edit], {"name": name})
     first, _ = _trim(text, 0, len(text))
     start, end = sentence_around(text, first, first)
     edit = Edit(first, first, _greet(bank, who, None) + bank.greeting_punct + "\n", priority=5)
     return Finding("missing_name", start, end, [edit], {"name": name})
-
-
-def _ack_edit(text: str, bank: ToneBank, greeting: re.Match[str] | None) -> Edit:
-    at, _ = _trim(text, greeting.end() if greeting else 0, len(text))
-    return Edit(at, at, bank.acknowledgement + " ", priority=5, seq=1, capitalize_next=True)
 
 
 def _too_long(text: str, bank: ToneBank, *, level: str, words: int) -> Finding:
@@ -261,9 +260,10 @@ def _too_long(text: str, bank: ToneBank, *, level: str, words: int) -> Finding:
 def _name_used(text: str, name: str, bank: ToneBank) -> bool:
     folded = _fold(text)
     for token in map(_fold, _name_tokens(name, bank)):
-        # Polish declines names (Anna -> Pani Anno, Marek -> Panie Marku): match the stem.
-        stem = token[: max(3, len(token) - 2)] if bank.language == "pl" and len(token) > 3 else token
-        tail = "" if stem != token else r"\b"
+        # Polish declines names (Anna -> Pani Anno, Jan -> Panie Janie, Marek -> Marku): match the stem.
+        declined = bank.language == "pl"
+        stem = token[: max(3, len(token) - 2)] if declined else token
+        tail = "" if declined else r"\b"
         if re.search(rf"\b{re.escape(stem)}{tail}", folded):
             return True
     return False
@@ -298,7 +298,8 @@ def _issue(finding: Finding, text: str, bank: ToneBank, edits: list[Edit]) -> To
         suggestion = splice(text, edits).strip()
     elif suggestion is None:
         s0, s1 = sentence_around(text, finding.start, finding.end)
-        own = finding.edits + [e for e in edits if not any(conflict(e, mine) for mine in finding.edits)]
+        others = [e for e in edits if e.end > e.start and not any(conflict(e, mine) for mine in finding.edits)]
+        own = finding.edits + others
         local = sorted((e for e in set(own) if s0 <= e.start and e.end <= s1), key=position)
         shifted = [Edit(e.start - s0, e.end - s0, e.text, seq=e.seq, capitalize_next=e.capitalize_next) for e in local]
         suggestion = splice(text[s0:s1], shifted).strip()

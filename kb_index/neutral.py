@@ -20,6 +20,7 @@ from langchain_core.embeddings import Embeddings
 HERE = Path(__file__).parent
 SENTENCES = HERE / "parallel_sentences.toml"
 SUBSPACE = HERE / "language_subspace.npy"
+REFERENCE = HERE / "reference_queries.npy"
 DIRECTIONS_PER_SIDE = 3
 
 
@@ -43,6 +44,17 @@ def shipped_subspace() -> np.ndarray:
     return np.load(SUBSPACE)
 
 
+def compute_reference_queries(model: Any, basis: np.ndarray) -> np.ndarray:
+    """The parallel sentences embedded as queries and neutralised: a fixed sample of what customers ask."""
+    sentences: dict[str, list[str]] = tomllib.loads(SENTENCES.read_text(encoding="utf-8"))
+    return neutralize(np.vstack([model.embed_query_array(t) for s in sentences.values() for t in s]), basis)
+
+
+@cache
+def shipped_reference_queries() -> np.ndarray:
+    return np.load(REFERENCE)
+
+
 def neutralize(vectors: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """``vectors`` (1-D or 2-D) with the language subspace removed, L2-normalised again."""
     out = vectors - (vectors @ basis.T) @ basis
@@ -57,6 +69,10 @@ class LanguageNeutralEmbeddings(Embeddings):
         self.inner = inner
         self.basis = shipped_subspace() if basis is None else basis
         self.name = f"{getattr(inner, 'name', 'embeddings')}+neutral"
+
+    def reference_queries(self) -> np.ndarray:
+        """Typical queries, to measure how much of a "hub" a passage is (close to everything)."""
+        return shipped_reference_queries()
 
     def embed_passages_array(self, texts: list[str]) -> np.ndarray:
         return neutralize(self.inner.embed_passages_array(texts), self.basis)
@@ -74,5 +90,8 @@ class LanguageNeutralEmbeddings(Embeddings):
 if __name__ == "__main__":
     from kb_index.embeddings import E5Embeddings
 
-    np.save(SUBSPACE, compute_subspace(E5Embeddings()))
-    print(f"wrote {SUBSPACE}")
+    model = E5Embeddings()
+    basis = compute_subspace(model)
+    np.save(SUBSPACE, basis)
+    np.save(REFERENCE, compute_reference_queries(model, basis))
+    print(f"wrote {SUBSPACE} and {REFERENCE}")

@@ -25,6 +25,8 @@ class FusionWeights:
     dense: float = 1.0
     lexical: float = 0.6
     candidates: int = 30
+    hub_penalty: float = 1.0  # dense score = cosine - hub_penalty * how close the chunk is to everything
+    hub_neighbours: int = 10
 
 
 @dataclass
@@ -48,6 +50,7 @@ class _Snapshot:
     chunks: list[StoredChunk] = field(default_factory=list)
     lexical: LexicalIndex | None = None
     languages: np.ndarray | None = None
+    hubness: dict[str, float] = field(default_factory=dict)
 
 
 class HybridRetriever:
@@ -65,9 +68,12 @@ class HybridRetriever:
 
     def load(self, collection: str) -> None:
         """Build the lexical index of ``collection`` and make it the one searched."""
-        chunks = self.store.all_chunks(collection)
+        chunks = self.store.all_chunks(collection, with_embeddings=True)
         langs = [str(c.metadata.get("language", "")) for c in chunks]
-        snap = _Snapshot(collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs))
+        snap = _Snapshot(collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs),
+                         self._hubness(chunks))
+        for chunk in chunks:
+            chunk.embedding = None  # only needed for the hub scores
         with self._lock:
             self._snap = snap
 
@@ -82,9 +88,31 @@ class HybridRetriever:
         qvec = query_vector if query_vector is not None else embed_query_array(self.store.embeddings, query)
         n = max(self.weights.candidates, k)
         where = _where(filters)
-        dense = self.store.query(snap.collection, qvec, k=n, where=where)
+        dense = self._rerank_dense(snap, self.store.query(snap.collection, qvec, k=n, where=where))
         lexical = self._lexical(snap, query, language=language, k=n, filters=filters or {})
         return self._fuse(snap, dense, lexical, qvec, k=k)
+
+    def _hubness(self, chunks: list[StoredChunk]) -> dict[str, float]:
+        """Mean similarity of each chunk to its nearest typical queries (CSLS-style hub score)."""
+        reference = getattr(self.store.embeddings, "reference_queries", None)
+        if reference is None or not chunks or self.weights.hub_penalty <= 0:
+            return {}
+        refs = np.asarray(reference(), dtype=np.float32)
+        vectors = np.vstack([c.embedding for c in chunks if c.embedding is not None])
+        if vectors.shape[1] != refs.shape[1] or len(vectors) != len(chunks):
+            return {}
+        hubness: dict[str, float] = {}
+        for start in range(0, len(chunks), 4096):
+            sims = vectors[start : start + 4096] @ refs.T
+            top = np.sort(sims, axis=1)[:, -self.weights.hub_neighbours :].mean(axis=1)
+            hubness.update((c.id, float(h)) for c, h in zip(chunks[start : start + 4096], top, strict=True))
+        return hubness
+
+    def _rerank_dense(self, snap: _Snapshot, dense: list[StoredChunk]) -> list[StoredChunk]:
+        if not snap.hubness:
+            return dense
+        penalty = self.weights.hub_penalty
+        return sorted(dense, key=lambda c: -((1.0 - c.distance) - penalty * snap.hubness.get(c.id, 0.0)))
 
     def _lexical(self, snap: _Snapshot, query: str, *, language: str, k: int, filters: dict[str, str]) -> list[StoredChunk]:
         if snap.lexical is None or snap.languages is None or not language or self.weights.lexical <= 0:

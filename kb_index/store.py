@@ -25,6 +25,7 @@ class StoredChunk:
     text: str
     metadata: dict[str, Any]
     distance: float = 0.0
+    embedding: np.ndarray | None = None
 
 
 def _client_settings() -> ChromaSettings:
@@ -89,14 +90,19 @@ class ChromaStore:
                                      strict=True)
         ]
 
-    def all_chunks(self, name: str) -> list[StoredChunk]:
+    def all_chunks(self, name: str, *, with_embeddings: bool = False) -> list[StoredChunk]:
         col = self.collection(name)
         out: list[StoredChunk] = []
         page = 2000
+        include = ["documents", "metadatas", "embeddings"] if with_embeddings else ["documents", "metadatas"]
         for offset in range(0, col.count(), page):
-            res = col.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            out += [StoredChunk(id=i, text=d or "", metadata=dict(m or {}))
-                    for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)]
+            res = col.get(include=include, limit=page, offset=offset)
+            vectors = res["embeddings"] if with_embeddings else [None] * len(res["ids"])
+            out += [
+                StoredChunk(id=i, text=d or "", metadata=dict(m or {}),
+                            embedding=None if v is None else np.asarray(v, dtype=np.float32))
+                for i, d, m, v in zip(res["ids"], res["documents"], res["metadatas"], vectors, strict=True)
+            ]
         return out
 
     def embeddings_of(self, name: str, ids: list[str]) -> dict[str, np.ndarray]:
