@@ -50,8 +50,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         length = request.headers.get("content-length")
         limit = _limit_for(request.url.path)
         if length and length.isdigit() and int(length) > limit:
-            return JSONResponse(errors.error_body("too_large", f"the body is larger than {limit // 2**20} MB", "body"),
-                                status_code=413)
+            return JSONResponse(
+                errors.error_body("too_large", f"the body is larger than {limit // 2**20} MB", "body"), status_code=413
+            )
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors}"
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -32,10 +32,13 @@ def require(*roles: str) -> Callable[[Request], str]:
         if role is None:
             if settings.dev_open and not header:
                 return "admin"
-            raise ApiError("unauthorized", "a valid key is required: Authorization: Bearer <key>", field="authorization")
+            raise ApiError(
+                "unauthorized", "a valid key is required: Authorization: Bearer <key>", field="authorization"
+            )
         if role != "admin" and role not in roles:
-            raise ApiError("forbidden", f"the {role} role may not do this (needs {' or '.join(roles)})",
-                           field="authorization")
+            raise ApiError(
+                "forbidden", f"the {role} role may not do this (needs {' or '.join(roles)})", field="authorization"
+            )
         return role
 
     return check

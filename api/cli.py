@@ -27,8 +27,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"tactful: {exc}", file=sys.stderr)
         return 2
     base = f"http://{host}:{args.port}"
-    print(f"Tactful on {base}\n  agent sidebar:   {base}/sidebar\n  supervisor:      {base}/supervisor\n"
-          f"  knowledge team:  {base}/knowledge", flush=True)
+    print(
+        f"Tactful on {base}\n  agent sidebar:   {base}/sidebar\n  supervisor:      {base}/supervisor\n"
+        f"  knowledge team:  {base}/knowledge",
+        flush=True,
+    )
     for key, role in sorted(settings.keys().items(), key=lambda kv: kv[1]):
         print(f"  {role:<10} key: {key}", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level="info")

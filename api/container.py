@@ -24,8 +24,11 @@ log = logging.getLogger("tactful")
 
 def build_embeddings(settings: Settings) -> Embeddings:
     if settings.embeddings_base_url:
-        return OpenAICompatibleEmbeddings(base_url=settings.embeddings_base_url, model=settings.embeddings_model,
-                                          api_key=settings.llm_api_key.get_secret_value())
+        return OpenAICompatibleEmbeddings(
+            base_url=settings.embeddings_base_url,
+            model=settings.embeddings_model,
+            api_key=settings.llm_api_key.get_secret_value(),
+        )
     return LanguageNeutralEmbeddings(E5Embeddings(num_threads=settings.embedding_threads))
 
 
@@ -43,8 +46,9 @@ class Container:
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database)
-        store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url,
-                                 embeddings=embeddings or build_embeddings(settings))
+        store = ChromaStore.open(
+            data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings or build_embeddings(settings)
+        )
         knowledge = KnowledgeService(db, Indexer(store, db.engine), HybridRetriever(store))
         return cls(settings=settings, db=db, knowledge=knowledge, engine=AssistEngine(knowledge))
 

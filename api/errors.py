@@ -45,7 +45,9 @@ def _response(code: str, message: str, field: str | None) -> JSONResponse:
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -65,7 +67,9 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "bad_request")
+    code = {404: "not_found", 405: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(
+        exc.status_code, "bad_request"
+    )
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 

@@ -29,8 +29,14 @@ def _load(paths: list[Path], console: Console) -> tuple[list[SourceDocument], in
 
 
 def _follow(container: Container, job_id: str, console: Console, label: str) -> dict[str, object]:
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  disable=not console.is_terminal) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
         task = bar.add_task(label, total=None)
         while True:
             job = container.knowledge.job(job_id)

@@ -84,8 +84,9 @@ class KnowledgeService:
             if not doc.language:
                 doc.language = detect_language(f"{doc.title}\n{doc.text[:2000]}")
         with self.db.session() as s:
-            job = repo.create_job(s, kind="upsert", payload={"documents": [_doc_payload(d) for d in docs]},
-                                  total=len(docs))
+            job = repo.create_job(
+                s, kind="upsert", payload={"documents": [_doc_payload(d) for d in docs]}, total=len(docs)
+            )
             job_id = job.id
         self._enqueue(job_id)
         return {"job_id": job_id, "document_ids": [d.id for d in docs]}
@@ -125,16 +126,25 @@ class KnowledgeService:
         raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
 
     # -- retrieval --------------------------------------------------------------------------------
-    def search(self, query: str, *, k: int = 5, language: str | None = None,
-               filters: dict[str, str] | None = None) -> list[Passage]:
+    def search(
+        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
+    ) -> list[Passage]:
         lang = language or detect_language(query)
         hits = self.retriever.search(query, k=k, language=lang, filters=filters)
         return [self._passage(h) for h in hits]
 
     def _passage(self, hit: Hit) -> Passage:
         return Passage(
-            document_id=hit.document_id, chunk_id=hit.chunk_id, title=hit.title, text=hit.text, score=hit.score,
-            relevance=hit.relevance, language=hit.language, kind=hit.kind, section=hit.section, source=hit.source,
+            document_id=hit.document_id,
+            chunk_id=hit.chunk_id,
+            title=hit.title,
+            text=hit.text,
+            score=hit.score,
+            relevance=hit.relevance,
+            language=hit.language,
+            kind=hit.kind,
+            section=hit.section,
+            source=hit.source,
             indexed_at=self._indexed_at.get(hit.document_id, ""),
         )
 
@@ -210,6 +220,7 @@ class KnowledgeService:
                     row = s.get(JobRow, job_id)
                     if row is not None:
                         row.done = done
+
         return report
 
     def _upsert(self, job_id: str, docs: list[SourceDocument]) -> dict[str, Any]:
@@ -227,8 +238,9 @@ class KnowledgeService:
     def _reindex_incremental(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as s:
             docs = [repo.to_source(r) for r in repo.all_documents(s)]
-        chunk_counts = self.indexer.sync(self.active_collection, docs, cleanup="full",
-                                         on_document=self._progress(job_id))
+        chunk_counts = self.indexer.sync(
+            self.active_collection, docs, cleanup="full", on_document=self._progress(job_id)
+        )
         self.retriever.load(self.active_collection)
         return _doc_counts(chunk_counts, total=len(docs))
 
@@ -251,7 +263,9 @@ class KnowledgeService:
         self.indexer.drop(old)
         return {"added": len(docs), "updated": 0, "skipped": 0, "deleted": 0, "chunks": asdict(chunk_counts)}
 
-    def _finish(self, job_id: str, *, status: str, counts: dict[str, Any] | None = None, error: str | None = None) -> None:
+    def _finish(
+        self, job_id: str, *, status: str, counts: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
         with self.db.session() as s:
             row = s.get(JobRow, job_id)
             if row is None:

@@ -37,7 +37,9 @@ class AssistEngine:
     def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
 
-    def assist(self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None) -> Assistance:
+    def assist(
+        self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
+    ) -> Assistance:
         """Suggestions for the agent's next reply in ``conversation``, and the tone check of ``draft``."""
         timings: dict[str, float] = {}
 
@@ -52,25 +54,47 @@ class AssistEngine:
         level = timed("contact_level", lambda: decide_contact_level(conversation, language=language))
         state = timed("customer_state", lambda: assess_customer(conversation, language=language))
         query = build_query(conversation)
-        passages: list[Passage] = timed("retrieval", lambda: self.retriever.search(query, k=PASSAGES, language=language))
-        steps = timed("next_steps", lambda: plan_next_steps(passages, conversation, language=language, level=level.level))
+        passages: list[Passage] = timed(
+            "retrieval", lambda: self.retriever.search(query, k=PASSAGES, language=language)
+        )
+        steps = timed(
+            "next_steps", lambda: plan_next_steps(passages, conversation, language=language, level=level.level)
+        )
         articles = pick_articles(passages, level=level.level)
-        empathy = timed("empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state))
+        empathy = timed(
+            "empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state)
+        )
         name = conversation.customer.name
         policy = [p.text for p in passages if p.kind in ("policy", "faq")]
         tone = None
         if draft and draft.strip():
-            tone = timed("tone", lambda: check_tone(
-                draft, language=language, customer_name=name, contact_level=level.level,
-                customer_upset=state.frustration >= UPSET_FRUSTRATION, policy_texts=policy,
-            ))
+            tone = timed(
+                "tone",
+                lambda: check_tone(
+                    draft,
+                    language=language,
+                    customer_name=name,
+                    contact_level=level.level,
+                    customer_upset=state.frustration >= UPSET_FRUSTRATION,
+                    policy_texts=policy,
+                ),
+            )
         reports = timed("agent_tone", lambda: self._agent_reports(conversation, language=language, name=name))
         flags = raise_flags(conversation, level=level.level, state=state, agent_reports=reports, now=now)
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)
         return Assistance(
-            suggestion_id=uuid.uuid4().hex, language=language, contact_level=level, empathy=empathy,
-            next_steps=steps, articles=articles, tone=tone, customer=state, flags=flags, engine="rules",
-            timings_ms=timings, query=query,
+            suggestion_id=uuid.uuid4().hex,
+            language=language,
+            contact_level=level,
+            empathy=empathy,
+            next_steps=steps,
+            articles=articles,
+            tone=tone,
+            customer=state,
+            flags=flags,
+            engine="rules",
+            timings_ms=timings,
+            query=query,
         )
 
     @staticmethod

@@ -83,7 +83,7 @@ def check_tone(
     findings += _personal_findings(
         text, bank, name=name, level=contact_level, upset=customer_upset, acknowledged=acknowledged
     )
-    edits = chosen_edits(edit for finding in findings for edit in finding.edits)
+    edits = chosen_edits((edit for finding in findings for edit in finding.edits), text)
     findings.sort(key=lambda f: (f.start, f.end))
     issues = [_issue(finding, text, bank, edits) for finding in findings]
     dimensions = _dimensions(text, bank, findings, name=name)

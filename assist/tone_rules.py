@@ -23,6 +23,7 @@ UNITS = ("bdays", "days", "hours", "weeks")
 DAYS_PER_UNIT = {"bdays": 1.0, "days": 1.0, "hours": 1 / 24, "weeks": 7.0}
 SENTENCE_END = re.compile(r"[.!?…;]+(?=\s|$)|\n")
 SENTENCE_OPENERS = ".!?…\n¡¿"
+SEPARATORS = " \t,"
 
 
 @dataclass(frozen=True)
@@ -251,13 +252,29 @@ class Edit:
     capitalize_next: bool = False
 
 
-def chosen_edits(edits: Iterable[Edit]) -> list[Edit]:
-    """The edits to apply, sorted: on overlap the higher priority (then the longer) edit wins."""
+def chosen_edits(edits: Iterable[Edit], text: str) -> list[Edit]:
+    """The edits to apply, sorted: on overlap the higher priority (then the longer) edit wins.
+
+    A deletion that only overlaps in the comma or spaces it takes along still applies, without them.
+    """
     accepted: list[Edit] = []
     for edit in sorted(set(edits), key=lambda e: (-e.priority, e.start - e.end, e.start, e.seq)):
-        if not any(conflict(edit, other) for other in accepted):
-            accepted.append(edit)
+        for candidate in (edit, _core(edit, text)):
+            if not any(conflict(candidate, other) for other in accepted):
+                accepted.append(candidate)
+                break
     return sorted(accepted, key=position)
+
+
+def _core(edit: Edit, text: str) -> Edit:
+    if edit.text:
+        return edit
+    start, end = edit.start, edit.end
+    while start < end and text[start] in SEPARATORS:
+        start += 1
+    while end > start and text[end - 1] in SEPARATORS:
+        end -= 1
+    return Edit(start, end, "", edit.priority, edit.seq, edit.capitalize_next)
 
 
 def position(edit: Edit) -> tuple[int, int, int]:

@@ -71,7 +71,7 @@ class RecordingE5(E5Embeddings):
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
@@ -91,7 +91,9 @@ def synthetic(base: list[SourceDocument], target_chunks: int) -> list[SourceDocu
         src = base[i % len(base)]
         model = f"LX-{1000 + i}"
         text = re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + rng.randint(0, 3)), src.text)
-        doc = replace(src, id=f"{src.id}-{model}", title=f"{src.title} ({model})", text=f"{text}\n\nApplies to {model}.")
+        doc = replace(
+            src, id=f"{src.id}-{model}", title=f"{src.title} ({model})", text=f"{text}\n\nApplies to {model}."
+        )
         docs.append(doc)
         total += len(chunk_document(doc))
         i += 1
@@ -101,8 +103,12 @@ def synthetic(base: list[SourceDocument], target_chunks: int) -> list[SourceDocu
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=10_000)
-    parser.add_argument("--baseline-index-chunks", type=int, default=500,
-                        help="chunks the baseline embeds to measure its indexing speed")
+    parser.add_argument(
+        "--baseline-index-chunks",
+        type=int,
+        default=500,
+        help="chunks the baseline embeds to measure its indexing speed",
+    )
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
 
@@ -141,8 +147,9 @@ def main() -> None:
     convs = [Conversation.model_validate(c) for c in json.loads(DEMO_CONVERSATIONS.read_text(encoding="utf-8"))]
     ci = iter(range(10**9))
     a50, a95 = timed(lambda: engine.assist(convs[next(ci) % len(convs)]), args.repeat)
-    t50, t95 = timed(lambda: check_tone(DRAFT_100, language="en", customer_name="Ada", contact_level="high_touch"),
-                     args.repeat * 5)
+    t50, t95 = timed(
+        lambda: check_tone(DRAFT_100, language="en", customer_name="Ada", contact_level="high_touch"), args.repeat * 5
+    )
 
     # Baseline: LangChain's Chroma vector store and retriever, plain e5, dense only, no change detection.
     from langchain_chroma import Chroma
@@ -159,8 +166,11 @@ def main() -> None:
     items = list(plain.seen.items())
     for i in range(0, len(items), 2000):
         part = items[i : i + 2000]
-        col.add(ids=[f"b{i + j}" for j in range(len(part))], documents=[t for t, _ in part],
-                embeddings=[v.tolist() for _, v in part])
+        col.add(
+            ids=[f"b{i + j}" for j in range(len(part))],
+            documents=[t for t, _ in part],
+            embeddings=[v.tolist() for _, v in part],
+        )
     base_retriever = full.as_retriever(search_kwargs={"k": 5})
     qi2 = iter(range(10**9))
     b50, b95 = timed(lambda: base_retriever.invoke(_q(next(qi2))[0]), args.repeat)
@@ -168,9 +178,16 @@ def main() -> None:
     rate = n_chunks / first
     rows += [
         ("chunks indexed", f"{n_chunks:,} ({len(docs):,} documents)", f"{n_chunks:,} (same vectors)"),
-        ("first index", f"{first:.0f} s ({rate:.1f} chunks/s)", f"{base_rate:.1f} chunks/s (measured on {len(subset)})"),
-        ("re-index, no change", f"{no_change:.2f} s ({first / no_change:.0f}× faster than first)",
-         f"≈ {n_chunks / base_rate:.0f} s (re-embeds everything)"),
+        (
+            "first index",
+            f"{first:.0f} s ({rate:.1f} chunks/s)",
+            f"{base_rate:.1f} chunks/s (measured on {len(subset)})",
+        ),
+        (
+            "re-index, no change",
+            f"{no_change:.2f} s ({first / no_change:.0f}× faster than first)",
+            f"≈ {n_chunks / base_rate:.0f} s (re-embeds everything)",
+        ),
         ("re-index, one document changed", f"{one_doc:.2f} s", f"≈ {n_chunks / base_rate:.0f} s"),
         ("lexical index load", f"{load_s:.2f} s", "n/a"),
         ("search p50 / p95", f"{s50:.1f} / {s95:.1f} ms (hybrid)", f"{b50:.1f} / {b95:.1f} ms (dense)"),
@@ -191,11 +208,15 @@ class _PassageAdapter:
     def __init__(self, retriever: HybridRetriever) -> None:
         self.retriever = retriever
 
-    def search(self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None) -> list[Any]:
+    def search(
+        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
+    ) -> list[Any]:
         from assist.models import Passage
 
-        return [Passage(**{k2: getattr(h, k2) for k2 in Passage.model_fields if hasattr(h, k2)})
-                for h in self.retriever.search(query, k=k, language=language or "", filters=filters)]
+        return [
+            Passage(**{k2: getattr(h, k2) for k2 in Passage.model_fields if hasattr(h, k2)})
+            for h in self.retriever.search(query, k=k, language=language or "", filters=filters)
+        ]
 
 
 if __name__ == "__main__":

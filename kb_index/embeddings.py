@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
 
 _lock = threading.Lock()
 _BATCH = 16
@@ -66,7 +67,10 @@ class OpenAICompatibleEmbeddings(Embeddings):
 
         self.name = f"openai:{model}"
         self._inner = OpenAIEmbeddings(
-            base_url=base_url, model=model, api_key=api_key or "unused", check_embedding_ctx_length=False  # type: ignore[arg-type]
+            base_url=base_url,
+            model=model,
+            api_key=api_key or "unused",
+            check_embedding_ctx_length=False,  # type: ignore[arg-type]
         )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

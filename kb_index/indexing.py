@@ -63,16 +63,27 @@ class Indexer:
         return self._managers[collection]
 
     def sync(
-        self, collection: str, documents: Iterable[SourceDocument], *, cleanup: Cleanup = "incremental",
+        self,
+        collection: str,
+        documents: Iterable[SourceDocument],
+        *,
+        cleanup: Cleanup = "incremental",
         on_document: Progress | None = None,
     ) -> ChunkCounts:
         """Index ``documents`` into ``collection``. ``cleanup="full"`` also deletes every document not given."""
         counts = ChunkCounts()
         docs = list(documents)
-        result = self._with_retries(lambda: index(
-            _chunks(docs, on_document), self.record_manager(collection), self.store.vector_store(collection),
-            cleanup=cleanup, source_id_key="document_id", key_encoder="sha256", batch_size=BATCH,
-        ))
+        result = self._with_retries(
+            lambda: index(
+                _chunks(docs, on_document),
+                self.record_manager(collection),
+                self.store.vector_store(collection),
+                cleanup=cleanup,
+                source_id_key="document_id",
+                key_encoder="sha256",
+                batch_size=BATCH,
+            )
+        )
         counts.add(dict(result))
         return counts
 
@@ -92,10 +103,10 @@ class Indexer:
         """Raise ``StoreUnavailable`` unless ``collection`` holds ``expected_chunks`` and answers ``probe``."""
         count = self.store.count(collection)
         if count != expected_chunks:
-            raise StoreUnavailable(f"sanity check failed: {collection} holds {count} chunks, expected {expected_chunks}")
-        if expected_chunks and not self.store.query(
-            collection, embed_query_array(self.store.embeddings, probe), k=1
-        ):
+            raise StoreUnavailable(
+                f"sanity check failed: {collection} holds {count} chunks, expected {expected_chunks}"
+            )
+        if expected_chunks and not self.store.query(collection, embed_query_array(self.store.embeddings, probe), k=1):
             raise StoreUnavailable(f"sanity check failed: {collection} returned nothing for the probe query")
 
     def drop(self, collection: str) -> None:

@@ -13,17 +13,27 @@ import numpy as np
 import Stemmer
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-_STEMMERS = {"en": "english", "it": "italian", "es": "spanish", "pl": "polish", "fr": "french", "de": "german",
-             "pt": "portuguese", "nl": "dutch", "ro": "romanian", "cs": "czech"}
+_STEMMERS = {
+    "en": "english",
+    "it": "italian",
+    "es": "spanish",
+    "pl": "polish",
+    "fr": "french",
+    "de": "german",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "ro": "romanian",
+    "cs": "czech",
+}
 _STOP = {
     "en": "the a an and or of to in on for is are was were be been it this that with my your i you we me our at "
-          "by from as have has had do does did not no can could would should will just so but if what how when why",
+    "by from as have has had do does did not no can could would should will just so but if what how when why",
     "it": "il lo la i gli le un una uno e o di a da in con su per tra fra che non mi ti si ci vi è sono ho ha "
-          "del della dei delle al alla ai nel nella mio mia suo sua come quando perché ma se",
+    "del della dei delle al alla ai nel nella mio mia suo sua come quando perché ma se",
     "es": "el la los las un una unos unas y o de a en con por para que no me te se nos es son he ha del al "
-          "mi su como cuando porque pero si lo le les ya muy",
+    "mi su como cuando porque pero si lo le les ya muy",
     "pl": "i w z na do nie się to jest że o od po za co jak mi mnie mój moja moje ale czy a by był była już "
-          "tak jest są ten ta te",
+    "tak jest są ten ta te",
 }
 
 

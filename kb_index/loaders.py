@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 from kb_index.documents import SourceDocument
 from kb_index.errors import InvalidDocument
 
-SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html",
-            ".pdf": "pdf", ".csv": "csv", ".json": "json"}
+SUFFIXES = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".csv": "csv",
+    ".json": "json",
+}
 MAX_FILE_BYTES = 60 * 1024 * 1024
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 _QUESTION_KEYS = ("question", "q", "domanda", "pregunta", "pytanie", "title")
@@ -90,7 +99,7 @@ def parse_front_matter(text: str) -> tuple[dict[str, str], str]:
         key, sep, value = line.partition(":")
         if sep:
             meta[key.strip().lower()] = value.strip().strip("'\"")
-    return meta, text[match.end():]
+    return meta, text[match.end() :]
 
 
 def _document(text: str, *, doc_id: str, filename: str, fmt: str) -> SourceDocument:
@@ -99,9 +108,14 @@ def _document(text: str, *, doc_id: str, filename: str, fmt: str) -> SourceDocum
         raise InvalidDocument(f"{filename}: no text to index", field="file")
     title = meta.pop("title", "") or _first_heading(body) or Path(filename).stem.replace("-", " ")
     return SourceDocument(
-        id=meta.pop("id", doc_id), title=title, text=body.strip(), format=fmt,
-        language=meta.pop("language", ""), kind=meta.pop("kind", "policy"),
-        source=meta.pop("source", ""), metadata=meta,
+        id=meta.pop("id", doc_id),
+        title=title,
+        text=body.strip(),
+        format=fmt,
+        language=meta.pop("language", ""),
+        kind=meta.pop("kind", "policy"),
+        source=meta.pop("source", ""),
+        metadata=meta,
     )
 
 
@@ -122,7 +136,9 @@ def _pdf(data: bytes, *, doc_id: str, filename: str) -> SourceDocument:
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text.strip():
         raise InvalidDocument(f"{filename}: the PDF has no extractable text", field="file")
-    return SourceDocument(id=doc_id, title=Path(filename).stem.replace("-", " "), text=text, format="text", kind="policy")
+    return SourceDocument(
+        id=doc_id, title=Path(filename).stem.replace("-", " "), text=text, format="text", kind="policy"
+    )
 
 
 def _pick(row: dict[str, str], keys: tuple[str, ...]) -> str:
@@ -161,13 +177,14 @@ def _faq(rows: list[dict[str, str]], *, doc_id: str, filename: str) -> SourceDoc
     if not parts:
         raise InvalidDocument(f"{filename}: no rows with both a question and an answer", field="file")
     title = Path(filename).stem.replace("-", " ").replace("_", " ")
-    return SourceDocument(id=doc_id, title=title, text=f"# {title}\n\n" + "\n\n".join(parts), format="markdown",
-                          kind="faq")
+    return SourceDocument(
+        id=doc_id, title=title, text=f"# {title}\n\n" + "\n\n".join(parts), format="markdown", kind="faq"
+    )
 
 
 class _HtmlToMarkdown(HTMLParser):
-    _BLOCK = {"p", "div", "section", "article", "br", "tr", "table", "ul", "ol"}
-    _SKIP = {"script", "style", "head", "nav", "footer", "noscript"}
+    _BLOCK: ClassVar[set[str]] = {"p", "div", "section", "article", "br", "tr", "table", "ul", "ol"}
+    _SKIP: ClassVar[set[str]] = {"script", "style", "head", "nav", "footer", "noscript"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

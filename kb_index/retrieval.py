@@ -70,15 +70,21 @@ class HybridRetriever:
         """Build the lexical index of ``collection`` and make it the one searched."""
         chunks = self.store.all_chunks(collection, with_embeddings=True)
         langs = [str(c.metadata.get("language", "")) for c in chunks]
-        snap = _Snapshot(collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs),
-                         self._hubness(chunks))
+        snap = _Snapshot(
+            collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs), self._hubness(chunks)
+        )
         for chunk in chunks:
             chunk.embedding = None  # only needed for the hub scores
         with self._lock:
             self._snap = snap
 
     def search(
-        self, query: str, *, k: int = 5, language: str = "", filters: dict[str, str] | None = None,
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        language: str = "",
+        filters: dict[str, str] | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first."""
@@ -114,7 +120,9 @@ class HybridRetriever:
         penalty = self.weights.hub_penalty
         return sorted(dense, key=lambda c: -((1.0 - c.distance) - penalty * snap.hubness.get(c.id, 0.0)))
 
-    def _lexical(self, snap: _Snapshot, query: str, *, language: str, k: int, filters: dict[str, str]) -> list[StoredChunk]:
+    def _lexical(
+        self, snap: _Snapshot, query: str, *, language: str, k: int, filters: dict[str, str]
+    ) -> list[StoredChunk]:
         if snap.lexical is None or snap.languages is None or not language or self.weights.lexical <= 0:
             return []
         mask = snap.languages == language
@@ -123,8 +131,9 @@ class HybridRetriever:
         hits = snap.lexical.search(query, language=language, k=k, mask=mask)
         return [snap.chunks[h.index] for h in hits]
 
-    def _fuse(self, snap: _Snapshot, dense: list[StoredChunk], lexical: list[StoredChunk], qvec: np.ndarray,
-              *, k: int) -> list[Hit]:
+    def _fuse(
+        self, snap: _Snapshot, dense: list[StoredChunk], lexical: list[StoredChunk], qvec: np.ndarray, *, k: int
+    ) -> list[Hit]:
         fused: dict[str, float] = {}
         chunks: dict[str, StoredChunk] = {}
         for weight, ranked in ((self.weights.dense, dense), (self.weights.lexical, lexical)):
@@ -150,8 +159,15 @@ def _where(filters: dict[str, str] | None) -> dict[str, Any] | None:
 def _hit(chunk: StoredChunk, *, score: float, relevance: float) -> Hit:
     meta = chunk.metadata
     return Hit(
-        document_id=str(meta.get("document_id", "")), chunk_id=chunk.id, title=str(meta.get("title", "")),
-        text=chunk_body(chunk.text), score=round(score, 6), relevance=round(relevance, 6),
-        language=str(meta.get("language", "")), kind=str(meta.get("kind", "")), section=str(meta.get("section", "")),
-        source=str(meta.get("source", "")), position=int(meta.get("position", 0) or 0),
+        document_id=str(meta.get("document_id", "")),
+        chunk_id=chunk.id,
+        title=str(meta.get("title", "")),
+        text=chunk_body(chunk.text),
+        score=round(score, 6),
+        relevance=round(relevance, 6),
+        language=str(meta.get("language", "")),
+        kind=str(meta.get("kind", "")),
+        section=str(meta.get("section", "")),
+        source=str(meta.get("source", "")),
+        position=int(meta.get("position", 0) or 0),
     )

@@ -46,8 +46,10 @@ class ChromaStore:
             if url:
                 parsed = urlparse(url)
                 client = chromadb.HttpClient(
-                    host=parsed.hostname or "127.0.0.1", port=parsed.port or 8000,
-                    ssl=parsed.scheme == "https", settings=_client_settings(),
+                    host=parsed.hostname or "127.0.0.1",
+                    port=parsed.port or 8000,
+                    ssl=parsed.scheme == "https",
+                    settings=_client_settings(),
                 )
             else:
                 path = data_dir / "chroma"
@@ -75,19 +77,24 @@ class ChromaStore:
     def count(self, name: str) -> int:
         return int(self.collection(name).count())
 
-    def query(self, name: str, embedding: np.ndarray, *, k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]:
+    def query(
+        self, name: str, embedding: np.ndarray, *, k: int, where: dict[str, Any] | None = None
+    ) -> list[StoredChunk]:
         col = self.collection(name)
         total = col.count()
         if total == 0:
             return []
         res = col.query(
-            query_embeddings=[embedding.tolist()], n_results=min(k, total), where=where or None,
+            query_embeddings=[embedding.tolist()],
+            n_results=min(k, total),
+            where=where or None,
             include=["documents", "metadatas", "distances"],
         )
         return [
             StoredChunk(id=i, text=d or "", metadata=dict(m or {}), distance=float(dist))
-            for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
-                                     strict=True)
+            for i, d, m, dist in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+            )
         ]
 
     def all_chunks(self, name: str, *, with_embeddings: bool = False) -> list[StoredChunk]:
@@ -99,8 +106,12 @@ class ChromaStore:
             res = col.get(include=include, limit=page, offset=offset)
             vectors = res["embeddings"] if with_embeddings else [None] * len(res["ids"])
             out += [
-                StoredChunk(id=i, text=d or "", metadata=dict(m or {}),
-                            embedding=None if v is None else np.asarray(v, dtype=np.float32))
+                StoredChunk(
+                    id=i,
+                    text=d or "",
+                    metadata=dict(m or {}),
+                    embedding=None if v is None else np.asarray(v, dtype=np.float32),
+                )
                 for i, d, m, v in zip(res["ids"], res["documents"], res["metadatas"], vectors, strict=True)
             ]
         return out

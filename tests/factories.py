@@ -13,43 +13,58 @@ API_KEYS = ",".join(f"{role}:{key}" for role, key in KEYS.items())
 def small_kb() -> list[SourceDocument]:
     return [
         SourceDocument(
-            id="late-parcel-en", title="Late or lost parcels", language="en", kind="procedure",
+            id="late-parcel-en",
+            title="Late or lost parcels",
+            language="en",
+            kind="procedure",
             text="# Late or lost parcels\n\nParcels usually arrive within 3 business days.\n\n## Steps\n\n"
-                 "1. Ask the customer for the order number and check the tracking page.\n"
-                 "2. If the tracking shows no movement for 5 business days, open a claim with the courier.\n"
-                 "3. Tell the customer the claim number and that the courier answers within 2 business days.\n"
-                 "4. If the parcel is declared lost, send a replacement or issue a refund.\n",
+            "1. Ask the customer for the order number and check the tracking page.\n"
+            "2. If the tracking shows no movement for 5 business days, open a claim with the courier.\n"
+            "3. Tell the customer the claim number and that the courier answers within 2 business days.\n"
+            "4. If the parcel is declared lost, send a replacement or issue a refund.\n",
         ),
         SourceDocument(
-            id="rimborsi-it", title="Rimborsi e resi", language="it", kind="policy",
+            id="rimborsi-it",
+            title="Rimborsi e resi",
+            language="it",
+            kind="policy",
             text="# Rimborsi e resi\n\nIl reso è possibile entro 30 giorni dalla consegna.\n\n## Tempi\n\n"
-                 "Il rimborso viene emesso entro 5 giorni lavorativi dalla ricezione del reso. "
-                 "Non promettere mai un rimborso in giornata.\n\n## Procedura\n\n"
-                 "1. Verificare che l'ordine sia stato consegnato da meno di 30 giorni.\n"
-                 "2. Creare l'etichetta di reso e inviarla al cliente.\n"
-                 "3. Confermare al cliente che il rimborso arriva entro 5 giorni lavorativi dalla ricezione.\n",
+            "Il rimborso viene emesso entro 5 giorni lavorativi dalla ricezione del reso. "
+            "Non promettere mai un rimborso in giornata.\n\n## Procedura\n\n"
+            "1. Verificare che l'ordine sia stato consegnato da meno di 30 giorni.\n"
+            "2. Creare l'etichetta di reso e inviarla al cliente.\n"
+            "3. Confermare al cliente che il rimborso arriva entro 5 giorni lavorativi dalla ricezione.\n",
         ),
         SourceDocument(
-            id="contrasena-es", title="Restablecer la contraseña", language="es", kind="procedure",
+            id="contrasena-es",
+            title="Restablecer la contraseña",
+            language="es",
+            kind="procedure",
             text="# Restablecer la contraseña\n\nSi el cliente no puede entrar en su cuenta:\n\n## Pasos\n\n"
-                 "1. Pida al cliente que abra la página de inicio de sesión y pulse «¿Olvidó su contraseña?».\n"
-                 "2. Compruebe que el correo de restablecimiento no esté en la carpeta de spam.\n"
-                 "3. Si la cuenta está bloqueada tras cinco intentos, desbloquéela desde el panel de cuentas.\n"
-                 "4. Recomiende activar la verificación en dos pasos.\n",
+            "1. Pida al cliente que abra la página de inicio de sesión y pulse «¿Olvidó su contraseña?».\n"
+            "2. Compruebe que el correo de restablecimiento no esté en la carpeta de spam.\n"
+            "3. Si la cuenta está bloqueada tras cinco intentos, desbloquéela desde el panel de cuentas.\n"
+            "4. Recomiende activar la verificación en dos pasos.\n",
         ),
         SourceDocument(
-            id="router-pl", title="Urządzenie nie łączy się z Wi-Fi", language="pl", kind="procedure",
+            id="router-pl",
+            title="Urządzenie nie łączy się z Wi-Fi",
+            language="pl",
+            kind="procedure",
             text="# Urządzenie nie łączy się z Wi-Fi\n\n## Kroki\n\n"
-                 "1. Poproś klienta o ponowne uruchomienie routera.\n"
-                 "2. Sprawdź, czy urządzenie jest w zasięgu sieci 2,4 GHz.\n"
-                 "3. Przywróć ustawienia fabryczne urządzenia, przytrzymując przycisk przez 10 sekund.\n"
-                 "4. Dodaj urządzenie ponownie w aplikacji Lumora Home.\n",
+            "1. Poproś klienta o ponowne uruchomienie routera.\n"
+            "2. Sprawdź, czy urządzenie jest w zasięgu sieci 2,4 GHz.\n"
+            "3. Przywróć ustawienia fabryczne urządzenia, przytrzymując przycisk przez 10 sekund.\n"
+            "4. Dodaj urządzenie ponownie w aplikacji Lumora Home.\n",
         ),
         SourceDocument(
-            id="prestige-en", title="Lumora Prestige concierge", language="en", kind="policy",
+            id="prestige-en",
+            title="Lumora Prestige concierge",
+            language="en",
+            kind="policy",
             text="# Lumora Prestige concierge\n\nPrestige customers have a dedicated manager.\n\n## Commitments\n\n"
-                 "1. Call the customer back within 2 business hours.\n"
-                 "2. Offer a courtesy replacement while the device is repaired.\n",
+            "1. Call the customer back within 2 business hours.\n"
+            "2. Offer a courtesy replacement while the device is repaired.\n",
         ),
     ]
 

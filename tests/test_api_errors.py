@@ -37,7 +37,9 @@ def test_ten_megabytes_of_text_is_refused_with_the_field(kb_app: TestClient) -> 
 
 
 def test_a_body_over_the_limit_is_413(kb_app: TestClient) -> None:
-    r = kb_app.post("/v1/tone", content=b"x" * (17 * 1024 * 1024), headers={**auth("agent"), "content-type": "application/json"})
+    r = kb_app.post(
+        "/v1/tone", content=b"x" * (17 * 1024 * 1024), headers={**auth("agent"), "content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 

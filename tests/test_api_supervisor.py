@@ -20,17 +20,20 @@ def app(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
         yield client
 
 
-SARCASTIC = conversation(id="sup-1", messages=[
-    {"role": "customer", "text": "My order still has not arrived, this is the third time I write!"},
-    {"role": "agent", "text": "Obviously you entered the wrong address. Good luck with that."},
-    {"role": "customer", "text": "This is unacceptable. I will go to a lawyer and cancel my account!!!"},
-])
+SARCASTIC = conversation(
+    id="sup-1",
+    messages=[
+        {"role": "customer", "text": "My order still has not arrived, this is the third time I write!"},
+        {"role": "agent", "text": "Obviously you entered the wrong address. Good luck with that."},
+        {"role": "customer", "text": "This is unacceptable. I will go to a lawyer and cancel my account!!!"},
+    ],
+)
 
 
 def test_flags_are_stored_reviewed_and_kept(app: TestClient) -> None:
     a = app.post("/v1/assist", json={"conversation": SARCASTIC}, headers=auth("agent")).json()
     kinds = {f["kind"] for f in a["flags"]}
-    assert "sarcasm" in kinds and "frustration_rising" in kinds or "escalation_risk" in kinds
+    assert ("sarcasm" in kinds and "frustration_rising" in kinds) or "escalation_risk" in kinds
     app.post("/v1/assist", json={"conversation": SARCASTIC}, headers=auth("agent"))
     open_flags = app.get("/v1/flags?status=open", headers=auth("supervisor")).json()["items"]
     assert len(open_flags) == len(a["flags"])  # once per conversation and kind
@@ -38,8 +41,11 @@ def test_flags_are_stored_reviewed_and_kept(app: TestClient) -> None:
     assert {"id", "conversation_id", "kind", "severity", "message", "excerpt", "status", "created_at"} <= set(flag)
     assert flag["excerpt"] and flag["message_index"] == 1
 
-    r = app.post(f"/v1/flags/{flag['id']}/review", json={"decision": "dismissed", "note": "customer joked first"},
-                 headers=auth("supervisor"))
+    r = app.post(
+        f"/v1/flags/{flag['id']}/review",
+        json={"decision": "dismissed", "note": "customer joked first"},
+        headers=auth("supervisor"),
+    )
     assert r.status_code == 200 and r.json()["status"] == "dismissed" and r.json()["note"] == "customer joked first"
     still_open = app.get("/v1/flags?status=open", headers=auth("supervisor")).json()["items"]
     assert flag["id"] not in {f["id"] for f in still_open}

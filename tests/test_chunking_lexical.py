@@ -28,15 +28,16 @@ def test_long_sections_are_split_with_overlap() -> None:
 
 
 def test_analysis_stems_per_language_and_drops_stopwords() -> None:
-    assert analyze("I pacchi sono in ritardo", "it") == analyze("il pacco è in ritardo", "it")[:1] + ["ritard"]
+    assert analyze("I pacchi sono in ritardo", "it") == ["pacc", "ritard"]
     assert "paczk" in analyze("Moja paczka się spóźnia", "pl")
     assert "sie" not in analyze("Moja paczka się spóźnia", "pl")
     assert analyze("Reembolsos rápidos", "es") == analyze("reembolso rápido", "es") == ["reembols", "rap"]
 
 
 def test_bm25_finds_the_same_language_chunk() -> None:
-    index = LexicalIndex(["Il rimborso arriva in 5 giorni", "Refunds take five days", "Zwrot pieniędzy"],
-                         ["it", "en", "pl"])
+    index = LexicalIndex(
+        ["Il rimborso arriva in 5 giorni", "Refunds take five days", "Zwrot pieniędzy"], ["it", "en", "pl"]
+    )
     hits = index.search("quando arriva il mio rimborso", language="it", k=3)
     assert hits and hits[0].index == 0
     assert index.search("zzzz", language="en", k=3) == []

@@ -46,7 +46,7 @@ def test_indexing_the_same_content_twice_adds_nothing(kb: tuple[Indexer, HybridR
 
 
 def test_changing_one_document_reembeds_only_its_changed_chunks(kb: tuple[Indexer, HybridRetriever]) -> None:
-    indexer, retriever = kb
+    indexer, _ = kb
     docs = small_kb()
     docs[0] = replace(docs[0], text=docs[0].text.replace("3 business days", "4 business days"))
     counts = indexer.sync(COLLECTION, docs)
@@ -85,7 +85,9 @@ def test_deleting_a_document_removes_all_its_chunks(kb: tuple[Indexer, HybridRet
     removed = indexer.delete(COLLECTION, ["prestige-en"])
     assert removed == 2 and indexer.chunk_count(COLLECTION, "prestige-en") == 0
     retriever.load(COLLECTION)
-    assert all(h.document_id != "prestige-en" for h in retriever.search("Prestige concierge manager", k=10, language="en"))
+    assert all(
+        h.document_id != "prestige-en" for h in retriever.search("Prestige concierge manager", k=10, language="en")
+    )
     indexer.sync(COLLECTION, small_kb())
 
 

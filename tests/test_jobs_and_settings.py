@@ -10,7 +10,9 @@ from api.settings import ConfigError, Settings
 from tests.conftest import make_settings
 
 
-def test_a_job_interrupted_by_a_crash_is_failed_on_restart_and_queued_ones_rerun(tmp_path: Path, database_url: str) -> None:
+def test_a_job_interrupted_by_a_crash_is_failed_on_restart_and_queued_ones_rerun(
+    tmp_path: Path, database_url: str
+) -> None:
     from api.container import Container
 
     db = Database(database_url)

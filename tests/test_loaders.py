@@ -33,8 +33,9 @@ def test_broken_html_still_loads() -> None:
 
 
 def test_csv_faq_becomes_one_document_with_a_section_per_question() -> None:
-    doc = load_bytes(b"question,answer\nHow do I reset?,Use the link.\nWhere is my parcel?,Check tracking.\n",
-                     filename="faq.csv")
+    doc = load_bytes(
+        b"question,answer\nHow do I reset?,Use the link.\nWhere is my parcel?,Check tracking.\n", filename="faq.csv"
+    )
     assert doc.kind == "faq" and "## How do I reset?" in doc.text and "## Where is my parcel?" in doc.text
 
 

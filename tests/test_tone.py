@@ -184,7 +184,8 @@ def test_every_issue_span_is_exact_text() -> None:
         assert 0 <= issue.start <= issue.end <= len(text)
         span = text[issue.start : issue.end]
         assert span == span.strip(" ,"), span
-    assert report.dimensions.calm < 0.5 and report.dimensions.non_sarcastic < 0.5
+    assert report.dimensions.calm <= 0.5 and report.dimensions.non_sarcastic < 0.5
+    assert report.rewrite == "Hello Tom, you may have missed the email. I understand how frustrating this is, it only takes a moment"
 
 
 def test_unkeepable_promise_cites_the_policy_timeframe_and_rewrites_it() -> None:

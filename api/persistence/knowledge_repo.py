@@ -18,9 +18,18 @@ GENERATION_KEY = "collection_generation"
 
 def document_json(row: DocumentRow, *, with_text: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": row.id, "title": row.title, "language": row.language, "kind": row.kind, "version": row.version,
-        "indexed_at": iso(row.indexed_at), "chunks": row.chunks, "format": row.format, "source": row.source,
-        "source_modified_at": row.source_modified_at, "content_hash": row.content_hash, "metadata": row.meta or {},
+        "id": row.id,
+        "title": row.title,
+        "language": row.language,
+        "kind": row.kind,
+        "version": row.version,
+        "indexed_at": iso(row.indexed_at),
+        "chunks": row.chunks,
+        "format": row.format,
+        "source": row.source,
+        "source_modified_at": row.source_modified_at,
+        "content_hash": row.content_hash,
+        "metadata": row.meta or {},
     }
     if with_text:
         out["text"] = row.text
@@ -28,12 +37,22 @@ def document_json(row: DocumentRow, *, with_text: bool = False) -> dict[str, Any
 
 
 def to_source(row: DocumentRow) -> SourceDocument:
-    return SourceDocument(id=row.id, title=row.title, text=row.text, format=row.format, language=row.language,
-                          kind=row.kind, source=row.source, source_modified_at=row.source_modified_at,
-                          metadata=dict(row.meta or {}))
+    return SourceDocument(
+        id=row.id,
+        title=row.title,
+        text=row.text,
+        format=row.format,
+        language=row.language,
+        kind=row.kind,
+        source=row.source,
+        source_modified_at=row.source_modified_at,
+        metadata=dict(row.meta or {}),
+    )
 
 
-def list_documents(s: Session, *, limit: int, offset: int, language: str = "", kind: str = "") -> tuple[list[DocumentRow], int]:
+def list_documents(
+    s: Session, *, limit: int, offset: int, language: str = "", kind: str = ""
+) -> tuple[list[DocumentRow], int]:
     query = select(DocumentRow)
     if language:
         query = query.where(DocumentRow.language == language)
@@ -60,9 +79,19 @@ def save_document(s: Session, doc: SourceDocument, *, chunks: int) -> str:
     if row is not None and row.content_hash == digest:
         row.chunks = chunks
         return "skipped"
-    values = {"title": doc.title, "text": doc.text, "format": doc.format, "language": doc.language, "kind": doc.kind,
-              "source": doc.source, "source_modified_at": doc.source_modified_at, "meta": doc.metadata,
-              "content_hash": digest, "chunks": chunks, "indexed_at": utcnow()}
+    values = {
+        "title": doc.title,
+        "text": doc.text,
+        "format": doc.format,
+        "language": doc.language,
+        "kind": doc.kind,
+        "source": doc.source,
+        "source_modified_at": doc.source_modified_at,
+        "meta": doc.metadata,
+        "content_hash": digest,
+        "chunks": chunks,
+        "indexed_at": utcnow(),
+    }
     if row is None:
         s.add(DocumentRow(id=doc.id, version=1, **values))
         return "added"
@@ -90,19 +119,30 @@ def set_state(s: Session, key: str, value: str) -> None:
 
 
 def create_job(s: Session, *, kind: str, payload: dict[str, Any], total: int) -> JobRow:
-    job = JobRow(id=uuid.uuid4().hex, kind=kind, status="queued", payload=payload, total=total, done=0,
-                 counts={"added": 0, "updated": 0, "skipped": 0, "deleted": 0})
+    job = JobRow(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        status="queued",
+        payload=payload,
+        total=total,
+        done=0,
+        counts={"added": 0, "updated": 0, "skipped": 0, "deleted": 0},
+    )
     s.add(job)
     return job
 
 
 def job_json(job: JobRow) -> dict[str, Any]:
     return {
-        "id": job.id, "kind": job.kind, "status": job.status,
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
         "progress": {"done": job.done, "total": job.total},
         "counts": {k: int(job.counts.get(k, 0)) for k in ("added", "updated", "skipped", "deleted")},
-        "chunk_counts": job.counts.get("chunks", {}), "error": job.error,
-        "created_at": iso(job.created_at), "finished_at": iso(job.finished_at) or None,
+        "chunk_counts": job.counts.get("chunks", {}),
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at) or None,
     }
 
 
@@ -112,6 +152,13 @@ def recent_jobs(s: Session, *, limit: int = 20) -> list[JobRow]:
 
 def fail_interrupted(s: Session) -> list[str]:
     """Jobs left running by a crash are failed; queued ones are returned to be run again."""
-    s.execute(update(JobRow).where(JobRow.status == "running").values(
-        status="failed", error="interrupted: the service stopped while this job ran; re-run it", finished_at=utcnow()))
+    s.execute(
+        update(JobRow)
+        .where(JobRow.status == "running")
+        .values(
+            status="failed",
+            error="interrupted: the service stopped while this job ran; re-run it",
+            finished_at=utcnow(),
+        )
+    )
     return list(s.scalars(select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.created_at)).all())

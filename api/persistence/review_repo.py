@@ -28,16 +28,28 @@ def save_conversation(s: Session, conversation: Conversation, *, language: str, 
 
 
 def save_assist(s: Session, assistance: Assistance, *, conversation_id: str) -> None:
-    s.add(AssistRow(id=assistance.suggestion_id, conversation_id=conversation_id,
-                    data=assistance.model_dump(mode="json")))
+    s.add(
+        AssistRow(id=assistance.suggestion_id, conversation_id=conversation_id, data=assistance.model_dump(mode="json"))
+    )
 
 
 def flag_json(row: FlagRow) -> dict[str, Any]:
     return {
-        "id": row.id, "conversation_id": row.conversation_id, "kind": row.kind, "severity": row.severity,
-        "message": row.message, "excerpt": row.excerpt, "status": row.status, "created_at": iso(row.created_at),
-        "note": row.note, "message_index": row.message_index, "start": row.start, "end": row.end,
-        "language": row.language, "contact_level": row.contact_level, "reviewed_at": iso(row.reviewed_at) or None,
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "kind": row.kind,
+        "severity": row.severity,
+        "message": row.message,
+        "excerpt": row.excerpt,
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "note": row.note,
+        "message_index": row.message_index,
+        "start": row.start,
+        "end": row.end,
+        "language": row.language,
+        "contact_level": row.contact_level,
+        "reviewed_at": iso(row.reviewed_at) or None,
     }
 
 
@@ -45,30 +57,55 @@ def record_flags(s: Session, flags: list[Flag], *, language: str, level: str) ->
     """Store each flag once per conversation and kind; return every flag of those kinds as stored."""
     out = []
     for flag in flags:
-        row = s.scalar(select(FlagRow).where(FlagRow.conversation_id == flag.conversation_id, FlagRow.kind == flag.kind))
+        row = s.scalar(
+            select(FlagRow).where(FlagRow.conversation_id == flag.conversation_id, FlagRow.kind == flag.kind)
+        )
         if row is None:
             row = FlagRow(
-                id=uuid.uuid4().hex, conversation_id=flag.conversation_id, kind=flag.kind, severity=flag.severity,
-                message=flag.message, excerpt=flag.excerpt, status="open", message_index=flag.message_index,
-                start=flag.start, end=flag.end, language=language, contact_level=level,
+                id=uuid.uuid4().hex,
+                conversation_id=flag.conversation_id,
+                kind=flag.kind,
+                severity=flag.severity,
+                message=flag.message,
+                excerpt=flag.excerpt,
+                status="open",
+                message_index=flag.message_index,
+                start=flag.start,
+                end=flag.end,
+                language=language,
+                contact_level=level,
             )
             try:
                 with s.begin_nested():
                     s.add(row)
             except IntegrityError:  # raised at the same moment by a concurrent assist
-                row = s.scalar(select(FlagRow).where(FlagRow.conversation_id == flag.conversation_id,
-                                                     FlagRow.kind == flag.kind))
+                row = s.scalar(
+                    select(FlagRow).where(FlagRow.conversation_id == flag.conversation_id, FlagRow.kind == flag.kind)
+                )
                 if row is None:
                     raise
         out.append(flag_json(row))
     return out
 
 
-def list_flags(s: Session, *, status: str = "", kind: str = "", severity: str = "", language: str = "",
-               contact_level: str = "", limit: int = 200) -> list[dict[str, Any]]:
+def list_flags(
+    s: Session,
+    *,
+    status: str = "",
+    kind: str = "",
+    severity: str = "",
+    language: str = "",
+    contact_level: str = "",
+    limit: int = 200,
+) -> list[dict[str, Any]]:
     query = select(FlagRow)
-    for column, value in ((FlagRow.status, status), (FlagRow.kind, kind), (FlagRow.severity, severity),
-                          (FlagRow.language, language), (FlagRow.contact_level, contact_level)):
+    for column, value in (
+        (FlagRow.status, status),
+        (FlagRow.kind, kind),
+        (FlagRow.severity, severity),
+        (FlagRow.language, language),
+        (FlagRow.contact_level, contact_level),
+    ):
         if value:
             query = query.where(column == value)
     rows = s.scalars(query.order_by(FlagRow.created_at.desc(), FlagRow.id).limit(limit)).all()
@@ -91,21 +128,32 @@ def flag_stats(s: Session) -> dict[str, Any]:
         per_day[iso(created)[:10]][kind] += 1
         reviewed += status != "open"
         dismissed += status == "dismissed"
-    return {"per_day": {d: dict(k) for d, k in sorted(per_day.items())}, "reviewed": reviewed,
-            "dismissed": dismissed, "dismissed_share": round(dismissed / reviewed, 3) if reviewed else None}
+    return {
+        "per_day": {d: dict(k) for d, k in sorted(per_day.items())},
+        "reviewed": reviewed,
+        "dismissed": dismissed,
+        "dismissed_share": round(dismissed / reviewed, 3) if reviewed else None,
+    }
 
 
 def conversation_bundle(s: Session, conversation_id: str) -> dict[str, Any] | None:
     row = s.get(ConversationRow, conversation_id)
     if row is None:
         return None
-    assists = s.scalars(select(AssistRow).where(AssistRow.conversation_id == conversation_id)
-                        .order_by(AssistRow.created_at)).all()
-    flags = s.scalars(select(FlagRow).where(FlagRow.conversation_id == conversation_id)
-                      .order_by(FlagRow.created_at)).all()
-    return {"conversation": row.data, "language": row.language, "contact_level": row.contact_level,
-            "updated_at": iso(row.updated_at), "assists": [a.data | {"created_at": iso(a.created_at)} for a in assists],
-            "flags": [flag_json(f) for f in flags]}
+    assists = s.scalars(
+        select(AssistRow).where(AssistRow.conversation_id == conversation_id).order_by(AssistRow.created_at)
+    ).all()
+    flags = s.scalars(
+        select(FlagRow).where(FlagRow.conversation_id == conversation_id).order_by(FlagRow.created_at)
+    ).all()
+    return {
+        "conversation": row.data,
+        "language": row.language,
+        "contact_level": row.contact_level,
+        "updated_at": iso(row.updated_at),
+        "assists": [a.data | {"created_at": iso(a.created_at)} for a in assists],
+        "flags": [flag_json(f) for f in flags],
+    }
 
 
 def assist_language(s: Session, suggestion_id: str) -> str | None:
@@ -113,21 +161,34 @@ def assist_language(s: Session, suggestion_id: str) -> str | None:
     return str(row.data.get("language", "")) if row else None
 
 
-def save_feedback(s: Session, *, suggestion_id: str, item: str, index: int, action: str, final_text: str | None,
-                  language: str) -> None:
-    s.add(FeedbackRow(suggestion_id=suggestion_id, item=item, index=index, action=action, final_text=final_text,
-                      language=language))
+def save_feedback(
+    s: Session, *, suggestion_id: str, item: str, index: int, action: str, final_text: str | None, language: str
+) -> None:
+    s.add(
+        FeedbackRow(
+            suggestion_id=suggestion_id, item=item, index=index, action=action, final_text=final_text, language=language
+        )
+    )
 
 
 def feedback_report(s: Session) -> list[dict[str, Any]]:
-    rows = s.execute(select(FeedbackRow.item, FeedbackRow.language, FeedbackRow.action, func.count())
-                     .group_by(FeedbackRow.item, FeedbackRow.language, FeedbackRow.action)).all()
+    rows = s.execute(
+        select(FeedbackRow.item, FeedbackRow.language, FeedbackRow.action, func.count()).group_by(
+            FeedbackRow.item, FeedbackRow.language, FeedbackRow.action
+        )
+    ).all()
     table: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for item, language, action, n in rows:
         table[(item, language)][action] += int(n)
-    return [{"item": item, "language": lang, **dict(acts),
-             "acceptance": round(acts.get("accepted", 0) / max(1, sum(acts.values())), 3)}
-            for (item, lang), acts in sorted(table.items())]
+    return [
+        {
+            "item": item,
+            "language": lang,
+            **dict(acts),
+            "acceptance": round(acts.get("accepted", 0) / max(1, sum(acts.values())), 3),
+        }
+        for (item, lang), acts in sorted(table.items())
+    ]
 
 
 def normalize_question(text: str) -> str:
@@ -136,8 +197,15 @@ def normalize_question(text: str) -> str:
 
 
 def record_gap(s: Session, *, question: str, language: str, best_score: float, conversation_id: str | None) -> None:
-    s.add(GapRow(question=question[:2000], normalized=normalize_question(question), language=language,
-                 best_score=best_score, conversation_id=conversation_id))
+    s.add(
+        GapRow(
+            question=question[:2000],
+            normalized=normalize_question(question),
+            language=language,
+            best_score=best_score,
+            conversation_id=conversation_id,
+        )
+    )
 
 
 def list_gaps(s: Session, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -147,8 +215,12 @@ def list_gaps(s: Session, *, limit: int = 100) -> list[dict[str, Any]]:
         group = groups.get(row.normalized)
         if group is None:
             groups[row.normalized] = {
-                "question": row.question, "count": 1, "language": row.language, "best_score": row.best_score,
-                "last_seen": iso(row.created_at), "conversation_id": row.conversation_id,
+                "question": row.question,
+                "count": 1,
+                "language": row.language,
+                "best_score": row.best_score,
+                "last_seen": iso(row.created_at),
+                "conversation_id": row.conversation_id,
             }
         else:
             group["count"] += 1

@@ -20,12 +20,15 @@ from assist.tone import check_tone
 router = APIRouter(prefix="/v1", tags=["agent"])
 
 
-def _record_gap(container: Any, *, question: str, language: str, passages: list[Passage], conversation_id: str | None) -> None:
+def _record_gap(
+    container: Any, *, question: str, language: str, passages: list[Passage], conversation_id: str | None
+) -> None:
     best = max((p.relevance for p in passages), default=0.0)
     if best < container.settings.gap_threshold:
         with container.db.session() as s:
-            review_repo.record_gap(s, question=question, language=language, best_score=best,
-                                   conversation_id=conversation_id)
+            review_repo.record_gap(
+                s, question=question, language=language, best_score=best, conversation_id=conversation_id
+            )
 
 
 @router.post("/search")
@@ -34,8 +37,9 @@ def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> dict[str, A
     filters = {k: v for k, v in (body.filters.model_dump() if body.filters else {}).items() if v}
     passages = container.knowledge.search(body.query, k=body.k, language=language, filters=filters)
     if not filters:
-        _record_gap(container, question=body.query, language=language, passages=passages,
-                    conversation_id=body.conversation_id)
+        _record_gap(
+            container, question=body.query, language=language, passages=passages, conversation_id=body.conversation_id
+        )
     return {"results": [p.model_dump() for p in passages], "language": language}
 
 
@@ -50,10 +54,15 @@ def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> dict[str, A
         out = result.model_dump(mode="json")
         out["flags"] = flags
         review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
-    passages = [Passage(document_id=a.document_id, chunk_id=a.chunk_id, title=a.title, text="", score=a.score,
-                        relevance=a.score) for a in result.articles]
-    _record_gap(container, question=result.query, language=result.language, passages=passages,
-                conversation_id=conversation.id)
+    passages = [
+        Passage(
+            document_id=a.document_id, chunk_id=a.chunk_id, title=a.title, text="", score=a.score, relevance=a.score
+        )
+        for a in result.articles
+    ]
+    _record_gap(
+        container, question=result.query, language=result.language, passages=passages, conversation_id=conversation.id
+    )
     return out
 
 
@@ -64,8 +73,13 @@ def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneReport:
         language = body.language or container.engine.language_of(body.conversation)
         passages = container.knowledge.search(build_query(body.conversation), k=5, language=language)
         policy = [p.text for p in passages if p.kind in ("policy", "faq")]
-    return check_tone(body.text, language=body.language, customer_name=body.customer_name,
-                      contact_level=body.contact_level, policy_texts=policy)
+    return check_tone(
+        body.text,
+        language=body.language,
+        customer_name=body.customer_name,
+        contact_level=body.contact_level,
+        policy_texts=policy,
+    )
 
 
 @router.post("/feedback", status_code=204)
@@ -74,8 +88,15 @@ def feedback(body: FeedbackIn, container: ContainerDep, _: AgentRole) -> Respons
         language = review_repo.assist_language(s, body.suggestion_id)
         if language is None:
             raise NotFound(f"no suggestion with id {body.suggestion_id!r}", field="suggestion_id")
-        review_repo.save_feedback(s, suggestion_id=body.suggestion_id, item=body.item, index=body.index,
-                                  action=body.action, final_text=body.final_text, language=language)
+        review_repo.save_feedback(
+            s,
+            suggestion_id=body.suggestion_id,
+            item=body.item,
+            index=body.index,
+            action=body.action,
+            final_text=body.final_text,
+            language=language,
+        )
     return Response(status_code=204)
 
 

@@ -28,8 +28,16 @@ def _validation_error(exc: ValidationError, *, prefix: str = "") -> InvalidInput
 
 
 def _to_source(doc: DocumentIn) -> SourceDocument:
-    return SourceDocument(id=doc.id, title=doc.title, text=doc.text, format=doc.format, language=doc.language or "",
-                          kind=doc.kind, source=doc.source, metadata=doc.metadata)
+    return SourceDocument(
+        id=doc.id,
+        title=doc.title,
+        text=doc.text,
+        format=doc.format,
+        language=doc.language or "",
+        kind=doc.kind,
+        source=doc.source,
+        metadata=doc.metadata,
+    )
 
 
 async def _json_documents(request: Request) -> list[SourceDocument]:
@@ -60,8 +68,16 @@ async def _uploaded_documents(request: Request) -> list[SourceDocument]:
                 setattr(doc, key, value)
         doc.source = doc.source or f"upload:{upload.filename}"
         try:
-            checked = DocumentIn(id=doc.id, title=doc.title, text=doc.text, format=doc.format,  # type: ignore[arg-type]
-                                 language=doc.language or None, kind=doc.kind, source=doc.source, metadata=doc.metadata)
+            checked = DocumentIn(
+                id=doc.id,
+                title=doc.title,
+                text=doc.text,
+                format=doc.format,  # type: ignore[arg-type]
+                language=doc.language or None,
+                kind=doc.kind,
+                source=doc.source,
+                metadata=doc.metadata,
+            )
         except ValidationError as exc:
             raise _validation_error(exc, prefix=upload.filename or "file") from exc
         docs.append(_to_source(checked))
@@ -91,8 +107,12 @@ def list_jobs(container: ContainerDep, _: KnowledgeRole, limit: int = Query(20, 
 
 @router.get("/documents")
 def list_documents(
-    container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
-    language: str = "", kind: str = "",
+    container: ContainerDep,
+    _: KnowledgeRole,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    language: str = "",
+    kind: str = "",
 ) -> dict[str, Any]:
     with container.db.session() as s:
         rows, total = repo.list_documents(s, limit=limit, offset=offset, language=language, kind=kind)

@@ -16,12 +16,19 @@ router = APIRouter(prefix="/v1", tags=["supervisor"])
 
 @router.get("/flags")
 def list_flags(
-    container: ContainerDep, _: SupervisorRole, status: str = "", kind: str = "", severity: str = "",
-    language: str = "", contact_level: str = "", limit: int = Query(200, ge=1, le=1000),
+    container: ContainerDep,
+    _: SupervisorRole,
+    status: str = "",
+    kind: str = "",
+    severity: str = "",
+    language: str = "",
+    contact_level: str = "",
+    limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
     with container.db.session() as s:
-        items = review_repo.list_flags(s, status=status, kind=kind, severity=severity, language=language,
-                                       contact_level=contact_level, limit=limit)
+        items = review_repo.list_flags(
+            s, status=status, kind=kind, severity=severity, language=language, contact_level=contact_level, limit=limit
+        )
         return {"items": items}
 
 
