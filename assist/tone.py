@@ -24,6 +24,7 @@ from assist.tone_rules import (
     chosen_edits,
     clauses,
     conflict,
+    deletion_span,
     parse_frame,
     policy_frames,
     position,
@@ -38,6 +39,8 @@ DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathet
 _CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _WORDS = re.compile(r"\w+(?:['’-]\w+)*")
 _CHUNK = re.compile(r"\S+")
+_SPACE_BEFORE = re.compile(r"(?:^|\s)\S*$")
+_COMBINING = re.compile(r"[\u0300-\u036f]")
 _CODE = re.compile(r"\d|\w[-./@_:]\w")  # order ids, URLs, emails, file names: their capitals are not shouting
 _FACT = re.compile(r"\d|https?://|www\.|\S@\S")
 _TRIM = " \t\r\n,"
@@ -53,6 +56,32 @@ class Finding:
     suggestion: str | None = None
     alt: bool = False
     whole: bool = False
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The draft and what every check needs to know about it, computed once."""
+
+    text: str
+    bank: ToneBank
+    name: str | None
+    spans: list[tuple[int, int]]
+    greeting: re.Match[str] | None
+    words: int
+    name_used: bool
+    acknowledges: bool
+
+    @classmethod
+    def read(cls, text: str, bank: ToneBank, name: str | None) -> Draft:
+        greeting = bank.greeting.match(text)
+        used = name is not None and _name_used(text, name, bank)
+        ack = bank.acknowledgements.search(text) is not None
+        return cls(text, bank, name, list(sentences(text)), greeting, len(_WORDS.findall(text)), used, ack)
+
+    @property
+    def body(self) -> int:
+        """Where the text after the greeting starts."""
+        return _trim(self.text, self.greeting.end() if self.greeting else 0, len(self.text))[0]
 
 
 def check_tone(
@@ -71,40 +100,41 @@ def check_tone(
     """
     lang = (language or detect_language(text)).strip().lower()
     bank = tone_bank(lang)
-    name = (customer_name or "").strip() or None
     if not text.strip():
         perfect = ToneDimensions(**dict.fromkeys(DIMENSIONS, 1.0))
         return ToneReport(language=lang, score=1.0, dimensions=perfect, issues=[])
-    findings = _marker_findings(text, bank, name)
-    findings += _shouting(text, bank, name)
+    draft = Draft.read(text, bank, (customer_name or "").strip() or None)
+    findings = _marker_findings(draft) + _shouting(draft)
     findings += _promises(text, bank.promises, policy_frames(tuple(policy_texts)))
     # A replacement that already acknowledges ("calm down" -> "I understand…") needs no second acknowledgement.
     acknowledged = any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
-    findings += _personal_findings(
-        text, bank, name=name, level=contact_level, upset=customer_upset, acknowledged=acknowledged
-    )
+    findings += _personal_findings(draft, level=contact_level, upset=customer_upset, acknowledged=acknowledged)
     edits = chosen_edits((edit for finding in findings for edit in finding.edits), text)
     findings.sort(key=lambda f: (f.start, f.end))
-    issues = [_issue(finding, text, bank, edits) for finding in findings]
-    dimensions = _dimensions(text, bank, findings, name=name)
+    dimensions = _dimensions(draft, findings)
     rewrite = splice(text, edits) if edits else None
     return ToneReport(
         language=lang,
         score=_overall(dimensions, bank),
         dimensions=ToneDimensions(**dimensions),
-        issues=issues,
+        issues=[_issue(finding, draft, edits) for finding in findings],
         rewrite=rewrite if rewrite != text else None,
     )
 
 
-def _marker_findings(text: str, bank: ToneBank, name: str | None) -> list[Finding]:
-    found: list[Finding] = []
-    for rule in bank.rules.values():
+def _marker_findings(draft: Draft) -> list[Finding]:
+    text, found = draft.text, []
+    floor = draft.greeting.end() if draft.greeting else 0
+    for rule in draft.bank.rules.values():
         for m, replacement in _non_overlapping(text, rule.patterns):
             start, end = _trim(text, m.start(), m.end())
-            if start < end:
-                replacement = m.expand(replacement).replace("{greeting}", _greeting_for(bank, name))
-                found.append(Finding(rule.kind, start, end, [Edit(m.start(), m.end(), replacement)]))
+            if start >= end:
+                continue
+            if "\\" in replacement:
+                replacement = m.expand(replacement)
+            replacement = replacement.replace("{greeting}", _greeting_for(draft.bank, draft.name))
+            edit_span = deletion_span(text, m.start(), m.end(), floor=floor) if not replacement else m.span()
+            found.append(Finding(rule.kind, start, end, [Edit(*edit_span, replacement)]))
     return found
 
 
@@ -118,14 +148,15 @@ def _non_overlapping(text: str, patterns: Iterable[Pattern]) -> Iterator[tuple[r
             yield m, replacement
 
 
-def _shouting(text: str, bank: ToneBank, name: str | None) -> list[Finding]:
+def _shouting(draft: Draft) -> list[Finding]:
+    text, bank = draft.text, draft.bank
     groups: list[list[re.Match[str]]] = []
     for m in _caps_words(text):
         if groups and not any(c.islower() for c in text[groups[-1][-1].end() : m.start()]):
             groups[-1].append(m)
         else:
             groups.append([m])
-    names = {token.casefold() for token in _WORDS.findall(name or "")}
+    names = {token.casefold() for token in _WORDS.findall(draft.name or "")}
     found = []
     for group in groups:
         loud = [m for m in group if m[0] not in bank.caps_allowlist]
@@ -137,11 +168,11 @@ def _shouting(text: str, bank: ToneBank, name: str | None) -> list[Finding]:
 
 
 def _caps_words(text: str) -> Iterator[re.Match[str]]:
-    for chunk in _CHUNK.finditer(text):
-        if not _CODE.search(chunk[0]):
-            for m in _CAPS_WORD.finditer(text, chunk.start(), chunk.end()):
-                if len(m[0]) >= 2 and m[0].isupper():
-                    yield m
+    for m in _CAPS_WORD.finditer(text):
+        if len(m[0]) >= 2 and m[0].isupper():
+            chunk = _CHUNK.match(text, _SPACE_BEFORE.search(text, 0, m.start()).end())  # type: ignore[union-attr]
+            if chunk is None or not _CODE.search(chunk[0]):
+                yield m
 
 
 def _loud(word: str, bank: ToneBank) -> bool:
@@ -202,43 +233,38 @@ def _promise_finding(start: int, end: int, most: float, policy: Frame | None, ru
     return Finding("absolute_promise", start, end, [Edit(start, end, rules.soon, priority=4)])
 
 
-def _personal_findings(
-    text: str, bank: ToneBank, *, name: str | None, level: ContactLevel | None, upset: bool, acknowledged: bool
-) -> list[Finding]:
-    greeting = bank.greeting.match(text)
-    used = name is not None and _name_used(text, name, bank)
-    ack = bank.acknowledgements.search(text) is not None
-    words = len(_WORDS.findall(text))
-    curt = level == "high_touch" and words < bank.limits["high_touch_min_words"] and not used and not ack
-    found = [_missing_name(text, bank, name, greeting)] if name and not used else []
-    at = _trim(text, greeting.end() if greeting else 0, len(text))[0]
+def _personal_findings(draft: Draft, *, level: ContactLevel | None, upset: bool, acknowledged: bool) -> list[Finding]:
+    bank, words, at = draft.bank, draft.words, draft.body
+    curt = level == "high_touch" and words < bank.limits["high_touch_min_words"]
+    curt = curt and not draft.name_used and not draft.acknowledges
+    found = [_missing_name(draft)] if draft.name and not draft.name_used else []
     ack_edits = [] if acknowledged else [Edit(at, at, bank.acknowledgement + " ", 5, seq=1, capitalize_next=True)]
-    if upset and not ack:
-        found.append(Finding("missing_acknowledgement", *sentence_around(text, at, at), ack_edits))
+    if upset and not draft.acknowledges:
+        found.append(Finding("missing_acknowledgement", *sentence_around(draft.spans, at, at), ack_edits))
     if curt:
-        start, end = _trim(text, 0, len(text))
+        start, end = _trim(draft.text, 0, len(draft.text))
         found.append(Finding("too_curt", start, end, [] if upset else ack_edits, {"words": str(words)}, whole=True))
     if level in ("low_touch", "no_touch") and words > bank.limits[f"{level}_max_words"]:
-        found.append(_too_long(text, bank, level=level, words=words))
+        found.append(_too_long(draft, level=level))
     return found
 
 
-def _missing_name(text: str, bank: ToneBank, name: str, greeting: re.Match[str] | None) -> Finding:
+def _missing_name(draft: Draft) -> Finding:
+    text, bank, greeting, name = draft.text, draft.bank, draft.greeting, draft.name or ""
     who = _first_name(name, bank)
     if greeting and greeting.end() > greeting.start():
         start, end = _trim(text, greeting.start(), greeting.end())
         punct = text[end] if text[end : end + 1] in (",", "!", ":") else bank.greeting_punct
         edit = Edit(start, greeting.end(), _greet(bank, who, greeting["word"]) + punct, priority=2)
         return Finding("missing_name", start, end, [edit], {"name": name})
-    first, _ = _trim(text, 0, len(text))
-    start, end = sentence_around(text, first, first)
+    first = draft.body
     edit = Edit(first, first, _greet(bank, who, None) + bank.greeting_punct + "\n", priority=5)
-    return Finding("missing_name", start, end, [edit], {"name": name})
+    return Finding("missing_name", *sentence_around(draft.spans, first, first), [edit], {"name": name})
 
 
-def _too_long(text: str, bank: ToneBank, *, level: str, words: int) -> Finding:
+def _too_long(draft: Draft, *, level: str) -> Finding:
+    text, bank, spans = draft.text, draft.bank, draft.spans
     limit, brief = bank.limits[f"{level}_max_words"], bank.limits["brief_words"]
-    spans = list(sentences(text))
     counts = [len(_WORDS.findall(text, a, b)) for a, b in spans]
     total, cut, lead, used = 0, spans[-1][0], [], 0
     for (a, _), n in zip(spans, counts, strict=True):
@@ -251,10 +277,9 @@ def _too_long(text: str, bank: ToneBank, *, level: str, words: int) -> Finding:
             break
         lead.append(text[a:b])
         used += n
+    values = {"limit": str(limit), "words": str(draft.words)}
     suggestion = " ".join([*lead, bank.self_service])
-    values = {"limit": str(limit), "words": str(words)}
-    end = _trim(text, 0, len(text))[1]
-    return Finding("too_long", cut, end, [], values, suggestion=suggestion, alt=level == "no_touch")
+    return Finding("too_long", cut, spans[-1][1], [], values, suggestion=suggestion, alt=level == "no_touch")
 
 
 def _name_used(text: str, name: str, bank: ToneBank) -> bool:
@@ -287,8 +312,8 @@ def _greeting_for(bank: ToneBank, name: str | None) -> str:
     return head + bank.greeting_punct
 
 
-def _issue(finding: Finding, text: str, bank: ToneBank, edits: list[Edit]) -> ToneIssue:
-    rule = bank.rules[finding.kind]
+def _issue(finding: Finding, draft: Draft, edits: list[Edit]) -> ToneIssue:
+    text, rule = draft.text, draft.bank.rules[finding.kind]
     template = rule.alt_message if finding.alt and rule.alt_message else rule.message
     values = {"span": _short(text[finding.start : finding.end]), **finding.values}
     for key, value in values.items():
@@ -297,34 +322,40 @@ def _issue(finding: Finding, text: str, bank: ToneBank, edits: list[Edit]) -> To
     if finding.whole:
         suggestion = splice(text, edits).strip()
     elif suggestion is None:
-        s0, s1 = sentence_around(text, finding.start, finding.end)
-        others = [e for e in edits if e.end > e.start and not any(conflict(e, mine) for mine in finding.edits)]
-        own = finding.edits + others
-        local = sorted((e for e in set(own) if s0 <= e.start and e.end <= s1), key=position)
-        shifted = [Edit(e.start - s0, e.end - s0, e.text, seq=e.seq, capitalize_next=e.capitalize_next) for e in local]
-        suggestion = splice(text[s0:s1], shifted).strip()
+        suggestion = _fixed_sentence(finding, draft, edits)
     return ToneIssue(
         kind=finding.kind, start=finding.start, end=finding.end, message=template,
         suggestion=suggestion, dimension=rule.dimension,
     )  # fmt: skip
 
 
-def _dimensions(text: str, bank: ToneBank, findings: list[Finding], *, name: str | None) -> dict[str, float]:
+def _fixed_sentence(finding: Finding, draft: Draft, edits: list[Edit]) -> str:
+    """The sentence holding the finding with its own fix (and the other replacements in it) applied."""
+    s0, s1 = sentence_around(draft.spans, finding.start, finding.end)
+    mine = finding.edits
+    inside = [e for e in edits if s0 <= e.start and e.end <= s1 and e.end > e.start and e not in mine]
+    others = [e for e in inside if not any(conflict(e, m) for m in mine)]
+    local = sorted([*(e for e in mine if s0 <= e.start and e.end <= s1), *others], key=position)
+    shifted = [Edit(e.start - s0, e.end - s0, e.text, seq=e.seq, capitalize_next=e.capitalize_next) for e in local]
+    return splice(draft.text[s0:s1], shifted).strip()
+
+
+def _dimensions(draft: Draft, findings: list[Finding]) -> dict[str, float]:
+    text, bank, s = draft.text, draft.bank, draft.bank.scoring
     scores = dict.fromkeys(DIMENSIONS, 1.0)
     for finding in findings:
         rule = bank.rules[finding.kind]
         scores[rule.dimension] -= rule.weight
-    s = bank.scoring
-    words = max(1, len(_WORDS.findall(text)))
+    words = max(1, draft.words)
     loud = sum(len(_CAPS_WORD.findall(text, f.start, f.end)) for f in findings if f.kind == "shouting")
-    bangs = text.count("!") / max(1, len(list(sentences(text))))
+    bangs = text.count("!") / max(1, len(draft.spans))
     negations = len(bank.negations.findall(text)) / words
     scores["calm"] -= _excess(loud / words, s["caps_ratio_free"], s["caps_ratio_slope"], s["feature_cap"])
     scores["calm"] -= _excess(bangs, s["exclamations_free"], s["exclamations_slope"], s["feature_cap"])
     scores["professional"] -= _excess(negations, s["negations_free"], s["negations_slope"], s["feature_cap"])
-    if not (_FACT.search(text) or (name and _name_used(text, name, bank))):
+    if not (draft.name_used or _FACT.search(text)):
         scores["personalised"] -= s["no_specifics"]
-    if not bank.acknowledgements.search(text):
+    if not draft.acknowledges:
         scores["empathetic"] -= s["no_acknowledgement"]
     return {d: round(min(1.0, max(0.0, v)), 3) for d, v in scores.items()}
 
@@ -348,8 +379,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
 
 
 def _short(span: str, limit: int = 80) -> str:

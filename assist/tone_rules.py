@@ -17,8 +17,7 @@ from prompts import FALLBACK_LANGUAGE, SUPPORTED_LANGUAGES, load_bank
 
 BANK = "tone"
 FLAGS = re.IGNORECASE | re.MULTILINE
-# A deleted marker takes the comma and spaces around it with it ("Obviously, it shipped" -> "It shipped").
-DELETION = r"(?:,[ \t]*)?(?:{})(?:[ \t]*,)?[ \t]*"
+_AFTER_DELETION = re.compile(r"[ \t]*(,?)[ \t]*")
 UNITS = ("bdays", "days", "hours", "weeks")
 DAYS_PER_UNIT = {"bdays": 1.0, "days": 1.0, "hours": 1 / 24, "weeks": 7.0}
 SENTENCE_END = re.compile(r"[.!?…;]+(?=\s|$)|\n")
@@ -126,10 +125,7 @@ def tone_bank(language: str) -> ToneBank:
 
 
 def _rule(kind: str, spec: Mapping[str, Any]) -> Rule:
-    patterns = tuple(
-        Pattern(re.compile(DELETION.format(regex) if not replacement else regex, FLAGS), replacement)
-        for regex, replacement in spec["patterns"]
-    )
+    patterns = tuple(Pattern(re.compile(regex, FLAGS), replacement) for regex, replacement in spec["patterns"])
     return Rule(kind, spec["dimension"], float(spec["weight"]), spec["message"], spec["alt_message"], patterns)
 
 
@@ -170,16 +166,11 @@ def clauses(text: str, breaks: re.Pattern[str]) -> Iterator[tuple[int, int]]:
         yield start, s1
 
 
-def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
-    """The sentence holding ``text[start:end]`` (from the sentence of ``start`` to the one of ``end``)."""
-    s0, s1 = 0, len(text)
-    for a, b in sentences(text):
-        if a <= start:
-            s0 = a
-        if b >= end:
-            s1 = b
-            break
-    return s0, max(s1, end)
+def sentence_around(spans: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """From the sentence (one of ``spans``, see ``sentences``) holding ``start`` to the one holding ``end``."""
+    s0 = max((a for a, _ in spans if a <= start), default=start)
+    s1 = min((b for _, b in spans if b >= end), default=end)
+    return min(s0, start), max(s1, end)
 
 
 def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
@@ -264,6 +255,22 @@ def chosen_edits(edits: Iterable[Edit], text: str) -> list[Edit]:
                 accepted.append(candidate)
                 break
     return sorted(accepted, key=position)
+
+
+def deletion_span(text: str, start: int, end: int, *, floor: int = 0) -> tuple[int, int]:
+    """What deleting ``text[start:end]`` removes: the marker with the comma and spaces that go with it.
+
+    "Obviously, it shipped" loses "Obviously, "; "It shipped, obviously." loses ", obviously"; "It, as I
+    said, shipped" loses ", as I said,". A comma before ``floor`` (the greeting's) is never taken.
+    """
+    after = _AFTER_DELETION.match(text, end)
+    assert after is not None  # the pattern matches the empty string
+    comma = text.rfind(",", floor, start)
+    comma_before = comma >= 0 and not text[comma + 1 : start].strip(" \t")
+    closes = after.end() >= len(text) or text[after.end()] in ".!?;:)"
+    if comma_before and (closes or after[1]):
+        return comma, end if closes else after.end()
+    return start, end if closes else after.end()
 
 
 def _core(edit: Edit, text: str) -> Edit:

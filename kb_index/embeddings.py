@@ -69,8 +69,8 @@ class OpenAICompatibleEmbeddings(Embeddings):
         self._inner = OpenAIEmbeddings(
             base_url=base_url,
             model=model,
-            api_key=api_key or "unused",
-            check_embedding_ctx_length=False,  # type: ignore[arg-type]
+            api_key=SecretStr(api_key or "unused"),
+            check_embedding_ctx_length=False,
         )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

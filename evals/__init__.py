@@ -1,0 +1,24 @@
+"""Evaluation scripts on ``../shared/eval/`` (not tests): each prints a table beside a simple baseline.
+
+``tactful eval retrieval`` and ``tactful eval tone`` call :func:`run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+EVALUATIONS = {"retrieval": "evals.retrieval", "tone": "evals.tone"}
+
+
+def run(what: str, *, data: Path, limit: int = 0, out: str = "") -> int:
+    """Run the evaluation ``what`` on the data folder ``data``; write the Markdown table to ``out`` when given."""
+    if not data.is_dir():
+        print(f"tactful eval: no evaluation data at {data} (expected ../shared/eval/data)")
+        return 2
+    module = importlib.import_module(EVALUATIONS[what])
+    table: str = module.evaluate(data, limit=limit)
+    print(table)
+    if out:
+        Path(out).write_text(table + "\n", encoding="utf-8")
+    return 0
