@@ -17,7 +17,7 @@ from assist.customer_state import assess_customer
 from assist.empathy import suggest_empathy
 from assist.flags import raise_flags
 from assist.language import conversation_language, validate_language
-from assist.models import Assistance, Conversation, Passage, ToneReport
+from assist.models import Assistance, Conversation, MessageTone, Passage, ToneReport
 from assist.next_steps import pick_articles, plan_next_steps
 from assist.ports import Retriever
 from assist.tone import check_tone
@@ -25,6 +25,8 @@ from assist.tone import check_tone
 T = TypeVar("T")
 UPSET_FRUSTRATION = 0.4
 PASSAGES = 8
+# Issues that matter for a draft but not for a message already sent (supervisors look for tone, not style).
+_IGNORED_IN_SENT = frozenset({"missing_name", "too_long", "too_curt", "missing_acknowledgement", "boilerplate"})
 
 
 def build_query(conversation: Conversation, *, turns: int = 2) -> str:
@@ -82,7 +84,11 @@ class AssistEngine:
         reports = timed("agent_tone", lambda: self._agent_reports(conversation, language=language, name=name))
         flags = raise_flags(conversation, level=level.level, state=state, agent_reports=reports, now=now)
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)
-        return Assistance(
+        tones = [
+            MessageTone(index=i, score=r.score, issues=[x for x in r.issues if x.kind not in _IGNORED_IN_SENT])
+            for i, r in reports
+        ]
+        assistance = Assistance(
             suggestion_id=uuid.uuid4().hex,
             language=language,
             contact_level=level,
@@ -95,7 +101,9 @@ class AssistEngine:
             engine="rules",
             timings_ms=timings,
             query=query,
+            message_tones=[t for t in tones if t.issues],
         )
+        return assistance, passages
 
     @staticmethod
     def language_of(conversation: Conversation) -> str:

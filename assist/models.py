@@ -165,6 +165,14 @@ class Flag(BaseModel):
     end: int | None = None
 
 
+class MessageTone(BaseModel):
+    """The tone issues of an agent message already sent (for supervisors)."""
+
+    index: int
+    score: float
+    issues: list[ToneIssue]
+
+
 class Assistance(BaseModel):
     suggestion_id: str
     language: str
@@ -178,3 +186,4 @@ class Assistance(BaseModel):
     engine: Literal["rules", "llm"] = "rules"
     timings_ms: dict[str, float] = Field(default_factory=dict)
     query: str = ""
+    message_tones: list[MessageTone] = Field(default_factory=list)

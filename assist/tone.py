@@ -70,13 +70,15 @@ class Draft:
     words: int
     name_used: bool
     acknowledges: bool
+    lowered: str
 
     @classmethod
     def read(cls, text: str, bank: ToneBank, name: str | None) -> Draft:
         greeting = bank.greeting.match(text)
         used = name is not None and _name_used(text, name, bank)
         ack = bank.acknowledgements.search(text) is not None
-        return cls(text, bank, name, list(sentences(text)), greeting, len(_WORDS.findall(text)), used, ack)
+        spans, words = list(sentences(text)), len(_WORDS.findall(text))
+        return cls(text, bank, name, spans, greeting, words, used, ack, text.lower())
 
     @property
     def body(self) -> int:
@@ -126,7 +128,7 @@ def _marker_findings(draft: Draft) -> list[Finding]:
     text, found = draft.text, []
     floor = draft.greeting.end() if draft.greeting else 0
     for rule in draft.bank.rules.values():
-        for m, replacement in _non_overlapping(text, rule.patterns):
+        for m, replacement in _non_overlapping(draft, rule.patterns):
             start, end = _trim(text, m.start(), m.end())
             if start >= end:
                 continue
@@ -138,8 +140,10 @@ def _marker_findings(draft: Draft) -> list[Finding]:
     return found
 
 
-def _non_overlapping(text: str, patterns: Iterable[Pattern]) -> Iterator[tuple[re.Match[str], str]]:
-    matches = [(m, p.replacement) for p in patterns for m in p.regex.finditer(text) if m.end() > m.start()]
+def _non_overlapping(draft: Draft, patterns: Iterable[Pattern]) -> Iterator[tuple[re.Match[str], str]]:
+    text, lowered = draft.text, draft.lowered
+    searched = (p for p in patterns if not p.needle or p.needle in lowered)
+    matches = [(m, p.replacement) for p in searched for m in p.regex.finditer(text) if m.end() > m.start()]
     matches.sort(key=lambda pair: (pair[0].start(), -pair[0].end()))
     last_end = -1
     for m, replacement in matches:

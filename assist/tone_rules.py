@@ -17,6 +17,7 @@ from prompts import FALLBACK_LANGUAGE, SUPPORTED_LANGUAGES, load_bank
 
 BANK = "tone"
 FLAGS = re.IGNORECASE | re.MULTILINE
+_ESCAPED = re.compile(r"\\.")
 _AFTER_DELETION = re.compile(r"[ \t]*(,?)[ \t]*")
 UNITS = ("bdays", "days", "hours", "weeks")
 DAYS_PER_UNIT = {"bdays": 1.0, "days": 1.0, "hours": 1 / 24, "weeks": 7.0}
@@ -29,6 +30,7 @@ SEPARATORS = " \t,"
 class Pattern:
     regex: re.Pattern[str]
     replacement: str
+    needle: str = ""  # lower-case text every match contains: a fast pre-check ("" = always search)
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,32 @@ def tone_bank(language: str) -> ToneBank:
 
 
 def _rule(kind: str, spec: Mapping[str, Any]) -> Rule:
-    patterns = tuple(Pattern(re.compile(regex, FLAGS), replacement) for regex, replacement in spec["patterns"])
+    patterns = tuple(
+        Pattern(re.compile(regex, FLAGS), replacement, needle(regex)) for regex, replacement in spec["patterns"]
+    )
     return Rule(kind, spec["dimension"], float(spec["weight"]), spec["message"], spec["alt_message"], patterns)
+
+
+def needle(regex: str) -> str:
+    """The longest literal (lower case, 3+ characters) that every match of ``regex`` contains, or "".
+
+    Only literals outside groups and classes count, and none when the pattern has a top-level "|": this keeps
+    the answer safe while letting most patterns be skipped with a substring test instead of a regex scan.
+    """
+    runs, run, depth, in_class = [], "", 0, False
+    for c in _ESCAPED.sub("\0", regex):
+        if in_class:
+            in_class = c != "]"
+            continue
+        if c == "|" and depth == 0:
+            return ""
+        if depth == 0 and (c.isalpha() or c in " '"):
+            run += c
+            continue
+        runs.append(run[:-1] if c in "?*{" else run)
+        run, depth, in_class = "", depth + (c == "(") - (c == ")"), c == "["
+    literal = max((r.strip() for r in [*runs, run]), key=len, default="")
+    return literal.lower() if len(literal) >= 3 else ""
 
 
 def _promise_rules(spec: Mapping[str, Any]) -> PromiseRules:

@@ -68,48 +68,246 @@ GOOD: dict[str, list[str]] = {
 Case = tuple[str, str, str, str, dict[str, Any]]
 BAD: dict[str, dict[str, Case]] = {
     "en": {
-        "sarcastic": ("Hi Anna, obviously the parcel ORD-4821 is on its way.", "sarcasm", "obviously", "non_sarcastic", {}),
-        "repeat": ("Hi Anna, as I already said, your refund was issued on 3 May.", "sarcasm", "as I already said", "non_sarcastic", {}),
-        "shouting": ("Hi Anna, PLEASE CHECK the tracking link https://ex.com/t/4821.", "shouting", "PLEASE CHECK", "calm", {}),
-        "blaming": ("Hi Anna, you entered the wrong address for order 4821.", "blame", "you entered the wrong", "professional", {}),
-        "ordering": ("Hi Anna, you need to send us the receipt for order 4821.", "order", "you need to", "professional", {}),
-        "boilerplate": ("Dear customer, your order 4821 has shipped.", "boilerplate", "Dear customer", "professional", {}),
+        "sarcastic": (
+            "Hi Anna, obviously the parcel ORD-4821 is on its way.",
+            "sarcasm",
+            "obviously",
+            "non_sarcastic",
+            {},
+        ),
+        "repeat": (
+            "Hi Anna, as I already said, your refund was issued on 3 May.",
+            "sarcasm",
+            "as I already said",
+            "non_sarcastic",
+            {},
+        ),
+        "shouting": (
+            "Hi Anna, PLEASE CHECK the tracking link https://ex.com/t/4821.",
+            "shouting",
+            "PLEASE CHECK",
+            "calm",
+            {},
+        ),
+        "blaming": (
+            "Hi Anna, you entered the wrong address for order 4821.",
+            "blame",
+            "you entered the wrong",
+            "professional",
+            {},
+        ),
+        "ordering": (
+            "Hi Anna, you need to send us the receipt for order 4821.",
+            "order",
+            "you need to",
+            "professional",
+            {},
+        ),
+        "boilerplate": (
+            "Dear customer, your order 4821 has shipped.",
+            "boilerplate",
+            "Dear customer",
+            "professional",
+            {},
+        ),
         "missing_name": ("Hello, your order 4821 has shipped.", "missing_name", "Hello", "personalised", {}),
-        "unkeepable": ("Hi Anna, your refund will be processed today.", "unkeepable_promise", "today", "professional", {"policy": True}),
-        "missing_ack": ("Hi Anna, your order 4821 has shipped.", "missing_acknowledgement", "your order", "empathetic", {"upset": True}),
+        "unkeepable": (
+            "Hi Anna, your refund will be processed today.",
+            "unkeepable_promise",
+            "today",
+            "professional",
+            {"policy": True},
+        ),
+        "missing_ack": (
+            "Hi Anna, your order 4821 has shipped.",
+            "missing_acknowledgement",
+            "your order",
+            "empathetic",
+            {"upset": True},
+        ),
     },
     "it": {
-        "sarcastic": ("Buongiorno Giulia, ovviamente il pacco ORD-4821 è in viaggio.", "sarcasm", "ovviamente", "non_sarcastic", {}),
-        "repeat": ("Buongiorno Giulia, come le ho già detto, il rimborso è stato emesso il 3 maggio.", "sarcasm", "come le ho già detto", "non_sarcastic", {}),
-        "shouting": ("Buongiorno Giulia, CONTROLLI IL LINK di tracciamento https://ex.com/t/4821.", "shouting", "CONTROLLI IL LINK", "calm", {}),
-        "blaming": ("Buongiorno Giulia, è colpa sua se l'ordine 4821 è in ritardo.", "blame", "colpa sua", "professional", {}),
-        "ordering": ("Buongiorno Giulia, si calmi, stiamo verificando l'ordine 4821.", "order", "si calmi", "professional", {}),
-        "boilerplate": ("Gentile cliente, il suo ordine 4821 è stato spedito.", "boilerplate", "Gentile cliente", "professional", {}),
-        "missing_name": ("Buongiorno, il suo ordine 4821 è stato spedito.", "missing_name", "Buongiorno", "personalised", {}),
-        "unkeepable": ("Buongiorno Giulia, riceverà il rimborso oggi stesso.", "unkeepable_promise", "oggi", "professional", {"policy": True}),
-        "missing_ack": ("Buongiorno Giulia, il suo ordine 4821 è stato spedito.", "missing_acknowledgement", "il suo ordine", "empathetic", {"upset": True}),
+        "sarcastic": (
+            "Buongiorno Giulia, ovviamente il pacco ORD-4821 è in viaggio.",
+            "sarcasm",
+            "ovviamente",
+            "non_sarcastic",
+            {},
+        ),
+        "repeat": (
+            "Buongiorno Giulia, come le ho già detto, il rimborso è stato emesso il 3 maggio.",
+            "sarcasm",
+            "come le ho già detto",
+            "non_sarcastic",
+            {},
+        ),
+        "shouting": (
+            "Buongiorno Giulia, CONTROLLI IL LINK di tracciamento https://ex.com/t/4821.",
+            "shouting",
+            "CONTROLLI IL LINK",
+            "calm",
+            {},
+        ),
+        "blaming": (
+            "Buongiorno Giulia, è colpa sua se l'ordine 4821 è in ritardo.",
+            "blame",
+            "colpa sua",
+            "professional",
+            {},
+        ),
+        "ordering": (
+            "Buongiorno Giulia, si calmi, stiamo verificando l'ordine 4821.",
+            "order",
+            "si calmi",
+            "professional",
+            {},
+        ),
+        "boilerplate": (
+            "Gentile cliente, il suo ordine 4821 è stato spedito.",
+            "boilerplate",
+            "Gentile cliente",
+            "professional",
+            {},
+        ),
+        "missing_name": (
+            "Buongiorno, il suo ordine 4821 è stato spedito.",
+            "missing_name",
+            "Buongiorno",
+            "personalised",
+            {},
+        ),
+        "unkeepable": (
+            "Buongiorno Giulia, riceverà il rimborso oggi stesso.",
+            "unkeepable_promise",
+            "oggi",
+            "professional",
+            {"policy": True},
+        ),
+        "missing_ack": (
+            "Buongiorno Giulia, il suo ordine 4821 è stato spedito.",
+            "missing_acknowledgement",
+            "il suo ordine",
+            "empathetic",
+            {"upset": True},
+        ),
     },
     "es": {
-        "sarcastic": ("Hola, Lucía: obviamente el paquete ORD-4821 está en camino.", "sarcasm", "obviamente", "non_sarcastic", {}),
-        "repeat": ("Hola, Lucía: como ya le dije, el reembolso se emitió el 3 de mayo.", "sarcasm", "como ya le dije", "non_sarcastic", {}),
-        "shouting": ("Hola, Lucía: REVISE EL ENLACE de seguimiento https://ex.com/t/4821.", "shouting", "REVISE EL ENLACE", "calm", {}),
-        "blaming": ("Hola, Lucía: es culpa suya que el pedido 4821 se haya retrasado.", "blame", "culpa suya", "professional", {}),
+        "sarcastic": (
+            "Hola, Lucía: obviamente el paquete ORD-4821 está en camino.",
+            "sarcasm",
+            "obviamente",
+            "non_sarcastic",
+            {},
+        ),
+        "repeat": (
+            "Hola, Lucía: como ya le dije, el reembolso se emitió el 3 de mayo.",
+            "sarcasm",
+            "como ya le dije",
+            "non_sarcastic",
+            {},
+        ),
+        "shouting": (
+            "Hola, Lucía: REVISE EL ENLACE de seguimiento https://ex.com/t/4821.",
+            "shouting",
+            "REVISE EL ENLACE",
+            "calm",
+            {},
+        ),
+        "blaming": (
+            "Hola, Lucía: es culpa suya que el pedido 4821 se haya retrasado.",
+            "blame",
+            "culpa suya",
+            "professional",
+            {},
+        ),
         "ordering": ("Hola, Lucía: cálmese, estamos revisando el pedido 4821.", "order", "cálmese", "professional", {}),
-        "boilerplate": ("Estimado cliente: su pedido 4821 ya se ha enviado.", "boilerplate", "Estimado cliente", "professional", {}),
+        "boilerplate": (
+            "Estimado cliente: su pedido 4821 ya se ha enviado.",
+            "boilerplate",
+            "Estimado cliente",
+            "professional",
+            {},
+        ),
         "missing_name": ("Hola, su pedido 4821 ya se ha enviado.", "missing_name", "Hola", "personalised", {}),
-        "unkeepable": ("Hola, Lucía: recibirá el reembolso hoy mismo.", "unkeepable_promise", "hoy", "professional", {"policy": True}),
-        "missing_ack": ("Hola, Lucía: su pedido 4821 ya se ha enviado.", "missing_acknowledgement", "su pedido", "empathetic", {"upset": True}),
+        "unkeepable": (
+            "Hola, Lucía: recibirá el reembolso hoy mismo.",
+            "unkeepable_promise",
+            "hoy",
+            "professional",
+            {"policy": True},
+        ),
+        "missing_ack": (
+            "Hola, Lucía: su pedido 4821 ya se ha enviado.",
+            "missing_acknowledgement",
+            "su pedido",
+            "empathetic",
+            {"upset": True},
+        ),
     },
     "pl": {
-        "sarcastic": ("Dzień dobry, Pani Anno! Jak oczywiście Pani wie, paczka ORD-4821 jest w drodze.", "sarcasm", "oczywiście", "non_sarcastic", {}),
-        "repeat": ("Dzień dobry, Pani Anno! Jak już pisałam, zwrot wysłaliśmy 3 maja.", "sarcasm", "Jak już pisałam", "non_sarcastic", {}),
-        "shouting": ("Dzień dobry, Pani Anno! PROSZĘ SPRAWDZIĆ link https://ex.com/t/4821.", "shouting", "PROSZĘ SPRAWDZIĆ", "calm", {}),
-        "blaming": ("Dzień dobry, Pani Anno! To Pani wina, że zamówienie 4821 się opóźniło.", "blame", "Pani wina", "professional", {}),
-        "ordering": ("Dzień dobry, Pani Anno! Proszę się uspokoić, sprawdzamy zamówienie 4821.", "order", "Proszę się uspokoić", "professional", {}),
-        "boilerplate": ("Szanowny Kliencie, zamówienie 4821 zostało wysłane.", "boilerplate", "Szanowny Kliencie", "professional", {}),
-        "missing_name": ("Dzień dobry, zamówienie 4821 zostało wysłane.", "missing_name", "Dzień dobry", "personalised", {}),
-        "unkeepable": ("Dzień dobry, Pani Anno! Zwrot otrzyma Pani jeszcze dziś.", "unkeepable_promise", "dziś", "professional", {"policy": True}),
-        "missing_ack": ("Dzień dobry, Pani Anno! Zamówienie 4821 zostało wysłane.", "missing_acknowledgement", "Zamówienie", "empathetic", {"upset": True}),
+        "sarcastic": (
+            "Dzień dobry, Pani Anno! Jak oczywiście Pani wie, paczka ORD-4821 jest w drodze.",
+            "sarcasm",
+            "oczywiście",
+            "non_sarcastic",
+            {},
+        ),
+        "repeat": (
+            "Dzień dobry, Pani Anno! Jak już pisałam, zwrot wysłaliśmy 3 maja.",
+            "sarcasm",
+            "Jak już pisałam",
+            "non_sarcastic",
+            {},
+        ),
+        "shouting": (
+            "Dzień dobry, Pani Anno! PROSZĘ SPRAWDZIĆ link https://ex.com/t/4821.",
+            "shouting",
+            "PROSZĘ SPRAWDZIĆ",
+            "calm",
+            {},
+        ),
+        "blaming": (
+            "Dzień dobry, Pani Anno! To Pani wina, że zamówienie 4821 się opóźniło.",
+            "blame",
+            "Pani wina",
+            "professional",
+            {},
+        ),
+        "ordering": (
+            "Dzień dobry, Pani Anno! Proszę się uspokoić, sprawdzamy zamówienie 4821.",
+            "order",
+            "Proszę się uspokoić",
+            "professional",
+            {},
+        ),
+        "boilerplate": (
+            "Szanowny Kliencie, zamówienie 4821 zostało wysłane.",
+            "boilerplate",
+            "Szanowny Kliencie",
+            "professional",
+            {},
+        ),
+        "missing_name": (
+            "Dzień dobry, zamówienie 4821 zostało wysłane.",
+            "missing_name",
+            "Dzień dobry",
+            "personalised",
+            {},
+        ),
+        "unkeepable": (
+            "Dzień dobry, Pani Anno! Zwrot otrzyma Pani jeszcze dziś.",
+            "unkeepable_promise",
+            "dziś",
+            "professional",
+            {"policy": True},
+        ),
+        "missing_ack": (
+            "Dzień dobry, Pani Anno! Zamówienie 4821 zostało wysłane.",
+            "missing_acknowledgement",
+            "Zamówienie",
+            "empathetic",
+            {"upset": True},
+        ),
     },
 }
 BAD_CASES = [(lang, category) for lang in LANGUAGES for category in BAD[lang]]
@@ -185,7 +383,10 @@ def test_every_issue_span_is_exact_text() -> None:
         span = text[issue.start : issue.end]
         assert span == span.strip(" ,"), span
     assert report.dimensions.calm <= 0.5 and report.dimensions.non_sarcastic < 0.5
-    assert report.rewrite == "Hello Tom, you may have missed the email. I understand how frustrating this is, it only takes a moment"
+    assert (
+        report.rewrite
+        == "Hello Tom, you may have missed the email. I understand how frustrating this is, it only takes a moment"
+    )
 
 
 def test_unkeepable_promise_cites_the_policy_timeframe_and_rewrites_it() -> None:
@@ -282,7 +483,9 @@ def test_declined_polish_name_counts_as_used() -> None:
 
 
 def test_acknowledgement_is_added_after_the_greeting_when_upset() -> None:
-    report = check_tone("Hi Anna, your order 4821 has shipped.", language="en", customer_name="Anna", customer_upset=True)
+    report = check_tone(
+        "Hi Anna, your order 4821 has shipped.", language="en", customer_name="Anna", customer_upset=True
+    )
     assert report.rewrite is not None
     assert report.rewrite.startswith("Hi Anna, I'm sorry about the trouble")
     assert report.rewrite.endswith("Your order 4821 has shipped.")

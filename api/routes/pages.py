@@ -14,7 +14,9 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "
 
 def _page(request: Request, name: str, *, role: str, title: str) -> HTMLResponse:
     settings = request.app.state.container.settings
-    return templates.TemplateResponse(request, name, {"role": role, "title": title, "dev_open": settings.dev_open})
+    origins = " ".join(o for o in settings.frame_ancestors.split() if o.startswith("http"))
+    context = {"role": role, "title": title, "dev_open": settings.dev_open, "allowed_origins": origins}
+    return templates.TemplateResponse(request, name, context)
 
 
 @router.get("/", response_class=HTMLResponse)
