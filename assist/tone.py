@@ -39,7 +39,6 @@ DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathet
 _CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _WORDS = re.compile(r"\w+(?:['’-]\w+)*")
 _CHUNK = re.compile(r"\S+")
-_SPACE_BEFORE = re.compile(r"(?:^|\s)\S*$")
 _COMBINING = re.compile(r"[\u0300-\u036f]")
 _CODE = re.compile(r"\d|\w[-./@_:]\w")  # order ids, URLs, emails, file names: their capitals are not shouting
 _FACT = re.compile(r"\d|https?://|www\.|\S@\S")
@@ -174,7 +173,8 @@ def _shouting(draft: Draft) -> list[Finding]:
 def _caps_words(text: str) -> Iterator[re.Match[str]]:
     for m in _CAPS_WORD.finditer(text):
         if len(m[0]) >= 2 and m[0].isupper():
-            chunk = _CHUNK.match(text, _SPACE_BEFORE.search(text, 0, m.start()).end())  # type: ignore[union-attr]
+            start = max(text.rfind(space, 0, m.start()) for space in " \t\r\n") + 1
+            chunk = _CHUNK.match(text, start)
             if chunk is None or not _CODE.search(chunk[0]):
                 yield m
 

@@ -7,11 +7,14 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+import os
 from typing import Any
 
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and os.environ.get("TACTFUL_REQUIRE_BROWSER") == "1":
+    raise RuntimeError("scripts/test requires /usr/bin/chromium (scripts/install-browser installs it)")
 if not CHROMIUM.exists():
     pytest.skip("the browser tests need Debian's chromium at /usr/bin/chromium", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (pip install .[dev])")
