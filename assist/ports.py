@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from assist.models import Passage
 
@@ -13,3 +15,34 @@ class Retriever(Protocol):
     def search(
         self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
     ) -> list[Passage]: ...
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """What a chat model answered, and what it cost."""
+
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+    attempts: int = 1
+    finish_reason: str = ""
+
+
+class LLM(Protocol):
+    """A chat model that answers with one JSON object (``assist.llm`` holds the OpenAI-compatible one).
+
+    Raises ``assist.errors.LLMUnavailable`` when it cannot answer within ``timeout_s`` (after its own retries).
+    """
+
+    model: str
+
+    def complete_json(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        schema: Mapping[str, Any],
+        name: str,
+        timeout_s: float,
+        max_tokens: int,
+    ) -> ChatReply: ...

@@ -9,22 +9,26 @@ are data in ``prompts/banks/tone/<lang>.toml``, compiled once per language by ``
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from assist.language import detect_language
 from assist.models import ContactLevel, ToneDimensions, ToneIssue, ToneReport
 from assist.tone_rules import (
+    WORDS,
     Edit,
     Frame,
     Pattern,
     PromiseRules,
     ToneBank,
+    addressed,
     chosen_edits,
     clauses,
     conflict,
     deletion_span,
+    greeting_for,
+    greeting_line,
+    name_used,
     parse_frame,
     policy_frames,
     position,
@@ -37,9 +41,7 @@ from assist.tone_rules import (
 
 DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathetic")
 _CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-_WORDS = re.compile(r"\w+(?:['’-]\w+)*")
 _CHUNK = re.compile(r"\S+")
-_COMBINING = re.compile(r"[\u0300-\u036f]")
 _CODE = re.compile(r"\d|\w[-./@_:]\w")  # order ids, URLs, emails, file names: their capitals are not shouting
 _FACT = re.compile(r"\d|https?://|www\.|\S@\S")
 _TRIM = " \t\r\n,"
@@ -74,9 +76,9 @@ class Draft:
     @classmethod
     def read(cls, text: str, bank: ToneBank, name: str | None) -> Draft:
         greeting = bank.greeting.match(text)
-        used = name is not None and _name_used(text, name, bank)
+        used = name is not None and name_used(text, name, bank)
         ack = bank.acknowledgements.search(text) is not None
-        spans, words = list(sentences(text)), len(_WORDS.findall(text))
+        spans, words = list(sentences(text)), len(WORDS.findall(text))
         return cls(text, bank, name, spans, greeting, words, used, ack, text.lower())
 
     @property
@@ -133,7 +135,7 @@ def _marker_findings(draft: Draft) -> list[Finding]:
                 continue
             if "\\" in replacement:
                 replacement = m.expand(replacement)
-            replacement = replacement.replace("{greeting}", _greeting_for(draft.bank, draft.name))
+            replacement = replacement.replace("{greeting}", greeting_for(draft.bank, draft.name))
             edit_span = deletion_span(text, m.start(), m.end(), floor=floor) if not replacement else m.span()
             found.append(Finding(rule.kind, start, end, [Edit(*edit_span, replacement)]))
     return found
@@ -155,17 +157,17 @@ def _shouting(draft: Draft) -> list[Finding]:
     text, bank = draft.text, draft.bank
     groups: list[list[re.Match[str]]] = []
     for m in _caps_words(text):
-        if groups and not any(c.islower() for c in text[groups[-1][-1].end() : m.start()]):
+        if groups and _joins(text[groups[-1][-1].end() : m.start()]):
             groups[-1].append(m)
         else:
             groups.append([m])
-    names = {token.casefold() for token in _WORDS.findall(draft.name or "")}
+    names = {token.casefold() for token in WORDS.findall(draft.name or "")}
     found = []
     for group in groups:
         loud = [m for m in group if m[0] not in bank.caps_allowlist]
-        if any(_loud(m[0], bank) for m in loud) or len(loud) >= 2:
+        if any(len(m[0]) >= 4 or m[0] in bank.caps_emphasis for m in loud) or len(loud) >= 2:
             start, end = loud[0].start(), loud[-1].end()
-            quiet = "".join(_quiet(text, m, loud, names) for m in _between(text, start, end, group))
+            quiet = _CAPS_WORD.sub(lambda w: _quiet(w[0], bank, names), text[start:end])
             found.append(Finding("shouting", start, end, [Edit(start, end, quiet, priority=1)]))
     return found
 
@@ -179,25 +181,15 @@ def _caps_words(text: str) -> Iterator[re.Match[str]]:
                 yield m
 
 
-def _loud(word: str, bank: ToneBank) -> bool:
-    return len(word) >= 4 or word in bank.caps_emphasis
+def _joins(gap: str) -> bool:
+    """Whether two capitalised words separated by ``gap`` shout together ("DID I SAY", "STOP. NOW")."""
+    return not any(c.islower() or c.isdigit() for c in gap) and all(len(w) == 1 for w in _CAPS_WORD.findall(gap))
 
 
-def _between(text: str, start: int, end: int, group: list[re.Match[str]]) -> Iterator[re.Match[str] | str]:
-    pos = start
-    for m in group:
-        if start <= m.start() and m.end() <= end:
-            yield text[pos : m.start()]
-            yield m
-            pos = m.end()
-
-
-def _quiet(text: str, part: re.Match[str] | str, loud: list[re.Match[str]], names: set[str]) -> str:
-    if isinstance(part, str):
-        return part
-    if part not in loud:
-        return part[0]
-    return part[0].capitalize() if part[0].casefold() in names else part[0].lower()
+def _quiet(word: str, bank: ToneBank, names: set[str]) -> str:
+    if len(word) < 2 or not word.isupper() or word in bank.caps_allowlist:
+        return word
+    return word.capitalize() if word.casefold() in names else word.lower()
 
 
 def _promises(text: str, rules: PromiseRules, frames: dict[str, Frame]) -> list[Finding]:
@@ -255,22 +247,24 @@ def _personal_findings(draft: Draft, *, level: ContactLevel | None, upset: bool,
 
 def _missing_name(draft: Draft) -> Finding:
     text, bank, greeting, name = draft.text, draft.bank, draft.greeting, draft.name or ""
-    who = _first_name(name, bank)
+    who = addressed(name, bank)
     if greeting and greeting.end() > greeting.start():
         start, end = _trim(text, greeting.start(), greeting.end())
-        punct = text[end] if text[end : end + 1] in (",", "!", ":") else bank.greeting_punct
-        edit = Edit(start, greeting.end(), _greet(bank, who, greeting["word"]) + punct, priority=2)
+        last = greeting[0].rstrip()[-1:]
+        punct = last if last in (",", "!", ":") else bank.greeting_punct
+        edit = Edit(start, greeting.end(), greeting_line(bank, who, greeting["word"]) + punct, priority=2)
         return Finding("missing_name", start, end, [edit], {"name": name})
     first = draft.body
-    edit = Edit(first, first, _greet(bank, who, None) + bank.greeting_punct + "\n", priority=5)
+    edit = Edit(first, first, greeting_line(bank, who, None) + bank.greeting_punct + "\n", priority=5)
     return Finding("missing_name", *sentence_around(draft.spans, first, first), [edit], {"name": name})
 
 
 def _too_long(draft: Draft, *, level: str) -> Finding:
     text, bank, spans = draft.text, draft.bank, draft.spans
     limit, brief = bank.limits[f"{level}_max_words"], bank.limits["brief_words"]
-    counts = [len(_WORDS.findall(text, a, b)) for a, b in spans]
-    total, cut, lead, used = 0, spans[-1][0], [], 0
+    counts = [len(WORDS.findall(text, a, b)) for a, b in spans]
+    total, cut, used = 0, spans[-1][0], 0
+    lead: list[str] = []
     for (a, _), n in zip(spans, counts, strict=True):
         total += n
         if total > limit:
@@ -284,36 +278,6 @@ def _too_long(draft: Draft, *, level: str) -> Finding:
     values = {"limit": str(limit), "words": str(draft.words)}
     suggestion = " ".join([*lead, bank.self_service])
     return Finding("too_long", cut, spans[-1][1], [], values, suggestion=suggestion, alt=level == "no_touch")
-
-
-def _name_used(text: str, name: str, bank: ToneBank) -> bool:
-    folded = _fold(text)
-    for token in map(_fold, _name_tokens(name, bank)):
-        # Polish declines names (Anna -> Pani Anno, Jan -> Panie Janie, Marek -> Marku): match the stem.
-        declined = bank.language == "pl"
-        stem = token[: max(3, len(token) - 2)] if declined else token
-        tail = "" if declined else r"\b"
-        if re.search(rf"\b{re.escape(stem)}{tail}", folded):
-            return True
-    return False
-
-
-def _name_tokens(name: str, bank: ToneBank) -> list[str]:
-    return [t for t in _WORDS.findall(name) if len(t) >= 2 and t.casefold().rstrip(".") not in bank.honorifics]
-
-
-def _first_name(name: str, bank: ToneBank) -> str:
-    tokens = _WORDS.findall(name)
-    return tokens[0] if tokens and tokens[0].casefold() not in bank.honorifics else name
-
-
-def _greet(bank: ToneBank, who: str, word: str | None) -> str:
-    return bank.greet_with_name.replace("{greeting}", word or bank.default_greeting).replace("{name}", who)
-
-
-def _greeting_for(bank: ToneBank, name: str | None) -> str:
-    head = _greet(bank, _first_name(name, bank), None) if name else bank.default_greeting
-    return head + bank.greeting_punct
 
 
 def _issue(finding: Finding, draft: Draft, edits: list[Edit]) -> ToneIssue:
@@ -371,7 +335,7 @@ def _excess(value: float, free: float, slope: float, cap: float) -> float:
 def _overall(dimensions: dict[str, float], bank: ToneBank) -> float:
     weights, blend = bank.scoring["dimension_weights"], bank.scoring["min_blend"]
     mean = sum(dimensions[d] * weights[d] for d in DIMENSIONS) / sum(weights[d] for d in DIMENSIONS)
-    return round((1 - blend) * mean + blend * min(dimensions.values()), 3)
+    return round(float((1 - blend) * mean + blend * min(dimensions.values())), 3)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -380,10 +344,6 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1] in _TRIM:
         end -= 1
     return start, end
-
-
-def _fold(text: str) -> str:
-    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
 
 
 def _short(span: str, limit: int = 80) -> str:

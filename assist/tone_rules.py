@@ -8,6 +8,7 @@ turn a draft into its rewrite.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -21,6 +22,8 @@ _ESCAPED = re.compile(r"\\.")
 _AFTER_DELETION = re.compile(r"[ \t]*(,?)[ \t]*")
 UNITS = ("bdays", "days", "hours", "weeks")
 DAYS_PER_UNIT = {"bdays": 1.0, "days": 1.0, "hours": 1 / 24, "weeks": 7.0}
+WORDS = re.compile(r"\w+(?:['’-]\w+)*")
+COMBINING = re.compile(r"[\u0300-\u036f]")
 SENTENCE_END = re.compile(r"[.!?…;]+(?=\s|$)|\n")
 SENTENCE_OPENERS = ".!?…\n¡¿"
 SEPARATORS = " \t,"
@@ -81,6 +84,7 @@ class ToneBank:
     greeting: re.Pattern[str]
     default_greeting: str
     greet_with_name: str
+    address: tuple[tuple[re.Pattern[str], str, str], ...]
     greeting_punct: str
     acknowledgement: str
     self_service: str
@@ -112,6 +116,7 @@ def tone_bank(language: str) -> ToneBank:
         greeting=re.compile(text["greeting"], re.IGNORECASE),
         default_greeting=text["default_greeting"],
         greet_with_name=text["greet_with_name"],
+        address=tuple((re.compile(regex), replacement, template) for regex, replacement, template in text["address"]),
         greeting_punct=text["greeting_punct"],
         acknowledgement=text["acknowledgement"],
         self_service=text["self_service"],
@@ -257,6 +262,50 @@ def _collect(clause: str, rules: PromiseRules, found: dict[str, Frame]) -> None:
                 found[topic] = frame
 
 
+def name_used(text: str, name: str, bank: ToneBank) -> bool:
+    """Whether ``text`` calls the customer by (a part of) ``name``, accents and case aside."""
+    folded = fold(text)
+    for token in map(fold, _name_tokens(name, bank)):
+        # Polish declines names (Anna -> Pani Anno, Jan -> Panie Janie, Marek -> Marku): match the stem.
+        declined = bank.language == "pl"
+        stem = token[: max(3, len(token) - 2)] if declined else token
+        tail = "" if declined else r"\b"
+        if re.search(rf"\b{re.escape(stem)}{tail}", folded):
+            return True
+    return False
+
+
+def _name_tokens(name: str, bank: ToneBank) -> list[str]:
+    return [t for t in WORDS.findall(name) if len(t) >= 2 and t.casefold().rstrip(".") not in bank.honorifics]
+
+
+def addressed(name: str, bank: ToneBank) -> str:
+    """How the greeting names the customer: the first name, in the form the bank's ``address`` gives it."""
+    tokens: list[str] = WORDS.findall(name)
+    if not tokens or tokens[0].casefold() in bank.honorifics:
+        return name
+    for regex, replacement, template in bank.address:
+        if regex.search(tokens[0]):
+            return template.replace("{name}", regex.sub(replacement, tokens[0], count=1))
+    return tokens[0]
+
+
+def greeting_line(bank: ToneBank, who: str, word: str | None) -> str:
+    """The greeting ``word`` (or the bank's default) with ``who``: "Hello Anna", "Hola, Lucía"."""
+    return bank.greet_with_name.replace("{greeting}", word or bank.default_greeting).replace("{name}", who)
+
+
+def greeting_for(bank: ToneBank, name: str | None) -> str:
+    """The whole greeting that replaces a form-letter one ("Dear customer,")."""
+    head = greeting_line(bank, addressed(name, bank), None) if name else bank.default_greeting
+    return head + bank.greeting_punct
+
+
+def fold(text: str) -> str:
+    """``text`` case-folded and without accents, for matching names."""
+    return COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
+
+
 @dataclass(frozen=True)
 class Edit:
     """Replace ``start:end`` of the draft with ``text`` (an insertion when start == end)."""
@@ -290,13 +339,13 @@ def deletion_span(text: str, start: int, end: int, *, floor: int = 0) -> tuple[i
     said, shipped" loses ", as I said,". A comma before ``floor`` (the greeting's) is never taken.
     """
     after = _AFTER_DELETION.match(text, end)
-    assert after is not None  # the pattern matches the empty string
+    stop, comma_after = (after.end(), bool(after[1])) if after else (end, False)
     comma = text.rfind(",", floor, start)
     comma_before = comma >= 0 and not text[comma + 1 : start].strip(" \t")
-    closes = after.end() >= len(text) or text[after.end()] in ".!?;:)"
-    if comma_before and (closes or after[1]):
-        return comma, end if closes else after.end()
-    return start, end if closes else after.end()
+    closes = stop >= len(text) or text[stop] in ".!?;:)"
+    if comma_before and (closes or comma_after):
+        return comma, end if closes else stop
+    return start, end if closes else stop
 
 
 def _core(edit: Edit, text: str) -> Edit:
@@ -338,7 +387,8 @@ def splice(text: str, edits: Sequence[Edit]) -> str:
         elif opens:
             replacement = replacement[0].upper() + replacement[1:]
         out, cap = _emit(out, replacement, cap)
-        cap, pos = cap or edit.capitalize_next, edit.end
+        cap = cap or edit.capitalize_next or replacement.rstrip()[-1:] in (".", "!", "?")
+        pos = edit.end
     return _emit(out, text[pos:], cap)[0]
 
 

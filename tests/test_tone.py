@@ -356,6 +356,8 @@ def test_rewrite_fixes_the_span_and_keeps_the_facts(lang: str, category: str) ->
     text, kind, marker, _dimension, extra = BAD[lang][category]
     report = run(lang, text, **extra)
     assert report.rewrite is not None
+    if kind not in ("missing_name", "missing_acknowledgement"):
+        assert marker not in report.rewrite
     for fact in _FACTS.findall(text):
         assert fact in report.rewrite, fact
     after = check_tone(report.rewrite, language=lang, customer_name=NAMES[lang], customer_upset="upset" in extra,
@@ -527,7 +529,7 @@ def test_high_touch_curt_reply_is_too_curt_and_rewrite_warms_it(lang: str) -> No
     report = check_tone(curt, language=lang, customer_name=NAMES[lang], contact_level="high_touch")
     issue = next(i for i in report.issues if i.kind == "too_curt")
     assert (issue.start, issue.end) == (0, len(curt))
-    assert report.rewrite is not None and NAMES[lang].split()[0] in report.rewrite and "4821" in report.rewrite
+    assert report.rewrite is not None and NAMES[lang][:3] in report.rewrite and "4821" in report.rewrite
     assert check_tone(report.rewrite, language=lang, customer_name=NAMES[lang], contact_level="high_touch").issues == []
     low = check_tone(curt, language=lang, customer_name=NAMES[lang], contact_level="low_touch")
     assert "too_curt" not in {i.kind for i in low.issues}
@@ -546,21 +548,39 @@ def test_empty_draft_has_nothing_to_fix() -> None:
 
 def test_p95_latency_of_a_100_word_draft_is_under_5_ms() -> None:
     text = (
-        "Dear customer, OBVIOUSLY you didn't read the email!! As I already said, your refund for order ORD-4821 "
-        "will be processed today, I guarantee it. You need to send the receipt to support@example.com or we will "
-        "close your account. The RMA is in the backend and the SLA is 48 hours. Check https://example.com/help "
-        "for the steps; it's very simple, even a child could do it. We apologize for any inconvenience. Thanks, "
-        "and good luck with that. If anything else comes up with the parcel or the invoice, write back here and "
-        "we will look at it together."
+        "Hi, I checked order ORD-4821: it left our warehouse on 3 May, but the courier scanned it in Milan "
+        "yesterday evening and it has not moved since. As I already said, I've opened a claim with them and asked "
+        "for an update by tomorrow. In the meantime you need to keep the confirmation email; if the parcel doesn't "
+        "move by Friday, I'll send a replacement or your refund of €49.90 will be processed today, whichever you "
+        "prefer. You can follow the tracking at https://shop.example.com/track/4821 and write back here anytime if "
+        "anything else comes up."
     )
     assert 90 <= len(text.split()) <= 110
-    run_once = lambda: check_tone(text, language="en", customer_name="Anna", contact_level="low_touch",  # noqa: E731
-                                  customer_upset=True, policy_texts=POLICIES["en"])  # fmt: skip
-    run_once()
+
+    def once() -> ToneReport:  # language detected, every check on: the HTTP layer's worst ordinary case
+        return check_tone(text, customer_name="Anna Smith", contact_level="high_touch", customer_upset=True,
+                          policy_texts=POLICIES["en"])  # fmt: skip
+
+    assert {"missing_name", "sarcasm", "order", "unkeepable_promise"} <= {i.kind for i in once().issues}
     timings = []
-    for _ in range(60):
+    for _ in range(100):
         start = time.perf_counter()
-        run_once()
+        once()
         timings.append((time.perf_counter() - start) * 1000)
     timings.sort()
-    assert timings[int(len(timings) * 0.95)] <= 5.0, timings[-5:]
+    assert timings[94] <= 5.0, timings[-10:]
+
+
+@pytest.mark.parametrize(
+    ("draft", "rewrite"),
+    [
+        ("Obviously, it shipped on 3 May.", "It shipped on 3 May."),
+        ("It shipped on 3 May, obviously.", "It shipped on 3 May."),
+        ("Your order, as I said, shipped on 3 May.", "Your order shipped on 3 May."),
+        ("Hi Anna, obviously it shipped on 3 May.", "Hi Anna, it shipped on 3 May."),
+        ("Hi Anna, as I already said, it shipped on 3 May.", "Hi Anna, it shipped on 3 May."),
+    ],
+)
+def test_deleting_a_marker_takes_its_commas_but_keeps_the_greeting(draft: str, rewrite: str) -> None:
+    name = "Anna" if "Anna" in draft else None
+    assert check_tone(draft, language="en", customer_name=name).rewrite == rewrite
