@@ -40,6 +40,8 @@ from assist.tone_rules import (
 )
 
 DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathetic")
+# A lone capitalised word this long shouts; shorter ones may be product acronyms (OLED, QLED) unless in the bank.
+LONE_CAPS_LETTERS = 6
 _CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _CHUNK = re.compile(r"\S+")
 _CODE = re.compile(r"\d|\w[-./@_:]\w")  # order ids, URLs, emails, file names: their capitals are not shouting
@@ -165,7 +167,7 @@ def _shouting(draft: Draft) -> list[Finding]:
     found = []
     for group in groups:
         loud = [m for m in group if m[0] not in bank.caps_allowlist]
-        if any(len(m[0]) >= 4 or m[0] in bank.caps_emphasis for m in loud) or len(loud) >= 2:
+        if any(len(m[0]) >= LONE_CAPS_LETTERS or m[0] in bank.caps_emphasis for m in loud) or len(loud) >= 2:
             start, end = loud[0].start(), loud[-1].end()
             quiet = _CAPS_WORD.sub(lambda w: _quiet(w[0], bank, names), text[start:end])
             found.append(Finding("shouting", start, end, [Edit(start, end, quiet, priority=1)]))

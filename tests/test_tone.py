@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -546,7 +545,8 @@ def test_empty_draft_has_nothing_to_fix() -> None:
     assert report.issues == [] and report.rewrite is None and report.score == 1.0
 
 
-def test_p95_latency_of_a_100_word_draft_is_under_5_ms() -> None:
+def test_a_realistic_100_word_draft_gets_every_issue_it_has() -> None:
+    # Its speed is measured by benchmarks/bench.py (tone p50/p95), not here: timed tests flake on a busy machine.
     text = (
         "Hi, I checked order ORD-4821: it left our warehouse on 3 May, but the courier scanned it in Milan "
         "yesterday evening and it has not moved since. As I already said, I've opened a claim with them and asked "
@@ -555,20 +555,20 @@ def test_p95_latency_of_a_100_word_draft_is_under_5_ms() -> None:
         "prefer. You can follow the tracking at https://shop.example.com/track/4821 and write back here anytime if "
         "anything else comes up."
     )
-    assert 90 <= len(text.split()) <= 110
+    report = check_tone(text, customer_name="Anna Smith", contact_level="high_touch", customer_upset=True,
+                        policy_texts=POLICIES["en"])  # fmt: skip
+    assert {"missing_name", "sarcasm", "order", "unkeepable_promise"} <= {i.kind for i in report.issues}
 
-    def once() -> ToneReport:  # language detected, every check on: the HTTP layer's worst ordinary case
-        return check_tone(text, customer_name="Anna Smith", contact_level="high_touch", customer_upset=True,
-                          policy_texts=POLICIES["en"])  # fmt: skip
 
-    assert {"missing_name", "sarcasm", "order", "unkeepable_promise"} <= {i.kind for i in once().issues}
-    timings = []
-    for _ in range(100):
-        start = time.perf_counter()
-        once()
-        timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    assert timings[94] <= 5.0, timings[-10:]
+@pytest.mark.parametrize("text", ["Your 77-inch OLED TV is reserved for you.", "The QLED panel is covered."])
+def test_a_lone_short_acronym_is_not_shouting(text: str) -> None:
+    assert "shouting" not in {i.kind for i in check_tone(text, language="en").issues}
+
+
+def test_a_lone_long_capitalised_word_is_shouting() -> None:
+    text = "This is URGENT, please reply."
+    report = check_tone(text, language="en")
+    assert [text[i.start : i.end] for i in report.issues if i.kind == "shouting"] == ["URGENT"]
 
 
 @pytest.mark.parametrize(
