@@ -43,6 +43,12 @@ class AssistEngine:
         self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
     ) -> Assistance:
         """Suggestions for the agent's next reply in ``conversation``, and the tone check of ``draft``."""
+        return self.assist_with_passages(conversation, draft=draft, now=now)[0]
+
+    def assist_with_passages(
+        self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
+    ) -> tuple[Assistance, list[Passage]]:
+        """As :meth:`assist`, also returning the passages retrieved for it (an LLM step grounds on them)."""
         timings: dict[str, float] = {}
 
         def timed(name: str, fn: Callable[[], T]) -> T:
