@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
 from api.persistence.tables import JobRow, utcnow
@@ -23,6 +25,7 @@ from assist.language import detect_language
 from assist.models import Passage
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
+from kb_index.embeddings import embed_query_array
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Hit, HybridRetriever
@@ -132,6 +135,10 @@ class KnowledgeService:
         lang = language or detect_language(query)
         hits = self.retriever.search(query, k=k, language=lang, filters=filters)
         return [self._passage(h) for h in hits]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The language-neutral query vector of ``text`` (as retrieval uses it)."""
+        return embed_query_array(self.retriever.store.embeddings, text)
 
     def _passage(self, hit: Hit) -> Passage:
         return Passage(

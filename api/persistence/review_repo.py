@@ -6,7 +6,6 @@ import re
 import unicodedata
 import uuid
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.persistence.database import iso
-from api.persistence.tables import AssistRow, ConversationRow, FeedbackRow, FlagRow, GapRow, utcnow
+from api.persistence.tables import AssistRow, ConversationRow, FeedbackRow, FlagRow, utcnow
 from assist.models import Assistance, Conversation, Flag
 
 
@@ -194,43 +193,3 @@ def feedback_report(s: Session) -> list[dict[str, Any]]:
 def normalize_question(text: str) -> str:
     folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
     return " ".join(re.findall(r"\w+", folded))[:500]
-
-
-def record_gap(s: Session, *, question: str, language: str, best_score: float, conversation_id: str | None) -> None:
-    s.add(
-        GapRow(
-            question=question[:2000],
-            normalized=normalize_question(question),
-            language=language,
-            best_score=best_score,
-            conversation_id=conversation_id,
-        )
-    )
-
-
-def list_gaps(s: Session, *, limit: int = 100) -> list[dict[str, Any]]:
-    rows = s.scalars(select(GapRow).order_by(GapRow.created_at.desc())).all()
-    groups: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        group = groups.get(row.normalized)
-        if group is None:
-            groups[row.normalized] = {
-                "question": row.question,
-                "count": 1,
-                "language": row.language,
-                "best_score": row.best_score,
-                "last_seen": iso(row.created_at),
-                "conversation_id": row.conversation_id,
-            }
-        else:
-            group["count"] += 1
-            group["best_score"] = max(group["best_score"], row.best_score)
-    items = sorted(groups.values(), key=lambda g: (-g["count"], _neg_time(g["last_seen"])))
-    return items[:limit]
-
-
-def _neg_time(stamp: str) -> float:
-    try:
-        return -datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

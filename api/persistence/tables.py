@@ -112,4 +112,5 @@ class GapRow(Base):
     language: Mapped[str] = mapped_column(String(8))
     best_score: Mapped[float] = mapped_column(Float)
     conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    vector: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from api import gaps as gaps_module
 from api.deps import ContainerDep, KnowledgeRole
 from api.errors import ApiError
 from api.persistence import knowledge_repo as repo
-from api.persistence import review_repo
 from api.schemas import DocumentIn, DocumentsIn, ReindexIn
 from assist.errors import InvalidInput, NotFound
 from kb_index.documents import SourceDocument
@@ -143,4 +143,4 @@ def reindex(body: ReindexIn, container: ContainerDep, _: KnowledgeRole) -> JSONR
 @router.get("/gaps")
 def gaps(container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     with container.db.session() as s:
-        return {"items": review_repo.list_gaps(s, limit=limit), "threshold": container.settings.gap_threshold}
+        return {"items": gaps_module.list_gaps(s, limit=limit), "threshold": container.settings.gap_threshold}

@@ -1,0 +1,83 @@
+"""Knowledge gaps: questions whose best passage scored below the calibrated threshold, grouped across languages.
+
+Similar questions are grouped by their language-neutral embeddings (the same vectors retrieval uses), so
+"Do you sell gift cards?" and "Vendete buoni regalo?" count as one missing article.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.persistence.database import iso
+from api.persistence.review_repo import normalize_question
+from api.persistence.tables import GapRow
+from assist.models import Passage
+
+# Cosine similarity (language-neutral e5) to a group's centroid above which a question joins the group:
+# paraphrases across languages score 0.87-0.95, different questions 0.81-0.86 (tests/test_gaps.py).
+GROUP_SIMILARITY = 0.88
+RECENT = 5000
+
+
+def best_relevance(passages: list[Passage]) -> float:
+    return max((p.relevance for p in passages), default=0.0)
+
+
+def record_gap(
+    s: Session, *, question: str, language: str, best_score: float, conversation_id: str | None, vector: np.ndarray
+) -> None:
+    s.add(
+        GapRow(
+            question=question[:2000], normalized=normalize_question(question), language=language,
+            best_score=best_score, conversation_id=conversation_id, vector=[round(float(x), 5) for x in vector],
+        )
+    )  # fmt: skip
+
+
+def _group(rows: list[GapRow]) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = []
+    centroids: list[np.ndarray] = []
+    for row in rows:  # newest first: a group's example is its newest question
+        vec = np.asarray(row.vector or [], dtype=np.float32)
+        match = -1
+        if vec.size and centroids:
+            sims = np.array([float(c @ vec) / (np.linalg.norm(c) or 1.0) for c in centroids])
+            match = int(np.argmax(sims)) if sims.max() >= GROUP_SIMILARITY else -1
+        if match < 0:
+            groups.append({
+                "question": row.question, "count": 0, "language": row.language, "languages": [],
+                "best_score": 0.0, "last_seen": iso(row.created_at), "conversation_id": row.conversation_id,
+                "examples": [],
+            })  # fmt: skip
+            centroids.append(vec if vec.size else np.zeros(1, dtype=np.float32))
+            match = len(groups) - 1
+        elif vec.size:
+            centroids[match] = centroids[match] + vec
+        group = groups[match]
+        group["count"] += 1
+        group["best_score"] = round(max(group["best_score"], row.best_score), 4)
+        if row.language not in group["languages"]:
+            group["languages"].append(row.language)
+        if len(group["examples"]) < 5 and row.question not in group["examples"]:
+            group["examples"].append(row.question)
+    return groups
+
+
+def list_gaps(s: Session, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Groups of similar unanswered questions, most frequent first, then most recent."""
+    rows = list(s.scalars(select(GapRow).order_by(GapRow.created_at.desc(), GapRow.id.desc()).limit(RECENT)).all())
+    groups = _group(rows)
+    groups.sort(key=lambda g: (-g["count"], -_timestamp(g["last_seen"])))
+    return groups[:limit]
+
+
+def _timestamp(stamp: str) -> float:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
