@@ -62,3 +62,11 @@ def test_flags_are_stored_reviewed_and_kept(app: TestClient) -> None:
 def test_bad_review_is_422(app: TestClient) -> None:
     r = app.post("/v1/flags/x/review", json={"decision": "maybe"}, headers=auth("supervisor"))
     assert r.status_code == 422 and r.json()["error"]["field"] == "decision"
+
+
+def test_flags_can_be_filtered_by_agent(app: TestClient) -> None:
+    conv = {**SARCASTIC, "id": "sup-agent", "agent": {"id": "a7", "name": "Marco"}}
+    assert app.post("/v1/assist", json={"conversation": conv}, headers=auth("agent")).status_code == 200
+    mine = app.get("/v1/flags?agent=Marco", headers=auth("supervisor")).json()["items"]
+    assert mine and {f["conversation_id"] for f in mine} == {"sup-agent"} and {f["agent"] for f in mine} == {"Marco"}
+    assert app.get("/v1/flags?agent=Nobody", headers=auth("supervisor")).json()["items"] == []

@@ -19,11 +19,13 @@ from assist.models import Assistance, Conversation, Flag
 
 def save_conversation(s: Session, conversation: Conversation, *, language: str, level: str) -> None:
     data = conversation.model_dump(mode="json")
+    agent = (conversation.agent.name or conversation.agent.id or "") if conversation.agent else ""
     row = s.get(ConversationRow, conversation.id)
     if row is None:
-        s.add(ConversationRow(id=conversation.id, data=data, language=language, contact_level=level))
+        s.add(ConversationRow(id=conversation.id, data=data, language=language, contact_level=level, agent=agent))
     else:
         row.data, row.language, row.contact_level, row.updated_at = data, language, level, utcnow()
+        row.agent = agent or row.agent
 
 
 def save_assist(s: Session, assistance: Assistance, *, conversation_id: str) -> None:
@@ -48,6 +50,7 @@ def flag_json(row: FlagRow) -> dict[str, Any]:
         "end": row.end,
         "language": row.language,
         "contact_level": row.contact_level,
+        "agent": row.agent,
         "reviewed_at": iso(row.reviewed_at) or None,
     }
 
@@ -56,6 +59,7 @@ def record_flags(s: Session, flags: list[Flag], *, language: str, level: str) ->
     """Store each flag once per conversation and kind; return every flag of those kinds as stored."""
     out = []
     for flag in flags:
+        conversation = s.get(ConversationRow, flag.conversation_id)
         row = s.scalar(
             select(FlagRow).where(FlagRow.conversation_id == flag.conversation_id, FlagRow.kind == flag.kind)
         )
@@ -73,6 +77,7 @@ def record_flags(s: Session, flags: list[Flag], *, language: str, level: str) ->
                 end=flag.end,
                 language=language,
                 contact_level=level,
+                agent=conversation.agent if conversation else "",
             )
             try:
                 with s.begin_nested():
@@ -95,6 +100,7 @@ def list_flags(
     severity: str = "",
     language: str = "",
     contact_level: str = "",
+    agent: str = "",
     limit: int = 200,
 ) -> list[dict[str, Any]]:
     query = select(FlagRow)
@@ -104,6 +110,7 @@ def list_flags(
         (FlagRow.severity, severity),
         (FlagRow.language, language),
         (FlagRow.contact_level, contact_level),
+        (FlagRow.agent, agent),
     ):
         if value:
             query = query.where(column == value)

@@ -23,11 +23,12 @@ def list_flags(
     severity: str = "",
     language: str = "",
     contact_level: str = "",
+    agent: str = "",
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
     with container.db.session() as s:
         items = review_repo.list_flags(
-            s, status=status, kind=kind, severity=severity, language=language, contact_level=contact_level, limit=limit
+            s, status=status, kind=kind, severity=severity, language=language, contact_level=contact_level, agent=agent, limit=limit
         )
         return {"items": items}
 

@@ -23,7 +23,7 @@
       el("span", { class: "badge sev-" + flag.severity }, label(flag.kind) + " · " + flag.severity), " ",
       el("span", {}, flag.message),
       flag.excerpt ? el("div", { class: "small" }, "“" + flag.excerpt + "”") : null,
-      el("div", { class: "small muted" }, [flag.conversation_id, flag.language, label(flag.contact_level),
+      el("div", { class: "small muted" }, [flag.conversation_id, flag.agent, flag.language, label(flag.contact_level),
         T.dateTime(flag.created_at)].filter(Boolean).join(" · ")),
     ];
   }
