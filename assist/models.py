@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,13 @@ class Customer(_Model):
     vip: bool = False
 
 
+class Agent(_Model):
+    """The support agent handling the conversation (optional; supervisors filter flags by it)."""
+
+    id: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+
 class Case(_Model):
     purchase_value: float | None = Field(default=None, ge=0)
     product_complexity: Grade | None = None
@@ -44,6 +51,7 @@ class Conversation(_Model):
     channel: str | None = None
     language: str | None = Field(default=None, description="ISO 639-1 override; detected when absent")
     customer: Customer = Field(default_factory=Customer)
+    agent: Agent | None = None
     case: Case = Field(default_factory=Case)
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
 
@@ -187,3 +195,6 @@ class Assistance(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     query: str = ""
     message_tones: list[MessageTone] = Field(default_factory=list)
+    # The LLM refinement (assist/refine.py): whether a part fell back to the rules answer, and its call stats.
+    degraded: bool = False
+    llm: dict[str, Any] = Field(default_factory=dict)
