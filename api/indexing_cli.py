@@ -48,7 +48,7 @@ def _follow(container: Container, job_id: str, console: Console, label: str) -> 
 
 
 def run_index(settings: Settings, paths: list[Path], *, full: bool) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)
     try:
         docs, failed = _load(paths, console)
     except InvalidDocument as exc:

@@ -166,3 +166,39 @@ def test_gaps_record_what_the_kb_cannot_answer(app: TestClient) -> None:
     assert gaps[0]["question"] == "Do you sell gift cards for birthdays?" and gaps[0]["count"] == 2
     assert gaps[0]["language"] == "en" and gaps[0]["last_seen"]
     assert all("router" not in g["question"] for g in gaps)
+
+
+def _pdf(text: str, *, padding: int = 0) -> bytes:
+    """A one-page PDF with ``text``, plus an unreferenced stream of ``padding`` bytes (to make it large)."""
+    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % padding + b"\x00" * padding + b"\nendstream",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_50_mb_pdf_is_indexed_and_a_larger_body_is_refused(app: TestClient) -> None:
+    big = _pdf("Warranty claims need the receipt and the serial number.", padding=50 * 1024 * 1024)
+    r = app.post("/v1/documents", files={"file": ("warranty-policy.pdf", big, "application/pdf")},
+                 data={"language": "en"}, headers=auth("knowledge"))  # fmt: skip
+    assert r.status_code == 202, r.text
+    assert _wait(app, r.json()["job_id"])["status"] == "succeeded"
+    doc = app.get("/v1/documents/warranty-policy", headers=auth("knowledge")).json()
+    assert "serial number" in doc["text"]
+    huge = _pdf("x", padding=65 * 1024 * 1024)
+    r = app.post("/v1/documents", files={"file": ("huge.pdf", huge)}, headers=auth("knowledge"))
+    assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+    assert app.get("/v1/documents", headers=auth("knowledge")).json()["total"] == 1
