@@ -49,6 +49,7 @@ class KnowledgeService:
         self._indexed_at: dict[str, str] = {}
         self._idle = threading.Event()
         self._idle.set()
+        self._write_lock = threading.Lock()  # one writer: a job, or a delete
         self.failure_hook: FailureHook | None = None  # tests: raise inside a job after N documents
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class KnowledgeService:
 
     def delete_document(self, document_id: str) -> None:
         """Remove a document and its chunks now (waits for a running job to finish first)."""
-        with self._exclusive(), self.db.session() as s:
+        with self._write_lock, self.db.session() as s:
             row = s.get(repo.DocumentRow, document_id)
             if row is None:
                 raise NotFound(f"no document with id {document_id!r}", field="id")
@@ -164,27 +165,12 @@ class KnowledgeService:
         self._idle.clear()
         self._queue.put(job_id)
 
-    class _Exclusive:
-        def __init__(self, lock: threading.Lock) -> None:
-            self.lock = lock
-
-        def __enter__(self) -> None:
-            self.lock.acquire()
-
-        def __exit__(self, *exc: object) -> None:
-            self.lock.release()
-
-    _write_lock = threading.Lock()
-
-    def _exclusive(self) -> KnowledgeService._Exclusive:
-        return KnowledgeService._Exclusive(self._write_lock)
-
     def _work(self) -> None:
         while True:
             job_id = self._queue.get()
             if job_id is None:
                 return
-            with self._exclusive():
+            with self._write_lock:
                 self._run(job_id)
             if self._queue.empty():
                 self._idle.set()

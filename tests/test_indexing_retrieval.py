@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from kb_index.chunking import chunk_document
 from kb_index.embeddings import E5Embeddings
 from kb_index.errors import StoreUnavailable
 from kb_index.indexing import Indexer
@@ -33,8 +34,6 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Indexer, Hybr
 
 
 def _all_chunks() -> list[object]:
-    from kb_index.chunking import chunk_document
-
     return [c for d in small_kb() for c in chunk_document(d)]
 
 
@@ -96,3 +95,32 @@ def test_sanity_check_refuses_a_collection_with_the_wrong_count(kb: tuple[Indexe
     with pytest.raises(StoreUnavailable, match="expected"):
         indexer.check(COLLECTION, expected_chunks=999, probe="refund")
     indexer.check(COLLECTION, expected_chunks=len(_all_chunks()), probe="refund")
+
+
+class _FlakyEmbeddings(LanguageNeutralEmbeddings):
+    """Fails the first ``failures`` embedding calls with a connection error, as a remote endpoint might."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(E5Embeddings())
+        self.failures = failures
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("embedding endpoint reset the connection")
+        return super().embed_documents(texts)
+
+
+def test_transient_embedding_errors_are_retried(tmp_path: Path) -> None:
+    store = ChromaStore.open(data_dir=tmp_path, url="", embeddings=_FlakyEmbeddings(failures=2))
+    indexer = Indexer(store, create_engine(f"sqlite:///{tmp_path / 'r.db'}"), retry_delay=0.01)
+    counts = indexer.sync("tactful_chunks_flaky", small_kb()[:1])
+    assert counts.added == len(chunk_document(small_kb()[0]))
+
+
+def test_an_endpoint_that_stays_down_fails_with_a_clear_error(tmp_path: Path) -> None:
+    store = ChromaStore.open(data_dir=tmp_path, url="", embeddings=_FlakyEmbeddings(failures=99))
+    indexer = Indexer(store, create_engine(f"sqlite:///{tmp_path / 'r.db'}"), retry_delay=0.01)
+    with pytest.raises(StoreUnavailable, match="after 3 attempts"):
+        indexer.sync("tactful_chunks_down", small_kb()[:1])
+    assert store.count("tactful_chunks_down") == 0
