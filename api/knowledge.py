@@ -29,6 +29,7 @@ from kb_index.embeddings import embed_query_array
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Hit, HybridRetriever
+from kb_index.store import COLLECTION_PREFIX
 
 log = logging.getLogger("tactful.knowledge")
 PROBE_QUERY = "refund"
@@ -61,12 +62,20 @@ class KnowledgeService:
                 repo.set_state(s, repo.ACTIVE_KEY, active)
                 repo.set_state(s, repo.GENERATION_KEY, "1")
             pending = repo.fail_interrupted(s)
+        self._drop_unfinished_builds(active)
         self.retriever.load(active)
         self._refresh_freshness()
         self._thread = threading.Thread(target=self._work, name="tactful-jobs", daemon=True)
         self._thread.start()
         for job_id in pending:
             self._enqueue(job_id)
+
+    def _drop_unfinished_builds(self, active: str) -> None:
+        """A full re-index killed half way leaves a collection that never served: remove it."""
+        for name in self.indexer.store.names():
+            if name.startswith(COLLECTION_PREFIX) and name != active:
+                log.info("dropping %s, left by an interrupted re-index", name)
+                self.indexer.drop(name)
 
     def stop(self) -> None:
         if self._thread:
