@@ -36,6 +36,12 @@ PROBE_QUERY = "refund"
 FailureHook = Callable[[str, int], None]
 
 
+def passage_from_hit(hit: Hit, *, indexed_at: str = "") -> Passage:
+    """A retrieval hit as the engine sees it, with the freshness of its document."""
+    fields = {name: getattr(hit, name) for name in Passage.model_fields if hasattr(hit, name)}
+    return Passage(**fields, indexed_at=indexed_at)
+
+
 def _doc_payload(doc: SourceDocument) -> dict[str, Any]:
     return asdict(doc)
 
@@ -151,19 +157,7 @@ class KnowledgeService:
         return embed_query_array(self.retriever.store.embeddings, text)
 
     def _passage(self, hit: Hit) -> Passage:
-        return Passage(
-            document_id=hit.document_id,
-            chunk_id=hit.chunk_id,
-            title=hit.title,
-            text=hit.text,
-            score=hit.score,
-            relevance=hit.relevance,
-            language=hit.language,
-            kind=hit.kind,
-            section=hit.section,
-            source=hit.source,
-            indexed_at=self._indexed_at.get(hit.document_id, ""),
-        )
+        return passage_from_hit(hit, indexed_at=self._indexed_at.get(hit.document_id, ""))
 
     def _refresh_freshness(self) -> None:
         with self.db.session() as s:

@@ -25,8 +25,9 @@ import numpy as np
 from sqlalchemy import create_engine
 
 from api.container import DEMO_CONVERSATIONS, DEMO_KB
+from api.knowledge import passage_from_hit
 from assist.engine import AssistEngine
-from assist.models import Conversation
+from assist.models import Conversation, Passage
 from assist.tone import check_tone
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
@@ -205,17 +206,16 @@ def _q(i: int) -> tuple[str, str]:
 
 
 class _PassageAdapter:
+    """The engine's retriever protocol over the hybrid retriever, as the service wires it."""
+
     def __init__(self, retriever: HybridRetriever) -> None:
         self.retriever = retriever
 
     def search(
         self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
-    ) -> list[Any]:
-        from assist.models import Passage
-
+    ) -> list[Passage]:
         return [
-            Passage(**{k2: getattr(h, k2) for k2 in Passage.model_fields if hasattr(h, k2)})
-            for h in self.retriever.search(query, k=k, language=language or "", filters=filters)
+            passage_from_hit(h) for h in self.retriever.search(query, k=k, language=language or "", filters=filters)
         ]
 
 
