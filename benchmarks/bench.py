@@ -128,7 +128,7 @@ def main() -> None:
     start = time.perf_counter()
     again = indexer.sync("tactful_chunks_v1", docs)
     no_change = time.perf_counter() - start
-    assert again.added == 0
+    assert again.added == 0, again
     changed = list(docs)
     changed[0] = replace(changed[0], text=changed[0].text + "\n\nUpdated.")
     start = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from langchain_classic.indexes import SQLRecordManager
@@ -49,8 +50,9 @@ def collection_name(generation: int) -> str:
 class Indexer:
     """Writes chunks of documents into a Chroma collection, keeping a record of what is there."""
 
-    def __init__(self, store: ChromaStore, engine: Engine, *, retry_delay: float = 0.5) -> None:
+    def __init__(self, store: ChromaStore, engine: Engine, *, retry_delay: float = 0.5, batch: int = BATCH) -> None:
         self.store = store
+        self.batch = batch
         self.engine = engine
         self.retry_delay = retry_delay
         self._managers: dict[str, SQLRecordManager] = {}
@@ -70,30 +72,35 @@ class Indexer:
         cleanup: Cleanup = "incremental",
         on_document: Progress | None = None,
     ) -> ChunkCounts:
-        """Index ``documents`` into ``collection``. ``cleanup="full"`` also deletes every document not given."""
+        """Index ``documents`` into ``collection``. ``cleanup="full"`` also deletes every document not given.
+
+        LangChain's incremental cleanup deletes a source's chunks that the current batch did not refresh, so
+        a document split across two batches would lose (and re-embed) its tail: batches here always hold
+        whole documents.
+        """
         counts = ChunkCounts()
-        docs = list(documents)
-        result = self._with_retries(
-            lambda: index(
-                _chunks(docs, on_document),
-                self.record_manager(collection),
-                self.store.vector_store(collection),
-                cleanup=cleanup,
-                source_id_key="document_id",
-                key_encoder="sha256",
-                batch_size=BATCH,
-            )
-        )
-        counts.add(dict(result))
+        manager = self.record_manager(collection)
+        store = self.store.vector_store(collection)
+        started = manager.get_time()
+        done = 0
+        for group, n_docs in _document_groups(documents, batch=self.batch):
+            result = self._with_retries(partial(_index_group, group, manager, store))
+            counts.add(dict(result))
+            done += n_docs
+            if on_document:
+                on_document(done)
+        if cleanup == "full":
+            counts.deleted += self._delete_keys(collection, manager.list_keys(before=started))
         return counts
 
     def delete(self, collection: str, document_ids: list[str]) -> int:
         """Remove every chunk of ``document_ids`` from ``collection``; the number removed."""
-        manager = self.record_manager(collection)
-        keys = manager.list_keys(group_ids=document_ids)
+        return self._delete_keys(collection, self.record_manager(collection).list_keys(group_ids=document_ids))
+
+    def _delete_keys(self, collection: str, keys: list[str]) -> int:
         if keys:
             self._with_retries(lambda: self.store.vector_store(collection).delete(keys))
-            manager.delete_keys(keys)
+            self.record_manager(collection).delete_keys(keys)
         return len(keys)
 
     def chunk_count(self, collection: str, document_id: str) -> int:
@@ -126,8 +133,22 @@ class Indexer:
         raise AssertionError("unreachable")
 
 
-def _chunks(documents: Iterable[SourceDocument], on_document: Progress | None) -> Iterator[Document]:
-    for done, doc in enumerate(documents, start=1):
-        yield from chunk_document(doc)
-        if on_document:
-            on_document(done)
+def _index_group(group: list[Document], manager: SQLRecordManager, store: Any) -> Any:
+    return index(
+        group, manager, store, cleanup="incremental", source_id_key="document_id", key_encoder="sha256",
+        batch_size=max(len(group), 1),
+    )  # fmt: skip
+
+
+def _document_groups(documents: Iterable[SourceDocument], *, batch: int) -> Iterator[tuple[list[Document], int]]:
+    """Chunks of whole documents, about ``batch`` at a time, and how many documents each group holds."""
+    group: list[Document] = []
+    n_docs = 0
+    for doc in documents:
+        group.extend(chunk_document(doc))
+        n_docs += 1
+        if len(group) >= batch:
+            yield group, n_docs
+            group, n_docs = [], 0
+    if n_docs:
+        yield group, n_docs

@@ -124,3 +124,16 @@ def test_an_endpoint_that_stays_down_fails_with_a_clear_error(tmp_path: Path) ->
     with pytest.raises(StoreUnavailable, match="after 3 attempts"):
         indexer.sync("tactful_chunks_down", small_kb()[:1])
     assert store.count("tactful_chunks_down") == 0
+
+
+def test_documents_spanning_batches_are_not_reembedded(kb: tuple[Indexer, HybridRetriever], tmp_path: Path) -> None:
+    # LangChain's incremental cleanup drops chunks of a source that the current batch did not refresh:
+    # with a document cut across two batches, every re-index re-embedded its tail.
+    indexer, _ = kb
+    small = Indexer(indexer.store, indexer.engine, batch=3)
+    first = small.sync("tactful_chunks_batches", small_kb())
+    again = small.sync("tactful_chunks_batches", small_kb())
+    assert first.added == len(_all_chunks())
+    assert (again.added, again.deleted, again.skipped) == (0, 0, len(_all_chunks()))
+    gone = small.sync("tactful_chunks_batches", small_kb()[1:], cleanup="full")
+    assert gone.deleted == len(chunk_document(small_kb()[0]))
