@@ -4,6 +4,10 @@ Each issue points at the exact offending span (``text[start:end]``) and says why
 the rewrite replaces or removes those spans and, where needed, greets the customer by name and acknowledges
 how they feel, leaving every fact (numbers, amounts, dates, order ids, URLs, emails) as it was. The patterns
 are data in ``prompts/banks/tone/<lang>.toml``, compiled once per language by ``assist.tone_rules``.
+
+Only those patterns raise issues. The dimension scores also weigh softer cues (the banks' ``[features]``
+lexicons, punctuation, capitals, negations) with logistic models fitted on outside data by
+``evals/_tone_fit.py``: they rank drafts, and never put an issue in front of an agent.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from assist.language import detect_language
 from assist.models import ContactLevel, ToneDimensions, ToneIssue, ToneReport
 from assist.tone_rules import (
     WORDS,
+    Cue,
     Edit,
     Frame,
     Pattern,
@@ -45,7 +50,14 @@ LONE_CAPS_LETTERS = 6
 _CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _CHUNK = re.compile(r"\S+")
 _CODE = re.compile(r"\d|\w[-./@_:]\w")  # order ids, URLs, emails, file names: their capitals are not shouting
+_QUOTED_WORD = re.compile(r"[\"'“‘«„]\w+[\"'”’»“][.,;:!?)]*")  # a quoted label ("SUBMIT") is not shouting
 _FACT = re.compile(r"\d|https?://|www\.|\S@\S")
+_ELLIPSIS = re.compile(r"\.{3}|…")
+_QUOTED = re.compile(r"[\"“”«»„]\w[^\"“”«»„\n]{0,30}[\"“”«»„]")
+# Features counted per word (times RATE_SCALE, at most 1: a fifth of the words saturates); the other lexicon
+# features only say whether the draft has the cue at all, so a long draft is not judged by its length.
+RATE_SCALE = 5.0
+RATES = frozenset({"second_person"})
 _TRIM = " \t\r\n,"
 
 
@@ -127,6 +139,42 @@ def check_tone(
     )
 
 
+def tone_features(text: str, *, language: str) -> dict[str, float]:
+    """The features the scorer's fitted models read from ``text``, each 0..1 (see ``[features]`` in the banks)."""
+    bank = tone_bank(language)
+    return _features(Draft.read(text, bank, None), names=bank.features.keys())
+
+
+def _features(draft: Draft, *, names: Iterable[str]) -> dict[str, float]:
+    text, bank, words = draft.text, draft.bank, max(1, draft.words)
+    values = dict.fromkeys(bank.features, 0.0)
+    for name in names:
+        if name in bank.features:
+            values[name] = _cue(bank.features[name], draft, words=words, rate=name in RATES)
+    loud = sum(1 for m in _caps_words(text) if m[0] not in bank.caps_allowlist)
+    values |= {
+        "acknowledgement": float(draft.acknowledges),
+        "negation": min(1.0, RATE_SCALE * len(bank.negations.findall(text)) / words),
+        "caps": min(1.0, RATE_SCALE * loud / words),
+        "exclamation": min(1.0, text.count("!") / 2),
+        "question": float("?" in text),
+        "ellipsis": float(_ELLIPSIS.search(text) is not None),
+        "quotes": float(_QUOTED.search(text) is not None),
+    }
+    # Praise next to a bad situation ("love waking up at 5") is the commonest shape of written irony.
+    values["contrast"] = values["positive"] * values["situation"]
+    return values
+
+
+def _cue(cue: Cue, draft: Draft, *, words: int, rate: bool) -> float:
+    regex, lowered = cue.regex, draft.lowered
+    if cue.at_start:
+        return float(any(regex.match(lowered, start) for start, _ in draft.spans))
+    if not rate:
+        return float(regex.search(lowered) is not None)
+    return min(1.0, RATE_SCALE * sum(1 for _ in regex.finditer(lowered)) / words)
+
+
 def _marker_findings(draft: Draft) -> list[Finding]:
     text, found = draft.text, []
     floor = draft.greeting.end() if draft.greeting else 0
@@ -179,7 +227,7 @@ def _caps_words(text: str) -> Iterator[re.Match[str]]:
         if len(m[0]) >= 2 and m[0].isupper():
             start = max(text.rfind(space, 0, m.start()) for space in " \t\r\n") + 1
             chunk = _CHUNK.match(text, start)
-            if chunk is None or not _CODE.search(chunk[0]):
+            if chunk is None or not (_CODE.search(chunk[0]) or _QUOTED_WORD.fullmatch(chunk[0])):
                 yield m
 
 
@@ -319,14 +367,13 @@ def _dimensions(draft: Draft, findings: list[Finding]) -> dict[str, float]:
     words = max(1, draft.words)
     loud = sum(len(_CAPS_WORD.findall(text, f.start, f.end)) for f in findings if f.kind == "shouting")
     bangs = text.count("!") / max(1, len(draft.spans))
-    negations = len(bank.negations.findall(text)) / words
     scores["calm"] -= _excess(loud / words, s["caps_ratio_free"], s["caps_ratio_slope"], s["feature_cap"])
     scores["calm"] -= _excess(bangs, s["exclamations_free"], s["exclamations_slope"], s["feature_cap"])
-    scores["professional"] -= _excess(negations, s["negations_free"], s["negations_slope"], s["feature_cap"])
     if not (draft.name_used or _FACT.search(text)):
         scores["personalised"] -= s["no_specifics"]
-    if not draft.acknowledges:
-        scores["empathetic"] -= s["no_acknowledgement"]
+    values = _features(draft, names=bank.weighed)
+    for dimension, model in bank.models.items():
+        scores[dimension] -= model.penalty(values)
     return {d: round(min(1.0, max(0.0, v)), 3) for d, v in scores.items()}
 
 

@@ -7,6 +7,7 @@ turn a draft into its rewrite.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,9 @@ COMBINING = re.compile(r"[\u0300-\u036f]")
 SENTENCE_END = re.compile(r"[.!?…;]+(?=\s|$)|\n")
 SENTENCE_OPENERS = ".!?…\n¡¿"
 SEPARATORS = " \t,"
+# What <START> stands for in a feature lexicon: the start of the text or of a sentence (opening marks skipped).
+OPENING = r"[\s¡¿\"“„«(]*"
+START = r"(?:^|(?<=[.!?…])\s+)" + OPENING
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,28 @@ class Rule:
     message: str
     alt_message: str
     patterns: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A feature lexicon compiled; ``at_start`` when every pattern is a sentence opening (matched per sentence)."""
+
+    regex: re.Pattern[str]
+    at_start: bool
+
+
+@dataclass(frozen=True)
+class Model:
+    """A dimension's fitted logistic model: ``cap`` times the chance the text is *not* good comes off the dimension."""
+
+    cap: float
+    bias: float
+    weights: Mapping[str, float]
+
+    def penalty(self, values: Mapping[str, float]) -> float:
+        """How much the features ``values`` take off the dimension: 0 (surely good) .. ``cap``."""
+        z = self.bias + sum(weight * values.get(name, 0.0) for name, weight in self.weights.items())
+        return self.cap / (1.0 + math.exp(min(50.0, z)))
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,9 @@ class ToneBank:
     promises: PromiseRules
     scoring: Mapping[str, Any]
     limits: Mapping[str, int]
+    features: Mapping[str, Cue]
+    models: Mapping[str, Model]
+    weighed: frozenset[str]  # the features some model gives a weight: the only ones a check computes
 
 
 def bank_language(language: str) -> str:
@@ -128,7 +157,28 @@ def tone_bank(language: str) -> ToneBank:
         promises=_promise_rules(raw["promises"]),
         scoring=raw["scoring"],
         limits=raw["limits"],
+        features={name: _compile_cue(patterns) for name, patterns in raw["features"].items()},
+        models=(models := _models(raw["scoring"])),
+        weighed=frozenset(name for model in models.values() for name, weight in model.weights.items() if weight),
     )
+
+
+def _compile_cue(patterns: Sequence[str]) -> Cue:
+    # Lexicons are lower case and searched in the lower-cased draft: three times faster than IGNORECASE.
+    # Sentence openings are matched at each sentence start rather than searched for everywhere.
+    if all(p.startswith("<START>") for p in patterns):
+        alternatives = "|".join(f"(?:{p.removeprefix('<START>')})" for p in patterns)
+        return Cue(re.compile(f"{OPENING}(?:{alternatives})", re.MULTILINE), at_start=True)
+    alternatives = "|".join(f"(?:{p.replace('<START>', START)})" for p in patterns)
+    return Cue(re.compile(alternatives, re.MULTILINE), at_start=False)
+
+
+def _models(scoring: Mapping[str, Any]) -> dict[str, Model]:
+    caps, fitted = scoring["model_caps"], scoring["models"]
+    return {
+        dimension: Model(float(caps[dimension]), float(spec["bias"]), {k: float(v) for k, v in spec["weights"].items()})
+        for dimension, spec in fitted.items()
+    }
 
 
 def _rule(kind: str, spec: Mapping[str, Any]) -> Rule:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from assist.models import ToneReport
-from assist.tone import check_tone
+from assist.tone import check_tone, tone_features
 
 LANGUAGES = ("en", "it", "es", "pl")
 NAMES = {"en": "Anna Smith", "it": "Giulia Rossi", "es": "Lucía García", "pl": "Anna Kowalska"}
@@ -565,6 +565,11 @@ def test_a_lone_short_acronym_is_not_shouting(text: str) -> None:
     assert "shouting" not in {i.kind for i in check_tone(text, language="en").issues}
 
 
+@pytest.mark.parametrize("text", ['Click "SUBMIT" at the bottom of the form.', "Pick «CONFERMA» to finish."])
+def test_a_quoted_capitalised_label_is_not_shouting(text: str) -> None:
+    assert "shouting" not in {i.kind for i in check_tone(text, language="en").issues}
+
+
 def test_a_lone_long_capitalised_word_is_shouting() -> None:
     text = "This is URGENT, please reply."
     report = check_tone(text, language="en")
@@ -584,3 +589,53 @@ def test_a_lone_long_capitalised_word_is_shouting() -> None:
 def test_deleting_a_marker_takes_its_commas_but_keeps_the_greeting(draft: str, rewrite: str) -> None:
     name = "Anna" if "Anna" in draft else None
     assert check_tone(draft, language="en", customer_name=name).rewrite == rewrite
+
+
+# The fitted models read cues that each bank writes in its own language: the same contrast must hold in all.
+# Pairs are (scores higher, scores lower) on the dimension, except IRONIC: (ironic, plain).
+COURTEOUS = {
+    "en": ("Thanks for your message! Could you please send me the receipt?", "Why didn't you send the receipt? You never do."),
+    "it": ("Grazie per il messaggio! Potrebbe per favore inviarmi la ricevuta?", "Perché non ha inviato la ricevuta? Non lo fa mai."),
+    "es": ("¡Gracias por su mensaje! ¿Podría por favor enviarme el recibo?", "¿Por qué no ha enviado el recibo? Nunca lo hace."),
+    "pl": ("Dziękuję za wiadomość! Czy mógłby Pan przesłać paragon?", "Dlaczego nie przesłał Pan paragonu? Nigdy Pan nie przesyła."),
+}  # fmt: skip
+IRONIC = {
+    "en": ("Oh great, another delay. Just what I needed, I love waiting.", "Your parcel left the warehouse this morning."),
+    "it": ("Oh fantastico, un altro ritardo. Proprio quello che mi serviva, che bello aspettare.", "Il pacco è partito stamattina dal magazzino."),
+    "es": ("Oh genial, otro retraso. Justo lo que me faltaba, qué bien esperar.", "El paquete salió esta mañana del almacén."),
+    "pl": ("No super, naprawdę, znowu opóźnienie. Tego mi jeszcze brakowało, uwielbiam czekać.", "Paczka wyjechała dziś rano z magazynu."),
+}  # fmt: skip
+EMPATHETIC = {
+    "en": ("I'm so sorry, that must be really hard. I hope it gets better soon.", "The router must be restarted twice."),
+    "it": ("Mi dispiace tanto, dev'essere davvero difficile. Spero che vada meglio presto.", "Il router va riavviato due volte."),
+    "es": ("Lo siento mucho, debe de ser muy difícil. Espero que mejore pronto.", "El router se reinicia dos veces."),
+    "pl": ("Bardzo mi przykro, to musi być naprawdę trudne. Mam nadzieję, że wkrótce będzie lepiej.", "Router trzeba zrestartować dwa razy."),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(
+    ("pairs", "dimension"),
+    [
+        (COURTEOUS, "professional"),
+        ({k: (b, a) for k, (a, b) in IRONIC.items()}, "non_sarcastic"),
+        (EMPATHETIC, "empathetic"),
+    ],
+    ids=["courtesy", "irony", "empathy"],
+)
+def test_fitted_cues_rank_the_same_way_in_every_language(
+    lang: str, pairs: dict[str, tuple[str, str]], dimension: str
+) -> None:
+    better, worse = pairs[lang]
+    high, low = check_tone(better, language=lang), check_tone(worse, language=lang)
+    assert getattr(high.dimensions, dimension) > getattr(low.dimensions, dimension)
+    if dimension == "professional":
+        assert high.score > low.score
+
+
+def test_features_are_bounded_and_read_the_drafts_cues() -> None:
+    values = tone_features("Hi Anna, thanks! WHY did you not read it?? 🙄", language="en")
+    assert all(0.0 <= v <= 1.0 for v in values.values())
+    assert values["greeting"] == values["gratitude"] == values["why"] == values["irony_emoji"] == 1.0
+    assert values["caps"] > 0 and values["question"] == 1.0 and values["negation"] > 0
+    assert values["hedge"] == 0.0 and values["apology"] == 0.0

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from assist.tone import tone_features
 from assist.tone_rules import BANK, needle, tone_bank
 from prompts import BANKS, SUPPORTED_LANGUAGES, bank_languages
 
@@ -196,3 +197,36 @@ def test_every_pattern_rule_fires_on_its_example_and_needles_hold(language: str)
             for example in EXAMPLES[language].values():
                 for m in pattern.regex.finditer(example):
                     assert pattern.needle in m[0].lower(), (pattern.regex.pattern, m[0])
+
+
+# Features tone.py computes itself (punctuation, capitals, rates, the acknowledgement lexicon of [text]).
+COMPUTED = {"acknowledgement", "negation", "caps", "exclamation", "question", "ellipsis", "quotes", "contrast"}
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_feature_lexicons_compile_and_are_lower_case(language: str) -> None:
+    for name, patterns in raw(language)["features"].items():
+        for pattern in patterns:
+            literal = re.sub(r"\\.", "", pattern.replace("<START>", ""))
+            assert literal == literal.lower(), (name, pattern)  # they are searched in the lower-cased draft
+        assert tone_bank(language).features[name].regex.pattern
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_every_weighted_feature_exists_and_models_are_shared(language: str) -> None:
+    bank, english = tone_bank(language), tone_bank("en")
+    assert set(bank.models) <= DIMENSIONS
+    for dimension, model in bank.models.items():
+        assert set(model.weights) <= set(bank.features) | COMPUTED, dimension
+        assert model.weights == english.models[dimension].weights and model.bias == english.models[dimension].bias
+        assert 0 < model.cap <= 0.5
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_sentence_start_cues_only_count_at_a_sentence_start(language: str) -> None:
+    word = {"en": "Hello", "it": "Buongiorno", "es": "Hola", "pl": "Dzień dobry"}[language]
+    assert tone_features(f"{word} Anna", language=language)["greeting"] == 1.0
+    assert tone_features(f"Ok. ¿{word} Anna", language=language)["greeting"] == 1.0
+    assert tone_features(f"I said {word} Anna", language=language)["greeting"] == 0.0
+    why = {"en": "Why", "it": "Come mai", "es": "¿Por qué", "pl": "Dlaczego"}[language]
+    assert tone_features(f"{why} not?", language=language)["why"] == 1.0
