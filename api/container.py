@@ -13,6 +13,9 @@ from api.knowledge import KnowledgeService
 from api.persistence.database import Database
 from api.settings import Settings
 from assist.engine import AssistEngine
+from assist.grounding import Grounding
+from assist.llm import CircuitBreaker, OpenAICompatibleLLM, TTLCache
+from assist.refine import RefineConfig, Refiner
 from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings
 from kb_index.indexing import Indexer
 from kb_index.neutral import LanguageNeutralEmbeddings
@@ -32,6 +35,38 @@ def build_embeddings(settings: Settings) -> Embeddings:
     return LanguageNeutralEmbeddings(E5Embeddings(num_threads=settings.embedding_threads))
 
 
+def build_refiner(settings: Settings, *, embeddings: Embeddings | None = None) -> Refiner | None:
+    """The LLM refinement when an endpoint is configured (``None``: the rules engine answers alone)."""
+    if not settings.llm_enabled:
+        return None
+    llm = OpenAICompatibleLLM(
+        base_url=settings.llm_base_url or None,
+        model=settings.llm_model or "gpt-4o-mini",
+        api_key=settings.llm_api_key.get_secret_value(),
+        response_format=settings.llm_response_format,
+        max_retries=settings.llm_max_retries,
+        backoff_s=settings.llm_backoff_s,
+        temperature=settings.llm_temperature,
+    )
+    config = RefineConfig(
+        timeout_s=settings.llm_timeout_s,
+        privacy=settings.llm_privacy,
+        max_tokens=settings.llm_max_tokens,
+        grounding=Grounding(
+            lexical_min=settings.llm_grounding_lexical,
+            semantic_min=settings.llm_grounding_semantic,
+            semantic_floor=settings.llm_grounding_semantic_floor,
+        ),
+    )
+    return Refiner(
+        llm,
+        config=config,
+        breaker=CircuitBreaker(failures=settings.llm_breaker_failures, reset_s=settings.llm_breaker_reset_s),
+        cache=TTLCache(ttl_s=settings.llm_cache_ttl_s, size=settings.llm_cache_size),
+        embed=embeddings.embed_documents if embeddings is not None else None,
+    )
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -39,6 +74,7 @@ class Container:
     knowledge: KnowledgeService
     engine: AssistEngine
     demo_conversations: list[dict[str, object]] = field(default_factory=list)
+    refiner: Refiner | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, embeddings: Embeddings | None = None) -> Container:
@@ -46,16 +82,18 @@ class Container:
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database)
-        store = ChromaStore.open(
-            data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings or build_embeddings(settings)
-        )
+        embeddings = embeddings or build_embeddings(settings)
+        store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
         knowledge = KnowledgeService(db, Indexer(store, db.engine), HybridRetriever(store))
-        return cls(settings=settings, db=db, knowledge=knowledge, engine=AssistEngine(knowledge))
+        refiner = build_refiner(settings, embeddings=embeddings)
+        return cls(settings=settings, db=db, knowledge=knowledge, engine=AssistEngine(knowledge), refiner=refiner)
 
     def start(self) -> None:
         self.knowledge.start()
 
     def stop(self) -> None:
+        if self.refiner is not None:
+            self.refiner.close()
         self.knowledge.stop()
         self.db.dispose()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("agent", "supervisor", "knowledge", "admin")
@@ -31,6 +32,21 @@ class Settings(BaseSettings):
     embedding_threads: int | None = None
     frame_ancestors: str = "'self' https://*.zendesk.com https://app.chatwoot.com"
     gap_threshold: float = 0.82
+    # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
+    llm_timeout_s: float = Field(default=8.0, gt=0)
+    llm_privacy: bool = True
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_backoff_s: float = Field(default=0.25, ge=0)
+    llm_breaker_failures: int = Field(default=3, ge=1)
+    llm_breaker_reset_s: float = Field(default=30.0, ge=0)
+    llm_cache_ttl_s: float = Field(default=60.0, ge=0)
+    llm_cache_size: int = Field(default=256, ge=0)
+    llm_response_format: Literal["auto", "json_schema", "json_object_schema", "json_object"] = "auto"
+    llm_max_tokens: int = Field(default=600, ge=16)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_grounding_lexical: float = Field(default=0.3, ge=0, le=1)
+    llm_grounding_semantic: float = Field(default=0.91, ge=-1, le=1)
+    llm_grounding_semantic_floor: float = Field(default=0.8, ge=-1, le=1)
 
     @field_validator("api_keys")
     @classmethod
@@ -43,6 +59,11 @@ class Settings(BaseSettings):
                     "and a key of at least 8 characters"
                 )
         return value
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Whether an LLM endpoint is configured (an empty base URL with a key means OpenAI itself)."""
+        return bool(self.llm_base_url or self.llm_api_key.get_secret_value())
 
     @property
     def database(self) -> str:

@@ -104,7 +104,9 @@ class OpenAICompatibleLLM:
             attempts += 1
             fmt = self.response_format
             try:
-                response = self._create(messages, fmt=fmt, schema=schema, name=name, timeout=remaining, tokens=max_tokens)
+                response = self._create(
+                    messages, fmt=fmt, schema=schema, name=name, timeout=remaining, tokens=max_tokens
+                )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if self._step_down(fmt, exc):
                     continue
@@ -116,6 +118,9 @@ class OpenAICompatibleLLM:
             except openai.APITimeoutError as exc:
                 raise LLMCallFailed("no answer before the deadline", reason="timeout", attempts=attempts) from exc
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+                # llama-cpp-python's server answers an unknown response_format with a 500, not a 4xx.
+                if isinstance(exc, openai.InternalServerError) and self._step_down(fmt, exc):
+                    continue
                 failures += 1
                 delay = self._delay(failures, exc)
                 if failures > self.max_retries or self._clock() + delay >= deadline:
@@ -129,7 +134,9 @@ class OpenAICompatibleLLM:
                     f"the endpoint answered {exc.status_code}", reason=f"http_{exc.status_code}", attempts=attempts
                 ) from exc
             except openai.OpenAIError as exc:
-                raise LLMCallFailed(f"the endpoint failed: {type(exc).__name__}", reason="error", attempts=attempts) from exc
+                raise LLMCallFailed(
+                    f"the endpoint failed: {type(exc).__name__}", reason="error", attempts=attempts
+                ) from exc
             return _reply(response, latency_ms=(self._clock() - started) * 1000, attempts=attempts)
 
     def _create(
@@ -153,7 +160,8 @@ class OpenAICompatibleLLM:
 
     def _step_down(self, fmt: Format, exc: openai.APIStatusError) -> bool:
         """Use the next structured-output format when this server refused the current one."""
-        if not any(word in str(exc).lower() for word in _FORMAT_WORDS):
+        said = f"{exc} {exc.body}".lower()
+        if not any(word in said for word in _FORMAT_WORDS):
             return False
         with self._lock:
             if self._formats[0] == fmt and len(self._formats) > 1:
@@ -207,7 +215,9 @@ def _retry_after(exc: Exception) -> float | None:
 class CircuitBreaker:
     """Opens after ``failures`` failures in a row; stays open ``reset_s``, then lets one trial through."""
 
-    def __init__(self, *, failures: int = 3, reset_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, failures: int = 3, reset_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.threshold = failures
         self.reset_s = reset_s
         self._clock = clock

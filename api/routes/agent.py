@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from api import gaps
 from api.container import DEMO_CONVERSATIONS
 from api.deps import AgentRole, ContainerDep
 from api.persistence import review_repo
@@ -14,7 +15,8 @@ from api.schemas import AssistIn, FeedbackIn, SearchIn, ToneIn
 from assist.engine import build_query
 from assist.errors import NotFound
 from assist.language import detect_language
-from assist.models import Passage, ToneReport
+from assist.models import Assistance, Conversation, Passage, ToneReport
+from assist.refine import assist_with_passages
 from assist.tone import check_tone
 
 router = APIRouter(prefix="/v1", tags=["agent"])
@@ -23,12 +25,14 @@ router = APIRouter(prefix="/v1", tags=["agent"])
 def _record_gap(
     container: Any, *, question: str, language: str, passages: list[Passage], conversation_id: str | None
 ) -> None:
-    best = max((p.relevance for p in passages), default=0.0)
+    best = gaps.best_relevance(passages)
     if best < container.settings.gap_threshold:
+        vector = container.knowledge.embed_query(question)
         with container.db.session() as s:
-            review_repo.record_gap(
-                s, question=question, language=language, best_score=best, conversation_id=conversation_id
-            )
+            gaps.record_gap(
+                s, question=question, language=language, best_score=best, conversation_id=conversation_id,
+                vector=vector,
+            )  # fmt: skip
 
 
 @router.post("/search")
@@ -46,13 +50,25 @@ def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> dict[str, A
 @router.post("/assist")
 def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> dict[str, Any]:
     conversation = body.conversation
-    result = container.engine.assist(conversation, draft=body.draft)
+    result, passages = assist_with_passages(container.engine, conversation, draft=body.draft)
+    if container.refiner is not None:
+        result = container.refiner.refine(result, conversation=conversation, passages=passages, draft=body.draft)
+    flags = store_flags(container, conversation, result)
+    store_assist(container, conversation, result)
+    return {**result.model_dump(mode="json"), "flags": flags}
+
+
+def store_flags(container: Any, conversation: Conversation, result: Assistance) -> list[dict[str, Any]]:
+    """Store the conversation and its flags; the flags as stored (with their ids)."""
     level = result.contact_level.level
     with container.db.session() as s:
         review_repo.save_conversation(s, conversation, language=result.language, level=level)
-        flags = review_repo.record_flags(s, result.flags, language=result.language, level=level)
-        out = result.model_dump(mode="json")
-        out["flags"] = flags
+        return review_repo.record_flags(s, result.flags, language=result.language, level=level)
+
+
+def store_assist(container: Any, conversation: Conversation, result: Assistance) -> None:
+    """Store the assistance given, and the question as a knowledge gap when no passage answered it well."""
+    with container.db.session() as s:
         review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
     passages = [
         Passage(
@@ -63,7 +79,6 @@ def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> dict[str, A
     _record_gap(
         container, question=result.query, language=result.language, passages=passages, conversation_id=conversation.id
     )
-    return out
 
 
 @router.post("/tone")

