@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-import os
 from typing import Any
 
 import pytest

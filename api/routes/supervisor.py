@@ -28,7 +28,14 @@ def list_flags(
 ) -> dict[str, Any]:
     with container.db.session() as s:
         items = review_repo.list_flags(
-            s, status=status, kind=kind, severity=severity, language=language, contact_level=contact_level, agent=agent, limit=limit
+            s,
+            status=status,
+            kind=kind,
+            severity=severity,
+            language=language,
+            contact_level=contact_level,
+            agent=agent,
+            limit=limit,
         )
         return {"items": items}
 
