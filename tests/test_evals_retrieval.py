@@ -14,6 +14,9 @@ from evals._retrieval_data import (
     abcd_opening_queries,
     abcd_procedure_queries,
     crosslingual_queries,
+    demo_documents,
+    demo_queries,
+    demo_topic,
     guideline_documents,
     humanise,
     intent_documents,
@@ -91,7 +94,10 @@ def test_intent_documents_hold_every_question_in_small_chunks() -> None:
 def test_banking77_csv_is_read_with_its_labels(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_text('text,category\n"Where is  my\ncard?",card_arrival\nMy PIN is blocked,pin_blocked\n')
-    assert load_banking77(path) == [Query("Where is my card?", "card_arrival"), Query("My PIN is blocked", "pin_blocked")]
+    assert load_banking77(path) == [
+        Query("Where is my card?", "card_arrival"),
+        Query("My PIN is blocked", "pin_blocked"),
+    ]
 
 
 GUIDELINES = {
@@ -143,6 +149,16 @@ def test_crosslingual_queries_cover_four_languages_with_known_intents() -> None:
     assert len(queries) == 4 * len(items) >= 80
     assert {q.language for q in queries} == {"en", "it", "es", "pl"}
     assert len({q.text for q in queries}) == len(queries)
+
+
+def test_demo_topics_join_the_language_versions_of_a_document() -> None:
+    assert demo_topic("refunds-returns-it") == demo_topic("refunds-returns-en") == "refunds-returns"
+    assert demo_topic("account-locked-2fa-es") == demo_topic("password-account-access-it")
+    topics = {demo_topic(d.id) for d in demo_documents()}
+    for split in ("development", "unseen"):
+        queries = demo_queries(split)
+        assert len(queries) == 16 and {q.gold for q in queries} <= topics
+        assert {q.language for q in queries} == {"en", "it", "es", "pl"}
 
 
 @needs_shared

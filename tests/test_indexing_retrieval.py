@@ -137,3 +137,12 @@ def test_documents_spanning_batches_are_not_reembedded(kb: tuple[Indexer, Hybrid
     assert (again.added, again.deleted, again.skipped) == (0, 0, len(_all_chunks()))
     gone = small.sync("tactful_chunks_batches", small_kb()[1:], cleanup="full")
     assert gone.deleted == len(chunk_document(small_kb()[0]))
+
+
+def test_bm25_never_lifts_a_chunk_over_one_in_another_language() -> None:
+    from kb_index.retrieval import keep_other_languages_in_place
+
+    dense = [("en1", "en"), ("it2", "it"), ("it1", "it")]
+    fused = ["it1", "it3", "it2", "en1"]
+    assert keep_other_languages_in_place(fused, dense, language="it") == ["en1", "it1", "it3", "it2"]
+    assert keep_other_languages_in_place(["b", "a"], [("a", "en"), ("b", "en")], language="en") == ["b", "a"]
