@@ -70,3 +70,16 @@ def test_flags_can_be_filtered_by_agent(app: TestClient) -> None:
     mine = app.get("/v1/flags?agent=Marco", headers=auth("supervisor")).json()["items"]
     assert mine and {f["conversation_id"] for f in mine} == {"sup-agent"} and {f["agent"] for f in mine} == {"Marco"}
     assert app.get("/v1/flags?agent=Nobody", headers=auth("supervisor")).json()["items"] == []
+
+
+def test_concurrent_assists_on_a_new_conversation_all_succeed(app: TestClient) -> None:
+    # The sidebar assists on load and again, debounced, as the agent types: both may reach a new conversation.
+    from concurrent.futures import ThreadPoolExecutor
+
+    conv = {**SARCASTIC, "id": "race-1"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(lambda _: app.post("/v1/assist", json={"conversation": conv},
+                                                    headers=auth("agent")).status_code, range(4)))  # fmt: skip
+    assert statuses == [200, 200, 200, 200]
+    bundle = app.get("/v1/conversations/race-1", headers=auth("supervisor")).json()
+    assert len(bundle["assists"]) == 4

@@ -22,10 +22,17 @@ def save_conversation(s: Session, conversation: Conversation, *, language: str, 
     agent = (conversation.agent.name or conversation.agent.id or "") if conversation.agent else ""
     row = s.get(ConversationRow, conversation.id)
     if row is None:
-        s.add(ConversationRow(id=conversation.id, data=data, language=language, contact_level=level, agent=agent))
-    else:
-        row.data, row.language, row.contact_level, row.updated_at = data, language, level, utcnow()
-        row.agent = agent or row.agent
+        try:
+            with s.begin_nested():
+                s.add(ConversationRow(id=conversation.id, data=data, language=language, contact_level=level,
+                                      agent=agent))  # fmt: skip
+            return
+        except IntegrityError:  # a concurrent assist on the same new conversation inserted it first
+            row = s.get(ConversationRow, conversation.id, populate_existing=True)
+            if row is None:
+                raise
+    row.data, row.language, row.contact_level, row.updated_at = data, language, level, utcnow()
+    row.agent = agent or row.agent
 
 
 def save_assist(s: Session, assistance: Assistance, *, conversation_id: str) -> None:
