@@ -56,6 +56,8 @@ class _Snapshot:
     lexical: LexicalIndex | None = None
     languages: np.ndarray | None = None
     hubness: dict[str, float] = field(default_factory=dict)
+    vectors: np.ndarray | None = None  # row i is chunks[i]'s stored vector
+    rows: dict[str, int] = field(default_factory=dict)
 
 
 class HybridRetriever:
@@ -75,11 +77,16 @@ class HybridRetriever:
         """Build the lexical index of ``collection`` and make it the one searched."""
         chunks = self.store.all_chunks(collection, with_embeddings=True)
         langs = [str(c.metadata.get("language", "")) for c in chunks]
+        vectors = [c.embedding for c in chunks if c.embedding is not None]
         snap = _Snapshot(
             collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs), self._hubness(chunks)
         )
+        if chunks and len(vectors) == len(chunks):
+            # Kept as one matrix (1.5 KB a chunk) so that a BM25-only find is scored without asking Chroma.
+            snap.vectors = np.vstack(vectors).astype(np.float32)
+            snap.rows = {c.id: i for i, c in enumerate(chunks)}
         for chunk in chunks:
-            chunk.embedding = None  # only needed for the hub scores
+            chunk.embedding = None
         with self._lock:
             self._snap = snap
 
@@ -158,8 +165,13 @@ class HybridRetriever:
         best = order[:k]
         relevance = {c.id: 1.0 - c.distance for c in dense}
         missing = [cid for cid in best if cid not in relevance]
-        for cid, vec in self.store.embeddings_of(snap.collection, missing).items():
-            relevance[cid] = float(vec @ qvec)
+        if snap.vectors is not None:
+            for cid in missing:
+                if cid in snap.rows:
+                    relevance[cid] = float(snap.vectors[snap.rows[cid]] @ qvec)
+        else:
+            for cid, vec in self.store.embeddings_of(snap.collection, missing).items():
+                relevance[cid] = float(vec @ qvec)
         top = (self.weights.dense + self.weights.lexical) / (RRF_K + 1)
         # A chunk kept in its dense place takes that place's score, so scores stay in rank order.
         scores = sorted((fused[cid] / top for cid in best), reverse=True)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -17,6 +21,7 @@ from kb_index.errors import StoreUnavailable
 
 COLLECTION_PREFIX = "tactful_chunks"
 _METADATA = {"hnsw:space": "cosine"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +31,10 @@ class StoredChunk:
     metadata: dict[str, Any]
     distance: float = 0.0
     embedding: np.ndarray | None = None
+
+
+def _get_page(col: Any, *, include: list[str], limit: int, offset: int) -> Any:
+    return col.get(include=include, limit=limit, offset=offset)
 
 
 def _client_settings() -> ChromaSettings:
@@ -38,6 +47,10 @@ class ChromaStore:
     def __init__(self, client: Any, embeddings: Embeddings) -> None:
         self.client = client
         self.embeddings = embeddings
+        # Collection handles by name: asking Chroma for one costs a catalogue round trip (~3 ms embedded, more over
+        # HTTP) that every search would otherwise pay. Dropped with the collection, or when Chroma no longer knows it.
+        self._handles: dict[str, Any] = {}
+        self._handles_lock = threading.Lock()
 
     @classmethod
     def open(cls, *, data_dir: Path, url: str, embeddings: Embeddings) -> ChromaStore:
@@ -60,7 +73,25 @@ class ChromaStore:
         return cls(client, embeddings)
 
     def collection(self, name: str) -> Any:
-        return self.client.get_or_create_collection(name=name, metadata=_METADATA, embedding_function=None)
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self.client.get_or_create_collection(name=name, metadata=_METADATA, embedding_function=None)
+            with self._handles_lock:
+                self._handles[name] = handle
+        return handle
+
+    def _forget(self, name: str) -> None:
+        with self._handles_lock:
+            self._handles.pop(name, None)
+
+    def _on_collection(self, name: str, action: Callable[[Any], T]) -> T:
+        """``action`` on the cached handle of ``name``; once more on a fresh handle if Chroma lost the collection
+        (another process dropped and re-created it, or a Chroma server restarted without its data)."""
+        try:
+            return action(self.collection(name))
+        except NotFoundError:
+            self._forget(name)
+            return action(self.collection(name))
 
     def vector_store(self, name: str) -> Chroma:
         """A LangChain vector store on collection ``name`` (for the indexing API)."""
@@ -71,24 +102,30 @@ class ChromaStore:
         return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
 
     def drop(self, name: str) -> None:
+        self._forget(name)
         if name in self.names():
             self.client.delete_collection(name)
 
     def count(self, name: str) -> int:
-        return int(self.collection(name).count())
+        return int(self._on_collection(name, lambda col: col.count()))
 
     def query(
-        self, name: str, embedding: np.ndarray, *, k: int, where: dict[str, Any] | None = None
+        self,
+        name: str,
+        embedding: np.ndarray,
+        *,
+        k: int,
+        where: dict[str, Any] | None = None,
     ) -> list[StoredChunk]:
-        col = self.collection(name)
-        total = col.count()
-        if total == 0:
-            return []
-        res = col.query(
-            query_embeddings=[embedding.tolist()],
-            n_results=min(k, total),
-            where=where or None,
-            include=["documents", "metadatas", "distances"],
+        """The ``k`` nearest chunks (fewer when the collection holds fewer; Chroma 1.x needs no count first)."""
+        res = self._on_collection(
+            name,
+            lambda col: col.query(
+                query_embeddings=[embedding.tolist()],
+                n_results=k,
+                where=where or None,
+                include=["documents", "metadatas", "distances"],
+            ),
         )
         return [
             StoredChunk(id=i, text=d or "", metadata=dict(m or {}), distance=float(dist))
@@ -98,12 +135,11 @@ class ChromaStore:
         ]
 
     def all_chunks(self, name: str, *, with_embeddings: bool = False) -> list[StoredChunk]:
-        col = self.collection(name)
         out: list[StoredChunk] = []
         page = 2000
         include = ["documents", "metadatas", "embeddings"] if with_embeddings else ["documents", "metadatas"]
-        for offset in range(0, col.count(), page):
-            res = col.get(include=include, limit=page, offset=offset)
+        for offset in range(0, self.count(name), page):
+            res = self._on_collection(name, functools.partial(_get_page, include=include, limit=page, offset=offset))
             vectors = res["embeddings"] if with_embeddings else [None] * len(res["ids"])
             out += [
                 StoredChunk(
@@ -119,9 +155,9 @@ class ChromaStore:
     def embeddings_of(self, name: str, ids: list[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        res = self.collection(name).get(ids=ids, include=["embeddings"])
+        res = self._on_collection(name, lambda col: col.get(ids=ids, include=["embeddings"]))
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"], strict=True)}
 
     def chunk_ids_of(self, name: str, document_id: str) -> list[str]:
-        res = self.collection(name).get(where={"document_id": document_id}, include=[])
+        res = self._on_collection(name, lambda col: col.get(where={"document_id": document_id}, include=[]))
         return list(res["ids"])

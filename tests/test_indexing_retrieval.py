@@ -146,3 +146,18 @@ def test_bm25_never_lifts_a_chunk_over_one_in_another_language() -> None:
     fused = ["it1", "it3", "it2", "en1"]
     assert keep_other_languages_in_place(fused, dense, language="it") == ["en1", "it1", "it3", "it2"]
     assert keep_other_languages_in_place(["b", "a"], [("a", "en"), ("b", "en")], language="en") == ["b", "a"]
+
+
+def test_a_collection_dropped_elsewhere_is_found_again(kb: tuple[Indexer, HybridRetriever], tmp_path: Path) -> None:
+    # The store caches collection handles; another process (a CLI re-index) may drop and re-create one.
+    indexer, _ = kb
+    store = ChromaStore.open(data_dir=tmp_path, url="", embeddings=indexer.store.embeddings)
+    other = ChromaStore.open(data_dir=tmp_path, url="", embeddings=indexer.store.embeddings)
+    records = create_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    Indexer(store, records).sync("tactful_chunks_shared", small_kb()[:1])
+    before = store.count("tactful_chunks_shared")
+    assert before > 0
+    other.drop("tactful_chunks_shared")
+    Indexer(other, create_engine(f"sqlite:///{tmp_path / 'r2.db'}")).sync("tactful_chunks_shared", small_kb()[:2])
+    assert store.count("tactful_chunks_shared") > before
+    assert store.chunk_ids_of("tactful_chunks_shared", small_kb()[1].id)
