@@ -208,6 +208,11 @@ class Refiner:
                 final = update.assistance
         return final
 
+    def planned(self, assistance: Assistance, draft: str | None) -> list[Part]:
+        """The parts ``stream`` will ask the LLM for (none while the breaker is open): what a client may show as
+        still being improved after the rules answer."""
+        return [] if self.breaker.state == "open" else _parts(assistance, draft)
+
     def stream(
         self,
         assistance: Assistance,

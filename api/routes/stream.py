@@ -1,8 +1,9 @@
 """``POST /v1/assist/stream``: the instant rules answer, then the LLM's parts as they are ready (server-sent events).
 
 Events, in order: ``assist`` (the deterministic Assistance, flags stored, as from ``POST /v1/assist`` without an
-LLM), one ``part`` per part the LLM improved (``{"part": "empathy"|"next_steps"|"rewrite", "items": [...]}``),
-then ``done`` (the final merged Assistance, ``degraded`` when a part fell back to the rules).
+LLM, plus ``pending``: the parts the LLM is now asked for, empty when none is configured or its breaker is open),
+one ``part`` per part the LLM improved (``{"part": "empathy"|"next_steps"|"rewrite", "items": [...]}``), then
+``done`` (the final merged Assistance, ``degraded`` when a part fell back to the rules).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _events(
 ) -> Iterator[str]:
     final = result
     try:
-        yield sse("assist", {**result.model_dump(mode="json"), "flags": flags})
+        pending = container.refiner.planned(result, draft) if container.refiner is not None else []
+        yield sse("assist", {**result.model_dump(mode="json"), "flags": flags, "pending": pending})
         if container.refiner is not None:
             for update in container.refiner.stream(result, conversation=conversation, passages=passages, draft=draft):
                 final = update.assistance

@@ -116,9 +116,8 @@
    * Call the JSON API. Options: method, json (a body to send as JSON), form (a FormData), signal.
    * Resolves to the parsed body (null for 204); rejects with ApiError (or an AbortError).
    */
-  async function request(path, options) {
-    const opts = options || {};
-    const headers = { Accept: "application/json" };
+  async function send(path, opts, accept) {
+    const headers = { Accept: accept };
     const key = currentKey();
     if (key) headers.Authorization = "Bearer " + key;
     let payload;
@@ -138,9 +137,8 @@
       if (err && err.name === "AbortError") throw err;
       throw new ApiError(0, "network", "The service cannot be reached (" + (err && err.message) + ").");
     }
-    if (response.status === 204) return null;
-    const data = await parseBody(response);
     if (!response.ok) {
+      const data = await parseBody(response);
       const detail = (data && data.error) || {};
       const err = new ApiError(response.status, detail.code || "http_" + response.status,
         detail.message || "The service answered " + response.status + ".", detail.field);
@@ -150,7 +148,52 @@
       }
       throw err;
     }
-    return data;
+    return response;
+  }
+
+  async function request(path, options) {
+    const response = await send(path, options || {}, "application/json");
+    if (response.status === 204) return null;
+    return parseBody(response);
+  }
+
+  /**
+   * Call an endpoint that answers with server-sent events (a POST, so not EventSource): `onEvent(name, data)` for
+   * each event as it arrives. Resolves when the stream ends; rejects like `request` (before any event) or with
+   * an ApiError of status 0 when the stream breaks half way.
+   */
+  async function stream(path, options) {
+    const opts = options || {};
+    const response = await send(path, opts, "text/event-stream");
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const dispatch = (block) => {
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) opts.onEvent(name, JSON.parse(data.join("\n")));
+    };
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        if (err && err.name === "AbortError") throw err;
+        throw new ApiError(0, "network", "The stream broke off (" + (err && err.message) + ").");
+      }
+      if (chunk.done) break;
+      buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        dispatch(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+      }
+    }
+    if (buffer.trim()) dispatch(buffer);
   }
 
   /** Build an element: props may hold class, text, title, dataset, attrs, on (event handlers) and DOM properties. */
@@ -293,7 +336,7 @@
   }
 
   window.Tactful = {
-    ApiError, request, el, fill, highlight, setStatus, reportError, debounce, date, dateTime, percent, bar, boot,
+    ApiError, request, stream, el, fill, highlight, setStatus, reportError, debounce, date, dateTime, percent, bar, boot,
     role, devOpen, showLogin,
   };
 })();

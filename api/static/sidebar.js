@@ -13,6 +13,7 @@
     ["professional", "Professional"], ["empathetic", "Empathetic"],
   ];
   const TREND = { rising: "↑ rising", falling: "↓ falling", steady: "→ steady" };
+  const PARTS = ["empathy", "next_steps", "rewrite"];
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -71,17 +72,76 @@
     if (state.controller) state.controller.abort();
     state.controller = new AbortController();
     $("assist-meta").textContent = "Assisting…";
-    try {
-      const result = await T.request("/v1/assist", { method: "POST", json: body, signal: state.controller.signal });
+    // The rules answer arrives at once; parts an LLM improves replace it as they come (POST /v1/assist/stream).
+    const onEvent = (name, data) => {
       if (seq !== state.seq) return;
-      state.result = result;
-      state.draftSent = body.draft;
-      T.setStatus("");
-      render(result);
+      if (name === "assist") {
+        state.result = data;
+        state.draftSent = body.draft;
+        T.setStatus("");
+        render(data);
+        for (const part of PARTS) markPart(part, (data.pending || []).includes(part) ? "pending" : "rules");
+      } else if (name === "part") {
+        applyPart(data);
+      } else if (name === "done") {
+        finish(data);
+      }
+    };
+    try {
+      await T.stream("/v1/assist/stream", { method: "POST", json: body, signal: state.controller.signal, onEvent });
     } catch (err) {
-      if (seq === state.seq) $("assist-meta").textContent = "";
+      if (seq !== state.seq || (err && err.name === "AbortError")) return;
+      if (!state.result || state.result.suggestion_id === undefined) $("assist-meta").textContent = "";
+      for (const part of PARTS) if (partState(part) === "pending") markPart(part, "rules");
       T.reportError(err);
     }
+  }
+
+  function partState(part) {
+    return $(part + "-engine").dataset.state || "";
+  }
+
+  const PART_LABELS = {
+    rules: ["", ""],
+    pending: ["improving…", "A language model is writing a better version; the rules answer shows meanwhile."],
+    llm: ["AI", "Written by the language model from this conversation and the knowledge base."],
+    fallback: ["rules", "The language model's answer was late or did not pass the checks; this is the rules answer."],
+  };
+
+  function markPart(part, how) {
+    const badge = $(part + "-engine");
+    const [text, title] = PART_LABELS[how];
+    badge.dataset.state = how;
+    badge.textContent = text;
+    badge.title = title;
+    badge.hidden = !text;
+  }
+
+  function applyPart(data) {
+    const result = state.result;
+    if (!result || !PARTS.includes(data.part)) return;
+    const items = data.items || [];
+    if (data.part === "empathy") {
+      result.empathy = items;
+      renderEmpathy(items);
+    } else if (data.part === "next_steps") {
+      result.next_steps = items;
+      renderSteps(items, result.language);
+    } else if (data.part === "rewrite" && result.tone && items.length) {
+      result.tone.rewrite = items[0].text;
+      renderTone(result.tone, state.draftSent);
+    }
+    markPart(data.part, "llm");
+  }
+
+  function finish(done) {
+    const result = state.result;
+    for (const part of PARTS) if (partState(part) === "pending") markPart(part, "fallback");
+    if (!result) return;
+    // The merged answer: keep it for feedback and "use rewrite"; the parts on screen are already these.
+    done.flags = done.flags || result.flags;
+    state.result = done;
+    renderMeta(done);
   }
 
   const assistSoon = T.debounce(assist, AUTO_ASSIST_MS);
@@ -227,12 +287,19 @@
     $("rewrite").textContent = tone.rewrite || "";
   }
 
+  function renderMeta(result) {
+    const total = result.timings_ms && result.timings_ms.total;
+    const llm = result.timings_ms && result.timings_ms.llm;
+    $("assist-meta").textContent = [result.language && result.language.toUpperCase(), result.engine,
+      Number.isFinite(total) ? Math.round(total) + " ms" : null,
+      Number.isFinite(llm) ? "model " + (llm / 1000).toFixed(1) + " s" : null,
+      result.degraded ? "partly rules" : null].filter(Boolean).join(" · ");
+  }
+
   function render(result) {
     $("results").hidden = false;
     $("results").dataset.conversationId = state.conversationId;
-    const total = result.timings_ms && result.timings_ms.total;
-    $("assist-meta").textContent = [result.language && result.language.toUpperCase(), result.engine,
-      Number.isFinite(total) ? Math.round(total) + " ms" : null].filter(Boolean).join(" · ");
+    renderMeta(result);
     renderLevel(result.contact_level);
     renderCustomer(result.customer || {});
     renderFlags(result.flags || []);
