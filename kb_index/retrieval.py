@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from kb_index.chunking import chunk_body
-from kb_index.embeddings import embed_query_array
+from kb_index.embeddings import embed_turns
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
 
@@ -103,7 +103,7 @@ class HybridRetriever:
         snap = self._snap
         if not snap.collection or not snap.chunks or not query.strip():
             return []
-        qvec = query_vector if query_vector is not None else embed_query_array(self.store.embeddings, query)
+        qvec = query_vector if query_vector is not None else embed_turns(self.store.embeddings, query)
         n = max(self.weights.candidates, k)
         where = _where(filters)
         dense = self._rerank_dense(snap, self.store.query(snap.collection, qvec, k=n, where=where))
