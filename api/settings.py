@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     demo: bool = False
     embedding_threads: int | None = None
     frame_ancestors: str = "'self' https://*.zendesk.com https://app.chatwoot.com"
-    gap_threshold: float = 0.82
+    # Best-passage relevance below which a question is a knowledge gap; chosen on the demo KB's development
+    # questions by `tactful eval gaps` (docs/evaluation.md). Calibrate a KB written in another style on its own.
+    gap_threshold: float = Field(default=0.85, ge=0, le=1)
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
