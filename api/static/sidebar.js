@@ -73,9 +73,11 @@
     state.controller = new AbortController();
     $("assist-meta").textContent = "Assisting…";
     // The rules answer arrives at once; parts an LLM improves replace it as they come (POST /v1/assist/stream).
+    let answered = false;
     const onEvent = (name, data) => {
       if (seq !== state.seq) return;
       if (name === "assist") {
+        answered = true;
         state.result = data;
         state.draftSent = body.draft;
         T.setStatus("");
@@ -91,7 +93,7 @@
       await T.stream("/v1/assist/stream", { method: "POST", json: body, signal: state.controller.signal, onEvent });
     } catch (err) {
       if (seq !== state.seq || (err && err.name === "AbortError")) return;
-      if (!state.result || state.result.suggestion_id === undefined) $("assist-meta").textContent = "";
+      if (!answered) $("assist-meta").textContent = "";
       for (const part of PARTS) if (partState(part) === "pending") markPart(part, "rules");
       T.reportError(err);
     }
