@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.container import Container
 from api.demo import ensure_demo_indexed
-from api.routes import agent, health, knowledge, pages, stream, supervisor
+from api.routes import agent, health, knowledge, pages, stream, supervisor, webhooks
 from api.settings import Settings
 
 log = logging.getLogger("tactful")
@@ -58,7 +58,15 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    for router in (health.router, knowledge.router, agent.router, stream.router, supervisor.router, pages.router):
+    for router in (
+        health.router,
+        knowledge.router,
+        agent.router,
+        stream.router,
+        supervisor.router,
+        webhooks.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

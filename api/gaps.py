@@ -42,6 +42,7 @@ def record_gap(
 def _group(rows: list[GapRow]) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     centroids: list[np.ndarray] = []
+    asks: list[set[object]] = []
     for row in rows:  # newest first: a group's example is its newest question
         vec = np.asarray(row.vector or [], dtype=np.float32)
         match = -1
@@ -55,10 +56,17 @@ def _group(rows: list[GapRow]) -> list[dict[str, Any]]:
                 "examples": [],
             })  # fmt: skip
             centroids.append(vec if vec.size else np.zeros(1, dtype=np.float32))
+            asks.append(set())
             match = len(groups) - 1
         elif vec.size:
             centroids[match] = centroids[match] + vec
         group = groups[match]
+        # One conversation asking the same thing again (the sidebar re-assists on every draft edit, a webhook
+        # assesses the message too) counts once: the count is of asks, not of calls.
+        ask = (row.conversation_id, row.normalized) if row.conversation_id else row.id
+        if ask in asks[match]:
+            continue
+        asks[match].add(ask)
         group["count"] += 1
         group["best_score"] = round(max(group["best_score"], row.best_score), 4)
         if row.language not in group["languages"]:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Best-passage relevance below which a question is a knowledge gap; chosen on the demo KB's development
     # questions by `tactful eval gaps` (docs/evaluation.md). Calibrate a KB written in another style on its own.
     gap_threshold: float = Field(default=0.85, ge=0, le=1)
+    # Chatwoot's webhook secret: with it, POST /v1/webhooks/chatwoot accepts signed message events.
+    chatwoot_webhook_secret: SecretStr = SecretStr("")
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True

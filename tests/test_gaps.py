@@ -35,3 +35,19 @@ def test_similar_questions_are_grouped_across_languages(tmp_path: Path, database
     assert groups[0]["question"] == "Czy sprzedajecie karty podarunkowe?"  # the newest example
     assert {g["question"] for g in groups[1:]} == {"¿Hacen envíos a Suiza?", "Is there a student discount?"}
     assert all({"question", "count", "language", "best_score", "last_seen"} <= set(g) for g in groups)
+
+
+def test_a_conversation_asking_again_counts_once(tmp_path: Path, database_url: str) -> None:
+    # The sidebar assists again on every draft edit: the same unanswered question is recorded each time.
+    embeddings = LanguageNeutralEmbeddings(E5Embeddings())
+    db = Database(database_url)
+    question = "Do you sell gift cards?"
+    vector = embeddings.embed_query_array(question)
+    for conversation_id in ("c-1", "c-1", "c-1", "c-2", None, None):
+        with db.session() as s:
+            record_gap(s, question=question, language="en", best_score=0.7, conversation_id=conversation_id,
+                       vector=vector)  # fmt: skip
+    with db.session() as s:
+        groups = list_gaps(s)
+    db.dispose()
+    assert [g["count"] for g in groups] == [4]  # c-1 once, c-2 once, two searches without a conversation

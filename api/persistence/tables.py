@@ -115,3 +115,12 @@ class GapRow(Base):
     conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     vector: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class WebhookDeliveryRow(Base):
+    """A webhook delivery already taken (its id is stable across the sender's retries)."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -70,6 +70,11 @@ def store_assist(container: Any, conversation: Conversation, result: Assistance)
     """Store the assistance given, and the question as a knowledge gap when no passage answered it well."""
     with container.db.session() as s:
         review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
+    record_gap_of(container, conversation, result)
+
+
+def record_gap_of(container: Any, conversation: Conversation, result: Assistance) -> None:
+    """The assist's question as a knowledge gap when its best article scored below the threshold."""
     passages = [
         Passage(
             document_id=a.document_id, chunk_id=a.chunk_id, title=a.title, text="", score=a.score, relevance=a.score
