@@ -155,8 +155,12 @@ def test_a_refinement_with_the_local_model_is_a_valid_answer_whatever_the_model_
     parts = result.llm["parts"]
     assert set(parts) == ({"empathy", "next_steps", "rewrite"} if draft else {"empathy", "next_steps"})
     assert {p["status"] for p in parts.values()} <= {"ok", "rejected", "malformed"}  # it answered, in time
-    for name, part in parts.items():  # the grammar gives the schema's shape unless the token budget cut it short
-        assert part["status"] != "malformed" or part["finish_reason"] == "length", name
+    for name, part in parts.items():
+        # The grammar gives the schema's shape, so the JSON parses unless the token budget cut it short. Length
+        # bounds (a step needs a citation, at most N steps) stay out of the grammar (refine._wire_schema) and in
+        # our validation: a well-formed answer may still fail them (next_steps: ValidationError in 3 of 6 runs here).
+        if part["status"] == "malformed" and part.get("reason") != "ValidationError":
+            assert part["finish_reason"] == "length", (name, part)
     assert result.llm["tokens_in"] > 0 and result.llm["tokens_out"] > 0
     assert result.degraded == any(p["status"] != "ok" for p in parts.values())
     assert result.engine == ("llm" if any(p["status"] == "ok" for p in parts.values()) else "rules")
