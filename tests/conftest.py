@@ -33,6 +33,20 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def fake_llm_settings(data_dir: Path, llm_url: str, *, timeout_s: float) -> Settings:
+    """Settings for a service whose LLM is the test's fake server: no retry wait, no cache, a breaker that stays
+    closed (each test decides how the model behaves)."""
+    return make_settings(
+        data_dir,
+        llm_base_url=llm_url,
+        llm_model="fake",
+        llm_timeout_s=timeout_s,
+        llm_backoff_s=0.01,
+        llm_cache_ttl_s=0,
+        llm_breaker_failures=1000,
+    )
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh schema in the ``test`` database, dropped at the end of the session."""

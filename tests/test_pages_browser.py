@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_settings, serving
+from tests.conftest import fake_llm_settings, serving
 from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -257,15 +257,7 @@ def test_a_wrong_key_shows_the_login_form_with_the_error(
 def llm_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLLM]]:
     """The service with an OpenAI-compatible endpoint configured (tests/fake_llm.py, told what to answer)."""
     fake = FakeLLM(good_model).start()
-    settings = make_settings(
-        tmp_path_factory.mktemp("live-llm"),
-        llm_base_url=fake.url,
-        llm_model="fake",
-        llm_timeout_s=20.0,
-        llm_backoff_s=0.01,
-        llm_cache_ttl_s=0,
-        llm_breaker_failures=1000,
-    )
+    settings = fake_llm_settings(tmp_path_factory.mktemp("live-llm"), fake.url, timeout_s=20.0)
     try:
         with serving(settings) as url:
             yield url, fake

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import auth, make_settings, serving
+from tests.conftest import auth, fake_llm_settings, make_settings, serving
 from tests.factories import conversation
 from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, task_of
 
@@ -35,15 +35,7 @@ def _good_by_default(fake: FakeLLM) -> None:
 @pytest.fixture(scope="module")
 def service(fake: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with the fake LLM configured, on a free port; its base URL."""
-    settings = make_settings(
-        tmp_path_factory.mktemp("stream"),
-        llm_base_url=fake.url,
-        llm_model="fake",
-        llm_timeout_s=3.0,
-        llm_backoff_s=0.01,
-        llm_cache_ttl_s=0,
-        llm_breaker_failures=1000,
-    )
+    settings = fake_llm_settings(tmp_path_factory.mktemp("stream"), fake.url, timeout_s=3.0)
     with serving(settings) as url:
         yield url
 
