@@ -95,7 +95,9 @@ class EvalKnowledgeBase:
     def __init__(self, root: Path, *, gold_of: Callable[[str], str] = str) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.gold_of = gold_of
-        self.store = ChromaStore.open(data_dir=root, url="", embeddings=LanguageNeutralEmbeddings(E5Embeddings()))
+        # No query cache: every query's latency includes embedding it, as a new question's would.
+        embeddings = LanguageNeutralEmbeddings(E5Embeddings(query_cache=0))
+        self.store = ChromaStore.open(data_dir=root, url="", embeddings=embeddings)
         self.indexer = Indexer(self.store, create_engine(f"sqlite:///{root / 'records.db'}"))
         self.retriever = HybridRetriever(self.store)
         self.lexical = LexicalIndex([], [])
