@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evals._ranking import spread_sample
 from evals._retrieval_data import (
     Query,
     demo_documents,
@@ -105,10 +106,10 @@ def banking77(folder: Path, work: Path, *, limit: int = 0) -> tuple[Separation, 
     kb.sync(
         "Banking77 dev KB (80% of train, 3 intents in 4)", intent_documents(q for q in build if q.gold not in missing)
     )
-    dev = _spread(dev, limit)
+    dev = spread_sample(dev, limit)
     dev_sep = _separate(kb, dev, missing)
     kb.sync("Banking77 KB (all of train, 3 intents in 4)", intent_documents(q for q in train if q.gold not in missing))
-    test = _spread(load_banking77(folder / "test.csv"), limit)
+    test = spread_sample(load_banking77(folder / "test.csv"), limit)
     return dev_sep, _separate(kb, test, missing), kb.notes
 
 
@@ -126,13 +127,6 @@ def _separate(kb: EvalKnowledgeBase, queries: Sequence[Query], missing: set[str]
     answered = [q for q in queries if q.gold not in missing]
     gaps = [q for q in queries if q.gold in missing]
     return Separation(best_scores(kb, answered), best_scores(kb, gaps))
-
-
-def _spread(items: Sequence[Query], limit: int) -> list[Query]:
-    if limit <= 0 or limit >= len(items):
-        return list(items)
-    step = len(items) / limit
-    return [items[int(i * step)] for i in range(limit)]
 
 
 def _row(name: str, split: str, sep: Separation, threshold: float) -> str:
