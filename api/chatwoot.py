@@ -1,4 +1,5 @@
-"""Chatwoot's webhook payloads (``../shared/INTEGRATIONS.md``): signature check and mapping to a Conversation.
+"""Chatwoot's webhook payloads (``../shared/INTEGRATIONS.md``): signature check, what an event says about a
+conversation, and the API call that lists a conversation's messages.
 
 The conversation id is ``chatwoot-<id>``, the one the sidebar uses inside Chatwoot, so the flags raised from
 webhooks and the sidebar's assists land on the same conversation.
@@ -9,11 +10,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from assist.models import MAX_MESSAGES, MAX_TEXT_CHARS, Conversation
+import httpx
+from pydantic import ValidationError
+
+from api.persistence.history_repo import NewMessage
+from api.services.history import HeardConversation, HistoryUnavailable
+from assist.models import MAX_TEXT_CHARS, Conversation
 
 MAX_AGE_S = 300
+STARTED_WITHIN_S = 60  # a message this close to the conversation's creation is its first
 _ROLES = {0: "customer", 1: "agent", "incoming": "customer", "outgoing": "agent"}
 
 
@@ -49,43 +57,121 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def conversation_from_event(event: dict[str, Any]) -> Conversation | None:
-    """The conversation a ``message_created`` event belongs to, the new message last; None when there is
-    nothing to assess (a private note, an activity or template message, no text)."""
-    role = _ROLES.get(event.get("message_type"))  # type: ignore[arg-type]
-    content = event.get("content")
+class BadEvent(ValueError):
+    """An event Chatwoot would not send: ``field`` names what is wrong."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _when(value: Any, field: str) -> datetime | None:
+    """Chatwoot's timestamps: ISO strings in webhooks, Unix seconds in conversation messages and the API."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise BadEvent(f"{field}: {value!r} is neither an ISO-8601 time nor Unix seconds", field)
+
+
+def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:
+    """A public text message of a conversation (None for private notes, activity and template messages)."""
+    role = _ROLES.get(m.get("message_type"))  # type: ignore[arg-type]
+    text = m.get("content")
+    if m.get("private") or role is None or not isinstance(text, str) or not text.strip():
+        return None
+    at = _when(m.get("created_at"), f"{field}.created_at")
+    text = text.strip()[:MAX_TEXT_CHARS]
+    if m.get("id") is None:
+        # No id to tell a redelivery from a new message: the content and its time stand in for it.
+        ident = "h" + hashlib.sha256(f"{role}|{at}|{text}".encode()).hexdigest()[:24]
+    else:
+        ident = str(m["id"])[:100]
+    return NewMessage(message_id=ident, role=role, text=text, at=at)
+
+
+def heard_from_event(event: dict[str, Any]) -> HeardConversation | None:
+    """What a ``message_created`` event says: the new message (and any earlier ones the payload lists, as older
+    payloads and tests did), the conversation's metadata, and whether its first message is among them. None
+    when there is nothing to assess (a private note, an activity or template message, no text)."""
     chat = _dict(event.get("conversation"))
-    if event.get("private") or role is None or not isinstance(content, str) or not content.strip():
+    new = _message(event, field="")
+    if new is None or chat.get("id") is None:
         return None
-    if chat.get("id") is None:
-        return None
-    messages = []
-    seen = False
-    for m in chat.get("messages") or []:
-        m = _dict(m)
-        if m.get("private"):
-            continue
-        seen = seen or (m.get("id") is not None and m.get("id") == event.get("id"))
-        m_role, text = _ROLES.get(m.get("message_type")), m.get("content")  # type: ignore[arg-type]
-        if m_role and isinstance(text, str) and text.strip():
-            messages.append({"role": m_role, "text": text.strip()[:MAX_TEXT_CHARS]})
-    if not seen:
-        messages.append({"role": role, "text": content.strip()[:MAX_TEXT_CHARS]})
+    carried = [
+        found
+        for i, m in enumerate(chat.get("messages") or [])
+        if (found := _message(_dict(m), field=f"conversation.messages.{i}")) is not None
+    ]
+    # Chatwoot lists the new message itself in conversation.messages (with its Unix time): the event's own copy
+    # (ISO time) is the same message.
+    messages = [m for m in carried if m.message_id != new.message_id] + [new]
     meta = _dict(chat.get("meta"))
     sender = _dict(event.get("sender"))
-    customer = _dict(meta.get("sender")) or (sender if role == "customer" else {})
-    agent = sender if role == "agent" else _dict(meta.get("assignee"))
+    customer = _dict(meta.get("sender")) or (sender if new.role == "customer" else {})
+    agent = sender if new.role == "agent" else _dict(meta.get("assignee"))
     attrs = _dict(customer.get("custom_attributes"))
-    return Conversation.model_validate(
-        {
-            "id": f"chatwoot-{chat['id']}",
-            "channel": chat.get("channel"),
+    started = _when(chat.get("created_at"), "conversation.created_at")
+    first = min((m.at for m in messages if m.at is not None), default=None)
+    account = _dict(event.get("account")).get("id", chat.get("account_id"))
+    heard = HeardConversation(
+        id=f"chatwoot-{chat['id']}",
+        source="chatwoot",
+        messages=messages,
+        meta={
+            "channel": chat.get("channel") if isinstance(chat.get("channel"), str) else None,
             "customer": {
                 "id": None if customer.get("id") is None else str(customer["id"]),
                 "name": customer.get("name") or None,
                 "vip": attrs.get("vip") is True,
             },
             "agent": {"id": str(agent["id"]), "name": agent.get("name")} if agent.get("id") is not None else None,
-            "messages": messages[-MAX_MESSAGES:],
-        }
+        },
+        starts_conversation=bool(started and first and (first - started).total_seconds() <= STARTED_WITHIN_S),
+        locator={"account_id": str(account), "conversation_id": str(chat["id"])} if account is not None else {},
     )
+    try:  # the metadata is checked now, while Chatwoot can still be told
+        Conversation.model_validate({"id": heard.id, **heard.meta, "messages": [{"role": new.role, "text": new.text}]})
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise BadEvent(f"conversation {where}: {exc.errors()[0]['msg']}", f"conversation.{where}") from exc
+    return heard
+
+
+def resolved_conversation(event: dict[str, Any]) -> str | None:
+    """The conversation a status event resolves (``conversation_status_changed`` or ``conversation_resolved``)."""
+    if event.get("event") not in ("conversation_status_changed", "conversation_resolved", "conversation_updated"):
+        return None
+    if event.get("status") != "resolved" or event.get("id") is None:
+        return None
+    return f"chatwoot-{event['id']}"
+
+
+class ChatwootClient:
+    """Chatwoot's API, as far as Tactful reads it: a conversation's messages (``api_access_token`` auth)."""
+
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def messages(self, locator: dict[str, str]) -> list[NewMessage]:
+        url = (
+            f"{self.base_url}/api/v1/accounts/{locator['account_id']}/conversations/"
+            f"{locator['conversation_id']}/messages"
+        )
+        try:
+            response = httpx.get(url, headers={"api_access_token": self.token}, timeout=self.timeout_s)
+            response.raise_for_status()
+            listed = _dict(response.json()).get("payload") or []
+        except (httpx.HTTPError, ValueError) as exc:
+            raise HistoryUnavailable(f"GET {url}: {exc}") from exc
+        found = [_message(_dict(m), field="payload") for m in listed if isinstance(m, dict)]
+        messages = [m for m in found if m is not None]
+        return sorted(messages, key=lambda m: (m.at or datetime.min.replace(tzinfo=UTC)))

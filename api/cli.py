@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
 
     if args.demo:
-        settings.demo = True
+        settings = settings.model_copy(update={"demo": True})  # a new settings object: nothing is mutated
     host = args.host
     if not settings.keys() and settings.dev_open and host not in ("127.0.0.1", "localhost", "::1"):
         print("TACTFUL_DEV_OPEN=1 without keys: binding to 127.0.0.1 only", file=sys.stderr)
@@ -32,8 +32,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         f"  knowledge team:  {base}/knowledge",
         flush=True,
     )
-    for key, role in sorted(settings.keys().items(), key=lambda kv: kv[1]):
-        print(f"  {role:<10} key: {key}", flush=True)
+    # Keys are secrets: never printed (scripts/demo puts the agent's in the sidebar link, and prints the others
+    # only when asked with --keys).
+    roles = sorted(set(settings.keys().values()))
+    print(f"  keys configured for: {', '.join(roles) or 'none (TACTFUL_DEV_OPEN)'}", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level="info")
     return 0
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from api.knowledge import KnowledgeService
+from api.services.knowledge import KnowledgeService
+from api.chatwoot import ChatwootClient
 from api.persistence.database import Database
+from api.services.history import ConversationHistory, HistoryFetcher
+from api.services.assist import AssistService
 from api.settings import Settings
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
@@ -72,9 +76,13 @@ class Container:
     settings: Settings
     db: Database
     knowledge: KnowledgeService
-    engine: AssistEngine
+    assist: AssistService
+    history: ConversationHistory
     demo_conversations: list[dict[str, object]] = field(default_factory=list)
-    refiner: Refiner | None = None
+
+    @property
+    def refiner(self) -> Refiner | None:
+        return self.assist.refiner
 
     @classmethod
     def build(cls, settings: Settings, *, embeddings: Embeddings | None = None) -> Container:
@@ -85,8 +93,26 @@ class Container:
         embeddings = embeddings or build_embeddings(settings)
         store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
         knowledge = KnowledgeService(db, Indexer(store, db.engine), HybridRetriever(store))
-        refiner = build_refiner(settings, embeddings=embeddings)
-        return cls(settings=settings, db=db, knowledge=knowledge, engine=AssistEngine(knowledge), refiner=refiner)
+        fetchers: dict[str, HistoryFetcher] = {}
+        if settings.chatwoot_api_url and settings.chatwoot_api_token.get_secret_value():
+            fetchers["chatwoot"] = ChatwootClient(
+                settings.chatwoot_api_url, settings.chatwoot_api_token.get_secret_value()
+            )
+        history = ConversationHistory(
+            db,
+            limit=settings.history_messages,
+            retention=timedelta(days=settings.history_retention_days),
+            fetchers=fetchers,
+        )
+        assist = AssistService(
+            rules=AssistEngine(knowledge),
+            knowledge=knowledge,
+            db=db,
+            refiner=build_refiner(settings, embeddings=embeddings),
+            gap_threshold=settings.gap_threshold,
+            history=history,
+        )
+        return cls(settings=settings, db=db, knowledge=knowledge, assist=assist, history=history)
 
     def start(self) -> None:
         self.knowledge.start()

@@ -6,6 +6,7 @@ Similar questions are grouped by their language-neutral embeddings (the same vec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,13 @@ def best_relevance(passages: list[Passage]) -> float:
 
 
 def record_gap(
-    s: Session, *, question: str, language: str, best_score: float, conversation_id: str | None, vector: np.ndarray
+    s: Session,
+    *,
+    question: str,
+    language: str,
+    best_score: float,
+    conversation_id: str | None,
+    vector: Sequence[float] | np.ndarray,
 ) -> None:
     s.add(
         GapRow(

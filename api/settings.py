@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("agent", "supervisor", "knowledge", "admin")
+PLACEHOLDER = "change-me"  # how .env.example marks a secret to replace
 
 
 class ConfigError(ValueError):
@@ -36,6 +37,15 @@ class Settings(BaseSettings):
     gap_threshold: float = Field(default=0.85, ge=0, le=1)
     # Chatwoot's webhook secret: with it, POST /v1/webhooks/chatwoot accepts signed message events.
     chatwoot_webhook_secret: SecretStr = SecretStr("")
+    # Chatwoot's API (https://chatwoot.example.com and an agent or bot access token): with it, a conversation
+    # first heard mid-way has its earlier messages fetched before it is assessed.
+    chatwoot_api_url: str = ""
+    chatwoot_api_token: SecretStr = SecretStr("")
+    # Conversation history heard from helpdesk webhooks (customers' messages): at most this many messages per
+    # conversation are kept (older ones are deleted), and a resolved conversation's history is deleted this many
+    # days after it was resolved; one never resolved, this many days after its last message.
+    history_messages: int = Field(default=200, ge=2, le=500)
+    history_retention_days: float = Field(default=30.0, ge=0)
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
@@ -84,3 +94,11 @@ class Settings(BaseSettings):
     def check_can_serve(self) -> None:
         if not self.keys() and not self.dev_open:
             raise ConfigError("TACTFUL_API_KEYS is empty: set role:key pairs, or TACTFUL_DEV_OPEN=1 for local use only")
+        for name, value in (
+            ("TACTFUL_API_KEYS", self.api_keys),
+            ("TACTFUL_LLM_API_KEY", self.llm_api_key),
+            ("TACTFUL_CHATWOOT_WEBHOOK_SECRET", self.chatwoot_webhook_secret),
+            ("TACTFUL_CHATWOOT_API_TOKEN", self.chatwoot_api_token),
+        ):
+            if PLACEHOLDER in value.get_secret_value():
+                raise ConfigError(f"{name} still holds a placeholder from .env.example ({PLACEHOLDER}…): set a real value")

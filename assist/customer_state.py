@@ -43,6 +43,14 @@ SENTIMENT_DAMPING = 4.0  # raw / sqrt(raw² + damping): one plain word ≈ ±0.4
 NEGATIVITY_TO_FRUSTRATION = 0.6
 RECENCY_DECAY = 0.5  # each older message counts half as much as the next one
 TREND_THRESHOLD = 0.2
+
+# How upset a customer is, on the 0-1 frustration scale: one home for the thresholds every part reads.
+UPSET_FROM = 0.3  # the LLM is told the customer is upset (or sentiment at most -UPSET_FROM)
+ACKNOWLEDGE_FROM = 0.4  # a draft that does not acknowledge the customer's feelings gets a tone issue
+EMPATHY_FROM = 0.5  # empathy suggestions address the frustration; a high-touch case risks escalation
+VERY_FRUSTRATED_FROM = 0.6  # the LLM is told the customer is very frustrated
+FLAG_FROM = 0.7  # supervisors are told, even without a rise
+SEVERE_FROM = 0.85  # that flag is of high severity
 SHOUT_MIN_LETTERS = 10
 SHOUT_CAPS_RATIO = 0.6
 SHOUT_MIN_WORDS = 3  # or this many all-capital words of SHOUT_WORD_LETTERS letters or more (acronyms are short)
@@ -55,6 +63,16 @@ _CLAUSE = re.compile(r"[.,;:!?()\n]+")  # negation does not reach past a clause 
 _FOLD_SPECIAL = {"ł": "l", "Ł": "L", "’": "'", "‘": "'", "ß": "s"}
 
 Trend = Literal["rising", "falling", "steady"]
+Mood = Literal["very frustrated", "upset", "calm", "pleased"]
+
+
+def mood(state: CustomerState) -> Mood:
+    """The customer's mood in words, as an LLM prompt describes it."""
+    if state.frustration >= VERY_FRUSTRATED_FROM:
+        return "very frustrated"
+    if state.frustration >= UPSET_FROM or state.sentiment <= -UPSET_FROM:
+        return "upset"
+    return "calm" if state.sentiment < UPSET_FROM else "pleased"
 
 
 def _strip_accent(char: str) -> str:

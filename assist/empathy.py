@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from assist.customer_state import compile_patterns, fold
+from assist.customer_state import EMPATHY_FROM, compile_patterns, fold
 from assist.models import ContactLevel, Conversation, CustomerState, EmpathySuggestion
 from prompts import load_bank
 
@@ -26,7 +26,6 @@ GENERIC = "generic"
 # A trigger that makes another redundant: with account access in play, "it doesn't work" is the login.
 SUBSUMES = {"account_access": "broken_product"}
 KEYWORD_TRIGGERS = ("delay", "money", "broken_product", "account_access")
-FRUSTRATION_FROM = 0.5
 ANGRY_SIGNALS = frozenset({"shouting", "threat_to_leave", "legal", "anger"})
 RECENT_MESSAGES = 3
 SUGGESTIONS = 3
@@ -50,7 +49,7 @@ def detect_triggers(conversation: Conversation, *, language: str, state: Custome
     found = set()
     if "repeat_contact" in state.signals:
         found.add("repeat_contact")
-    if state.frustration >= FRUSTRATION_FROM or ANGRY_SIGNALS.intersection(state.signals):
+    if state.frustration >= EMPATHY_FROM or ANGRY_SIGNALS.intersection(state.signals):
         found.add("frustration")
     recent = fold("\n".join(conversation.customer_texts()[-RECENT_MESSAGES:]))
     for trigger, patterns in _trigger_patterns(language).items():

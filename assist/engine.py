@@ -13,17 +13,16 @@ from datetime import datetime
 from typing import TypeVar
 
 from assist.contact_level import decide_contact_level
-from assist.customer_state import assess_customer
+from assist.customer_state import ACKNOWLEDGE_FROM, assess_customer
 from assist.empathy import suggest_empathy
 from assist.flags import raise_flags
 from assist.language import conversation_language, validate_language
-from assist.models import Assistance, Conversation, MessageTone, Passage, ToneReport
+from assist.models import Assistance, Conversation, MessageTone, Passage, ToneReport, policy_texts
 from assist.next_steps import pick_articles, plan_next_steps
 from assist.ports import Retriever
 from assist.tone import check_tone
 
 T = TypeVar("T")
-UPSET_FRUSTRATION = 0.4
 PASSAGES = 8
 # Issues that matter for a draft but not for a message already sent (supervisors look for tone, not style).
 _IGNORED_IN_SENT = frozenset({"missing_name", "too_long", "too_curt", "missing_acknowledgement", "boilerplate"})
@@ -73,7 +72,7 @@ class AssistEngine:
             "empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state)
         )
         name = conversation.customer.name
-        policy = [p.text for p in passages if p.kind in ("policy", "faq")]
+        policy = policy_texts(passages)
         tone = None
         if draft and draft.strip():
             tone = timed(
@@ -83,7 +82,7 @@ class AssistEngine:
                     language=language,
                     customer_name=name,
                     contact_level=level.level,
-                    customer_upset=state.frustration >= UPSET_FRUSTRATION,
+                    customer_upset=state.frustration >= ACKNOWLEDGE_FROM,
                     policy_texts=policy,
                 ),
             )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
-from assist.customer_state import compile_patterns, find_signals, fold
+from assist.customer_state import EMPATHY_FROM, FLAG_FROM, SEVERE_FROM, compile_patterns, find_signals, fold
 from assist.models import ContactLevel, Conversation, CustomerState, Flag, MessageState, Severity, ToneIssue, ToneReport
 from prompts import SUPPORTED_LANGUAGES, load_bank
 
@@ -29,10 +29,10 @@ SARCASM_KINDS = frozenset({"sarcasm", "irony"})
 # capitals, threats, talking down and judgemental wording); a threat is always high severity.
 RUDENESS_KINDS = frozenset({"blame", "order", "shouting", "threat", "condescension", "aggressive"})
 SEVERE_RUDENESS_KINDS = frozenset({"threat"})
-FRUSTRATION_FLAG_FROM = 0.7
-FRUSTRATION_HIGH_FROM = 0.85
-FRUSTRATION_MEDIUM_FROM = 0.5
-ESCALATION_FRUSTRATION_FROM = 0.5
+FRUSTRATION_FLAG_FROM = FLAG_FROM
+FRUSTRATION_HIGH_FROM = SEVERE_FROM
+FRUSTRATION_MEDIUM_FROM = EMPATHY_FROM
+ESCALATION_FRUSTRATION_FROM = EMPATHY_FROM
 # Agent messages this close to a promise, with no customer message between, are the same turn, not a follow-up.
 SAME_TURN = timedelta(minutes=5)
 EXCERPT_CHARS = 280

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -76,6 +77,16 @@ class Passage(BaseModel):
     section: str = ""
     source: str = ""
     indexed_at: str = ""
+
+
+# The kinds of knowledge-base document that state what the company promises (a tone check compares promises with
+# them; an LLM may only promise what they say). One home for the filter: ``policy_texts``.
+POLICY_KINDS = frozenset({"policy", "faq"})
+
+
+def policy_texts(passages: Sequence[Passage]) -> list[str]:
+    """The texts of the passages that are policies or FAQs."""
+    return [p.text for p in passages if p.kind in POLICY_KINDS]
 
 
 class Citation(BaseModel):

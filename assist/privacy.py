@@ -1,7 +1,7 @@
 """Personal data out before any text leaves the process, back in what the agent sees.
 
 A ``Pseudonymizer`` replaces emails, phone numbers, payment card numbers (Luhn-checked), IBANs (mod-97
-checked), street addresses where their shape is recognisable, and the names of the customer and the agent
+checked), street addresses where their shape is recognisable, order and tracking numbers, and the names of the customer and the agent
 by placeholders (``[EMAIL_1]``, ``[CUSTOMER_1]``…), the same value always by the same placeholder within
 one pseudonymizer. ``restore`` puts the exact original text back. National phone shapes, street words and
 how names decline are data in ``prompts/banks/privacy/<lang>.toml``; the shapes that are the same in every
@@ -19,7 +19,7 @@ from prompts import load_bank
 
 __all__ = ["KINDS", "Pseudonymizer", "iban_valid", "luhn_valid"]
 
-KINDS = ("EMAIL", "IBAN", "CARD", "PHONE", "ADDRESS", "CUSTOMER", "AGENT")
+KINDS = ("EMAIL", "IBAN", "CARD", "PHONE", "ADDRESS", "ORDER", "CUSTOMER", "AGENT")
 MIN_NAME_PART = 2
 MIN_STEM = 3
 PHONE_DIGITS = (7, 15)
@@ -31,6 +31,9 @@ _CARD = re.compile(
     r"(?<![\d-])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}[ -]?\d{6}[ -]?\d{4,5}|\d{13,19})(?![\d-])"
 )
 _PHONE_INTL = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?!\w)")
+# Order, tracking and case numbers: they identify a customer as surely as a name does. Five digits or more in a
+# row (optionally after a short letter prefix), or "#" and three digits; dates, amounts and times have fewer.
+_ORDER = re.compile(r"(?<![\w#/.,:-])(?:#\d{3,}|[A-Z]{0,4}-?\d{5,}(?:-\d+)*)(?![\w/]|[.,:]\d)")
 _PLACEHOLDER = re.compile(r"\[(" + "|".join(KINDS) + r")_(\d{1,4})\]", re.IGNORECASE)
 _NAME_SPLIT = re.compile(r"[\s,]+")
 
@@ -110,6 +113,7 @@ class Pseudonymizer:
             out = self._sub(regex, "PHONE", out, check=_phone_span)
         for regex in self._rules.addresses:
             out = self._sub(regex, "ADDRESS", out)
+        out = self._sub(_ORDER, "ORDER", out)
         for kind, regex in self._names:
             out = self._sub(regex, kind, out)
         return out

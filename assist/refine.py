@@ -28,19 +28,19 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from assist.empathy import first_name
-from assist.engine import PASSAGES, build_query
+from assist.customer_state import mood
 from assist.errors import LLMUnavailable
 from assist.grounding import Embed, Grounding, ProposedStep, facts, ground_steps, lost_facts
 from assist.language import detect_language
 from assist.llm import CircuitBreaker, LLMCallFailed, TTLCache
-from assist.models import MAX_TEXT_CHARS, Assistance, Conversation, EmpathySuggestion, Passage
+from assist.models import MAX_TEXT_CHARS, Assistance, Conversation, EmpathySuggestion, Passage, policy_texts
 from assist.next_steps import LEVEL_LIMITS
 from assist.ports import LLM, ChatReply
 from assist.privacy import Pseudonymizer
 from assist.tone import check_tone
 from prompts import render
 
-__all__ = ["Done", "PartUpdate", "RefineConfig", "Refiner", "assist_with_passages"]
+__all__ = ["Done", "PartUpdate", "RefineConfig", "Refiner"]
 
 log = logging.getLogger("tactful.llm")
 
@@ -147,23 +147,6 @@ class _Job:
     @property
     def language(self) -> str:
         return self.assistance.language
-
-
-class _Engine(Protocol):
-    def assist(self, conversation: Conversation, *, draft: str | None = None) -> Any: ...
-
-
-def assist_with_passages(
-    engine: _Engine, conversation: Conversation, *, draft: str | None = None
-) -> tuple[Assistance, list[Passage]]:
-    """The rules answer and the passages it was built from (what the refiner grounds the LLM on)."""
-    method: Callable[..., tuple[Assistance, list[Passage]]] | None = getattr(engine, "assist_with_passages", None)
-    if method is not None:
-        return method(conversation, draft=draft)
-    result: Assistance = engine.assist(conversation, draft=draft)
-    retriever = engine.retriever  # type: ignore[attr-defined]
-    query = result.query or build_query(conversation)
-    return result, list(retriever.search(query, k=PASSAGES, language=result.language))
 
 
 class Refiner:
@@ -453,7 +436,7 @@ class Refiner:
         system = render("system.j2", canary=self.canary, language=assistance.language, level=level, privacy=cfg.privacy)
         prompts: dict[Part, str] = {part: render(f"{part}.j2", **context) for part in SCHEMAS}
         examples = frozenset(e for prompt in prompts.values() for e in _examples(prompt))
-        policy = tuple(p.text for p in passages if p.kind in ("policy", "faq"))
+        policy = tuple(policy_texts(passages))
         return _Job(assistance, conversation, draft, vault, system, chosen, prompts, examples, policy)
 
     def _stats(self, outcomes: Mapping[Part, _Outcome], job: _Job) -> dict[str, Any]:
@@ -606,15 +589,9 @@ def _shares_run(text: str, secret: str, n: int) -> bool:
 
 
 def _mood(assistance: Assistance) -> str:
-    state = assistance.customer
-    if state.frustration >= 0.6:
-        return "very frustrated"
-    if state.frustration >= 0.3 or state.sentiment <= -0.3:
-        return "upset"
-    return "calm" if state.sentiment < 0.3 else "pleased"
+    return mood(assistance.customer)
 
 
 def _agent_name(conversation: Conversation) -> str | None:
-    agent = (conversation.model_extra or {}).get("agent")
-    name = agent.get("name") if isinstance(agent, dict) else None
-    return name if isinstance(name, str) else None
+    """The agent's name, which the pseudonymiser must hide like the customer's (``agent`` is a declared field)."""
+    return conversation.agent.name if conversation.agent is not None else None

@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import create_engine
 
 from api.container import DEMO_CONVERSATIONS, DEMO_KB
-from api.knowledge import passage_from_hit
+from api.services.knowledge import passage_from_hit
 from assist.engine import AssistEngine
 from assist.models import Conversation, Passage
 from assist.tone import check_tone

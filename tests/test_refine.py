@@ -21,7 +21,7 @@ from assist.errors import LLMUnavailable
 from assist.language import detect_language
 from assist.llm import CircuitBreaker, LLMCallFailed, OpenAICompatibleLLM, TTLCache
 from assist.models import Assistance, Conversation, Passage
-from assist.refine import Done, PartUpdate, RefineConfig, Refiner, assist_with_passages
+from assist.refine import Done, PartUpdate, RefineConfig, Refiner
 from assist.tone import check_tone
 from tests.factories import conversation, small_kb
 from tests.fake_llm import (
@@ -68,7 +68,7 @@ def passages() -> list[Passage]:
 
 def rules(conv: dict[str, Any], draft: str | None = DRAFT) -> tuple[Assistance, list[Passage], Conversation]:
     c = Conversation.model_validate(conv)
-    assistance, found = assist_with_passages(AssistEngine(StaticRetriever(passages())), c, draft=draft)
+    assistance, found = AssistEngine(StaticRetriever(passages())).assist_with_passages(c, draft=draft)
     return assistance, found, c
 
 
@@ -183,6 +183,39 @@ def test_no_personal_data_leaves_the_process_and_the_name_comes_back(fake: FakeL
     assert "[CUSTOMER_" in prompts and "[EMAIL_1]" in prompts and "[PHONE_1]" in prompts
     first = name.split()[0]
     assert result.empathy[0].engine == "llm" and result.empathy[0].text == EMPATHY[language].format(name=first)
+
+
+# Every personal value a conversation can carry, in its declared fields and in its messages and draft.
+EVERY_FIELD = {
+    "id": "conv-88",
+    "channel": "email",
+    "customer": {"id": "cust-4471", "name": "Beatrice Fontana", "vip": True},
+    "agent": {"id": "ag-7", "name": "Marek Nowak"},
+    "case": {"purchase_value": 1200, "product_complexity": "high"},
+    "messages": [
+        {"role": "customer", "text": "Buongiorno, sono Beatrice Fontana. Ordine 7781234: il pacco non è arrivato."},
+        {"role": "agent", "text": "Buongiorno Beatrice, sono Marek Nowak. Mi scrive a quale email?"},
+        {
+            "role": "customer",
+            "text": "beatrice.fontana@posta.it oppure +39 333 765 4321. Rimborso su IT60 X054 2811 1010 0000 0123 456.",
+        },
+    ],
+}
+EVERY_SECRET = (
+    "Beatrice", "Fontana", "Marek", "Nowak", "beatrice.fontana@posta.it", "765 4321", "IT60", "0123 456", "7781234",
+)  # fmt: skip
+
+
+def test_no_name_of_agent_or_customer_nor_any_contact_or_order_reaches_the_llm(fake: FakeLLM) -> None:
+    draft = "Gentile Beatrice, sono Marek: il rimborso dell'ordine 7781234 arriverà su IT60 X054 2811 1010 0000 0123 456."
+    result = refine(make_refiner(fake.url), EVERY_FIELD, draft=draft)
+    assert sorted(fake.tasks()) == ["empathy", "next_steps", "rewrite"]
+    sent = json.dumps([r["messages"] for r in fake.requests], ensure_ascii=False)
+    leaked = [secret for secret in EVERY_SECRET if secret in sent]
+    assert leaked == []
+    assert "[AGENT_1]" in sent and "[CUSTOMER_1]" in sent and "[ORDER_1]" in sent and "[IBAN_1]" in sent
+    # What the agent sees has the real values back.
+    assert "Beatrice" in result.empathy[0].text
 
 
 def test_no_conversation_text_is_logged_at_info(fake: FakeLLM, caplog: pytest.LogCaptureFixture) -> None:

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from api.chatwoot import SignatureError, conversation_from_event, verify
+from api.chatwoot import BadEvent, SignatureError, heard_from_event, resolved_conversation, verify
+from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ApiError
 from api.persistence.tables import WebhookDeliveryRow
-from api.routes.agent import record_gap_of, store_flags
-from assist.models import Conversation
-from assist.refine import assist_with_passages
+from api.services.history import HeardConversation
 
 router = APIRouter(prefix="/v1/webhooks", tags=["integrations"])
 log = logging.getLogger("tactful.webhooks")
@@ -57,21 +53,28 @@ async def chatwoot(request: Request, background: BackgroundTasks, container: Con
     delivery = request.headers.get("X-Chatwoot-Delivery", "").strip()[:200]
     if delivery and not await run_in_threadpool(_first_delivery, container, delivery):
         return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
+    resolved = resolved_conversation(event)
+    if resolved is not None:
+        known = await run_in_threadpool(container.history.resolve, resolved)
+        return JSONResponse({"status": "resolved" if known else "ignored", "conversation_id": resolved}, status_code=200)
     if event.get("event") != "message_created":
         return JSONResponse({"status": "ignored", "reason": f"event {event.get('event')!r}"}, status_code=200)
     try:
-        conversation = conversation_from_event(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "conversation." + ".".join(str(p) for p in first["loc"])
-        raise ApiError("invalid_input", f"{field}: {first['msg']}", field=field) from exc
-    if conversation is None:
+        heard = heard_from_event(event)
+    except BadEvent as exc:
+        raise ApiError("invalid_input", str(exc), field=exc.field) from exc
+    if heard is None:
         return JSONResponse({"status": "ignored", "reason": "not a public text message"}, status_code=200)
-    background.add_task(assess, container, conversation)
-    return JSONResponse({"status": "accepted", "conversation_id": conversation.id}, status_code=202)
+    # Stored before the answer, so that nothing Chatwoot was told we took is lost; assessed after it.
+    recorded = await run_in_threadpool(container.history.record, heard)
+    if recorded.stored:
+        background.add_task(assess, container, heard)
+    body = {"status": "accepted" if recorded.stored else "unchanged", "conversation_id": heard.id,
+            "history": recorded.summary()}  # fmt: skip
+    return JSONResponse(body, status_code=202 if recorded.stored else 200)
 
 
-def _first_delivery(container: Any, delivery: str) -> bool:
+def _first_delivery(container: Container, delivery: str) -> bool:
     try:
         with container.db.session() as s:
             s.add(WebhookDeliveryRow(id=delivery, source="chatwoot"))
@@ -80,13 +83,14 @@ def _first_delivery(container: Any, delivery: str) -> bool:
         return False
 
 
-def assess(container: Any, conversation: Conversation) -> None:
-    """The rules assist of the conversation as it now stands: flags and gaps stored, the query vector cached.
-    No suggestion is stored: no agent saw one (acceptance figures count what agents were shown)."""
+def assess(container: Container, heard: HeardConversation) -> None:
+    """The conversation as it now stands (its earlier messages fetched first when Tactful started listening
+    mid-way and Chatwoot's API is configured): flags and gaps stored, the query vector cached."""
     try:
-        result, _ = assist_with_passages(container.engine, conversation)
-        store_flags(container, conversation, result)
-        if conversation.messages[-1].role == "customer":
-            record_gap_of(container, conversation, result)
+        complete = container.history.complete(heard)
+        conversation = container.history.conversation(heard)
+        container.assist.assess(conversation)
+        log.info("assessed %s: %d messages, history %s", heard.id, len(conversation.messages),
+                 "complete" if complete else "partial")  # fmt: skip
     except Exception:  # a background task has nobody to answer: log it, keep serving
-        log.exception("assessing %s from a Chatwoot webhook failed", conversation.id)
+        log.exception("assessing %s from a Chatwoot webhook failed", heard.id)

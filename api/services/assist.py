@@ -1,0 +1,193 @@
+"""Assisting an agent: the one use case behind ``/v1/assist``, ``/v1/assist/stream``, ``/v1/tone``, ``/v1/search``
+and the helpdesk webhooks.
+
+The order is always the same: the rules answer (``assist.engine``), then the LLM refinement when one is configured
+(``assist.refine``), then one transaction that stores the conversation, the assist, its flags and its knowledge gap.
+The gap is judged on the passages retrieval really found, not on the articles shown. The stream is the one
+exception: its flags are stored before the first event (the client sees their ids), its assist when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from api import gaps
+from api.persistence import review_repo
+from api.persistence.database import Database
+from api.services.history import ConversationHistory
+from api.services.knowledge import KnowledgeService
+from assist.engine import AssistEngine, build_query
+from assist.language import detect_language
+from assist.models import Assistance, ContactLevel, Conversation, Passage, ToneReport, policy_texts
+from assist.refine import Done, Refiner
+from assist.tone import check_tone
+
+StoredFlag = dict[str, Any]
+EventName = Literal["assist", "part", "done"]
+
+
+@dataclass(frozen=True)
+class AssistOutcome:
+    """An assistance and its flags as stored (with their ids, for supervisors' links)."""
+
+    assistance: Assistance
+    flags: list[StoredFlag]
+
+    def payload(self) -> dict[str, Any]:
+        return {**self.assistance.model_dump(mode="json"), "flags": self.flags}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A question the knowledge base answered badly, ready to store."""
+
+    question: str
+    language: str
+    best_score: float
+    vector: list[float]
+
+
+class AssistService:
+    """Runs the assist use case for every entry point; the routes only translate HTTP."""
+
+    def __init__(
+        self,
+        *,
+        rules: AssistEngine,
+        knowledge: KnowledgeService,
+        db: Database,
+        refiner: Refiner | None,
+        gap_threshold: float,
+        history: ConversationHistory | None = None,
+    ) -> None:
+        self.rules = rules
+        self.knowledge = knowledge
+        self.db = db
+        self.refiner = refiner
+        self.gap_threshold = gap_threshold
+        self.history = history
+
+    def assist(self, conversation: Conversation, *, draft: str | None = None) -> AssistOutcome:
+        """Suggestions for the agent's next reply and the tone check of ``draft``; everything stored at once."""
+        conversation = self._with_history(conversation)
+        result, passages = self.rules.assist_with_passages(conversation, draft=draft)
+        if self.refiner is not None:
+            result = self.refiner.refine(result, conversation=conversation, passages=passages, draft=draft)
+        gap = self._gap(result.query, result.language, passages)
+        with self.db.session() as s:
+            flags = self._store(s, conversation, result, gap=gap)
+            review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
+        return AssistOutcome(result, flags)
+
+    def stream(
+        self, conversation: Conversation, *, draft: str | None = None
+    ) -> Iterator[tuple[EventName, dict[str, Any]]]:
+        """The rules answer at once (flags stored), then each part the LLM improved, then the final answer.
+
+        The rules answer is computed before the first event is asked for, so bad input raises here, as a 4xx.
+        """
+        conversation = self._with_history(conversation)
+        result, passages = self.rules.assist_with_passages(conversation, draft=draft)
+        gap = self._gap(result.query, result.language, passages)
+        with self.db.session() as s:
+            flags = self._store(s, conversation, result, gap=gap)
+        return self._events(conversation, result, passages=passages, draft=draft, flags=flags)
+
+    def assess(self, conversation: Conversation) -> list[StoredFlag]:
+        """A conversation as it now stands, heard from a helpdesk: its flags and gap stored, no suggestion (no
+        agent saw one; acceptance figures count what agents were shown). The rules alone: no LLM is paid for."""
+        result, passages = self.rules.assist_with_passages(conversation)
+        from_customer = conversation.messages[-1].role == "customer"
+        gap = self._gap(result.query, result.language, passages) if from_customer else None
+        with self.db.session() as s:
+            return self._store(s, conversation, result, gap=gap)
+
+    def check_tone(
+        self,
+        text: str,
+        *,
+        language: str | None,
+        customer_name: str | None,
+        contact_level: ContactLevel | None,
+        conversation: Conversation | None,
+    ) -> ToneReport:
+        """The tone check of a draft; with a conversation, promises are compared with the policies it touches."""
+        policy: list[str] = []
+        if conversation is not None:
+            language = language or self.rules.language_of(conversation)
+            policy = policy_texts(self.knowledge.search(build_query(conversation), k=5, language=language))
+        return check_tone(
+            text, language=language, customer_name=customer_name, contact_level=contact_level, policy_texts=policy
+        )
+
+    def search(
+        self, query: str, *, k: int, language: str | None, filters: dict[str, str], conversation_id: str | None
+    ) -> tuple[list[Passage], str]:
+        """Passages for ``query``; an unfiltered search that finds nothing good is a knowledge gap."""
+        language = language or detect_language(query)
+        passages = self.knowledge.search(query, k=k, language=language, filters=filters)
+        gap = None if filters else self._gap(query, language, passages)
+        if gap is not None:
+            with self.db.session() as s:
+                _record_gap(s, gap, conversation_id=conversation_id)
+        return passages, language
+
+    # --- inside ---------------------------------------------------------------------------------------
+
+    def _with_history(self, conversation: Conversation) -> Conversation:
+        """A sidebar may post only the latest turns of a helpdesk conversation: the earlier ones heard from the
+        helpdesk's webhooks go before them."""
+        return conversation if self.history is None else self.history.merged(conversation)
+
+    def _events(
+        self,
+        conversation: Conversation,
+        result: Assistance,
+        *,
+        passages: list[Passage],
+        draft: str | None,
+        flags: list[StoredFlag],
+    ) -> Iterator[tuple[EventName, dict[str, Any]]]:
+        final = result
+        try:
+            pending = self.refiner.planned(result, draft) if self.refiner is not None else []
+            yield "assist", {**result.model_dump(mode="json"), "flags": flags, "pending": pending}
+            if self.refiner is not None:
+                for update in self.refiner.stream(result, conversation=conversation, passages=passages, draft=draft):
+                    final = update.assistance
+                    if not isinstance(update, Done):
+                        yield "part", {"part": update.part, "items": update.items, "engine": "llm"}
+            yield "done", {**final.model_dump(mode="json"), "flags": flags}
+        finally:
+            # Stored even when the client went away mid-stream: feedback may still refer to this suggestion.
+            with self.db.session() as s:
+                review_repo.save_assist(s, final.model_copy(), conversation_id=conversation.id)
+
+    def _gap(self, question: str, language: str, passages: list[Passage]) -> Gap | None:
+        """The question as a gap when its best passage scored below the threshold (embedded outside any
+        transaction: the embedding is the slow part)."""
+        best = gaps.best_relevance(passages)
+        if not question.strip() or best >= self.gap_threshold:
+            return None
+        vector = self.knowledge.embed_query(question)
+        return Gap(question, language, best, [float(x) for x in vector])
+
+    @staticmethod
+    def _store(s: Session, conversation: Conversation, result: Assistance, *, gap: Gap | None) -> list[StoredFlag]:
+        level = result.contact_level.level
+        review_repo.save_conversation(s, conversation, language=result.language, level=level)
+        flags = review_repo.record_flags(s, result.flags, language=result.language, level=level)
+        if gap is not None:
+            _record_gap(s, gap, conversation_id=conversation.id)
+        return flags
+
+
+def _record_gap(s: Session, gap: Gap, *, conversation_id: str | None) -> None:
+    gaps.record_gap(
+        s, question=gap.question, language=gap.language, best_score=gap.best_score,
+        conversation_id=conversation_id, vector=gap.vector,
+    )  # fmt: skip
