@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
@@ -50,8 +49,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         length = request.headers.get("content-length")
         limit = _limit_for(request.url.path)
         if length and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                errors.error_body("too_large", f"the body is larger than {limit // 2**20} MB", "body"), status_code=413
+            return errors.error_response(
+                errors.ApiError("too_large", f"the body is larger than {limit // 2**20} MB", field="body")
             )
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors}"

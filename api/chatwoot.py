@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
+from api.errors import invalid_input
 from api.persistence.history_repo import NewMessage
 from api.services.history import HeardConversation, HistoryUnavailable
+from assist.errors import InvalidInput
 from assist.models import MAX_TEXT_CHARS, Conversation
 
 MAX_AGE_S = 300
@@ -57,14 +60,6 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class BadEvent(ValueError):
-    """An event Chatwoot would not send: ``field`` names what is wrong."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 def _when(value: Any, field: str) -> datetime | None:
     """Chatwoot's timestamps: ISO strings in webhooks, Unix seconds in conversation messages and the API."""
     if value is None or value == "":
@@ -77,7 +72,7 @@ def _when(value: Any, field: str) -> datetime | None:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         pass
-    raise BadEvent(f"{field}: {value!r} is neither an ISO-8601 time nor Unix seconds", field)
+    raise InvalidInput(f"{field}: {value!r} is neither an ISO-8601 time nor Unix seconds", field=field)
 
 
 def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:
@@ -86,7 +81,7 @@ def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:
     text = m.get("content")
     if m.get("private") or role is None or not isinstance(text, str) or not text.strip():
         return None
-    at = _when(m.get("created_at"), f"{field}.created_at")
+    at = _when(m.get("created_at"), f"{field}.created_at" if field else "created_at")
     text = text.strip()[:MAX_TEXT_CHARS]
     if m.get("id") is None:
         # No id to tell a redelivery from a new message: the content and its time stand in for it.
@@ -99,7 +94,8 @@ def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:
 def heard_from_event(event: dict[str, Any]) -> HeardConversation | None:
     """What a ``message_created`` event says: the new message (and any earlier ones the payload lists, as older
     payloads and tests did), the conversation's metadata, and whether its first message is among them. None
-    when there is nothing to assess (a private note, an activity or template message, no text)."""
+    when there is nothing to assess (a private note, an activity or template message, no text). ``InvalidInput``
+    names the field of an event Chatwoot would not send."""
     chat = _dict(event.get("conversation"))
     new = _message(event, field="")
     if new is None or chat.get("id") is None:
@@ -111,7 +107,7 @@ def heard_from_event(event: dict[str, Any]) -> HeardConversation | None:
     ]
     # Chatwoot lists the new message itself in conversation.messages (with its Unix time): the event's own copy
     # (ISO time) is the same message.
-    messages = [m for m in carried if m.message_id != new.message_id] + [new]
+    messages = _timed([m for m in carried if m.message_id != new.message_id] + [new])
     meta = _dict(chat.get("meta"))
     sender = _dict(event.get("sender"))
     customer = _dict(meta.get("sender")) or (sender if new.role == "customer" else {})
@@ -139,9 +135,21 @@ def heard_from_event(event: dict[str, Any]) -> HeardConversation | None:
     try:  # the metadata is checked now, while Chatwoot can still be told
         Conversation.model_validate({"id": heard.id, **heard.meta, "messages": [{"role": new.role, "text": new.text}]})
     except ValidationError as exc:
-        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise BadEvent(f"conversation {where}: {exc.errors()[0]['msg']}", f"conversation.{where}") from exc
+        raise invalid_input(exc, prefix="conversation") from exc
     return heard
+
+
+def _timed(messages: list[NewMessage]) -> list[NewMessage]:
+    """Messages listed without a time take the time of the next one that has one: they came before it (and keep
+    their order among equals), so a history sorted by time keeps the payload's order."""
+    out: list[NewMessage] = []
+    following: datetime | None = None
+    for m in reversed(messages):
+        if m.at is None and following is not None:
+            m = replace(m, at=following)
+        following = m.at or following
+        out.append(m)
+    return out[::-1]
 
 
 def resolved_conversation(event: dict[str, Any]) -> str | None:
@@ -174,4 +182,4 @@ class ChatwootClient:
             raise HistoryUnavailable(f"GET {url}: {exc}") from exc
         found = [_message(_dict(m), field="payload") for m in listed if isinstance(m, dict)]
         messages = [m for m in found if m is not None]
-        return sorted(messages, key=lambda m: (m.at or datetime.min.replace(tzinfo=UTC)))
+        return sorted(messages, key=lambda m: m.at or datetime.min.replace(tzinfo=UTC))

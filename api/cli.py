@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     llm.add_argument("--port", type=int, default=8080)
     llm.add_argument("--threads", type=int, default=1)
     ev = sub.add_parser("eval", help="evaluate on ../shared/eval data")
-    ev.add_argument("what", choices=["retrieval", "tone", "gaps"])
+    ev.add_argument("what", choices=["retrieval", "tone", "sarcasm", "gaps"])
     ev.add_argument("--data", default="../shared/eval/data")
     ev.add_argument("--limit", type=int, default=0, help="evaluate on at most this many items (0: all)")
     ev.add_argument("--out", default="", help="also write the table as Markdown to this file")

@@ -10,17 +10,18 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from api.services.knowledge import KnowledgeService
 from api.chatwoot import ChatwootClient
 from api.persistence.database import Database
-from api.services.history import ConversationHistory, HistoryFetcher
 from api.services.assist import AssistService
+from api.services.history import ConversationHistory, HistoryFetcher
+from api.services.knowledge import KnowledgeService
 from api.settings import Settings
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
 from assist.llm import CircuitBreaker, OpenAICompatibleLLM, TTLCache
 from assist.refine import RefineConfig, Refiner
-from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings
+from assist.sarcasm import SarcasmScorer
+from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings, SentenceVectors
 from kb_index.indexing import Indexer
 from kb_index.neutral import LanguageNeutralEmbeddings
 from kb_index.retrieval import HybridRetriever
@@ -71,6 +72,13 @@ def build_refiner(settings: Settings, *, embeddings: Embeddings | None = None) -
     )
 
 
+def build_sarcasm(settings: Settings) -> SarcasmScorer | None:
+    """The tone check's learned sarcasm scorer (the bundled e5 model), unless switched off."""
+    if not settings.tone_learned_sarcasm:
+        return None
+    return SarcasmScorer(SentenceVectors(num_threads=settings.embedding_threads))
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -105,7 +113,7 @@ class Container:
             fetchers=fetchers,
         )
         assist = AssistService(
-            rules=AssistEngine(knowledge),
+            rules=AssistEngine(knowledge, sarcasm=build_sarcasm(settings)),
             knowledge=knowledge,
             db=db,
             refiner=build_refiner(settings, embeddings=embeddings),

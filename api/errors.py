@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assist.errors import TactfulError
+from assist.errors import InvalidInput, KnowledgeBaseUnavailable, TactfulError
 from kb_index.errors import KnowledgeError
 
 log = logging.getLogger("tactful.api")
@@ -23,53 +25,77 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "too_large": 413,
+    "method_not_allowed": 405,
     "knowledge_base_unavailable": 503,
     "llm_unavailable": 503,
+    "internal": 500,
 }
 
 
+# The HTTP status code each status maps back to, for errors Starlette raises itself (unknown path, method).
+CODE_OF_STATUS = {status: code for code, status in reversed(STATUS.items())}
+
+
 class ApiError(TactfulError):
-    """An error raised by the HTTP layer itself (auth, body size)."""
+    """An error raised by the HTTP layer itself (auth, body size, webhook signatures); ``code`` is in STATUS."""
 
     def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        if code not in STATUS:
+            raise ValueError(f"unknown error code {code!r}: add it to api.errors.STATUS")
         super().__init__(message, field=field)
         self.code = code
+
+
+def domain_error(exc: KnowledgeError) -> TactfulError:
+    """A knowledge-base layer error as the domain error it means (``kb_index`` cannot import ``assist``)."""
+    kinds: dict[str, type[TactfulError]] = {
+        "invalid_input": InvalidInput,
+        "knowledge_base_unavailable": KnowledgeBaseUnavailable,
+    }
+    return kinds.get(exc.code, KnowledgeBaseUnavailable)(exc.message, field=exc.field)
+
+
+def invalid_input(exc: ValidationError | RequestValidationError, *, prefix: str = "") -> TactfulError:
+    """The first problem pydantic found, as one error naming the field (``prefix`` is where the data came from)."""
+    errors = exc.errors()
+    first: Mapping[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        return ApiError("bad_request", f"the body is not valid JSON: {first.get('msg')}", field="body")
+    field = ".".join(p for p in (prefix, _loc(tuple(first.get("loc", ())))) if p and p != "body") or "body"
+    return InvalidInput(f"{field}: {first.get('msg')}", field=field)
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field}}
 
 
-def _response(code: str, message: str, field: str | None) -> JSONResponse:
-    return JSONResponse(error_body(code, message, field), status_code=STATUS.get(code, 400))
+def error_response(exc: TactfulError) -> JSONResponse:
+    """The one rendering of every error: ``{"error": {code, message, field}}`` with the code's status."""
+    return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=STATUS[exc.code])
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
-    return ".".join(parts) or "body"
+    return ".".join(parts)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid request"}
-    field = _loc(tuple(first.get("loc", ())))
-    if first.get("type") == "json_invalid":
-        return _response("bad_request", f"the body is not valid JSON: {first.get('msg')}", "body")
-    return _response("invalid_input", f"{field}: {first.get('msg')}", field)
+    return error_response(invalid_input(exc))
 
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TactfulError | KnowledgeError)
-    return _response(exc.code, exc.message, exc.field)
+    if isinstance(exc, KnowledgeError):
+        exc = domain_error(exc)
+    assert isinstance(exc, TactfulError)
+    return error_response(exc)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(
-        exc.status_code, "bad_request"
-    )
+    code = CODE_OF_STATUS.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal")
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 

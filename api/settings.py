@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # days after it was resolved; one never resolved, this many days after its last message.
     history_messages: int = Field(default=200, ge=2, le=500)
     history_retention_days: float = Field(default=30.0, ge=0)
+    # The tone check's learned sarcasm scorer (assist/sarcasm.py, the bundled e5 model): off, the phrase banks alone.
+    tone_learned_sarcasm: bool = True
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
@@ -101,4 +103,6 @@ class Settings(BaseSettings):
             ("TACTFUL_CHATWOOT_API_TOKEN", self.chatwoot_api_token),
         ):
             if PLACEHOLDER in value.get_secret_value():
-                raise ConfigError(f"{name} still holds a placeholder from .env.example ({PLACEHOLDER}…): set a real value")
+                raise ConfigError(
+                    f"{name} still holds a placeholder from .env.example ({PLACEHOLDER}…): set a real value"
+                )

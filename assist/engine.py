@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,9 +17,10 @@ from assist.customer_state import ACKNOWLEDGE_FROM, assess_customer
 from assist.empathy import suggest_empathy
 from assist.flags import raise_flags
 from assist.language import conversation_language, validate_language
-from assist.models import Assistance, Conversation, MessageTone, Passage, ToneReport, policy_texts
+from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
 from assist.next_steps import pick_articles, plan_next_steps
 from assist.ports import Retriever
+from assist.sarcasm import SarcasmScorer
 from assist.tone import check_tone
 
 T = TypeVar("T")
@@ -35,8 +36,9 @@ def build_query(conversation: Conversation, *, turns: int = 2) -> str:
 
 
 class AssistEngine:
-    def __init__(self, retriever: Retriever) -> None:
+    def __init__(self, retriever: Retriever, *, sarcasm: SarcasmScorer | None = None) -> None:
         self.retriever = retriever
+        self.sarcasm = sarcasm  # the learned sarcasm scorer; None: the phrase banks alone
 
     def assist(
         self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
@@ -84,6 +86,8 @@ class AssistEngine:
                     contact_level=level.level,
                     customer_upset=state.frustration >= ACKNOWLEDGE_FROM,
                     policy_texts=policy,
+                    sarcasm=self.sarcasm,
+                    customer_text=_last_customer_text(conversation.messages),
                 ),
             )
         reports = timed("agent_tone", lambda: self._agent_reports(conversation, language=language, name=name))
@@ -116,10 +120,26 @@ class AssistEngine:
             return validate_language(conversation.language, field="conversation.language")
         return conversation_language(conversation.customer_texts())
 
-    @staticmethod
-    def _agent_reports(conversation: Conversation, *, language: str, name: str | None) -> list[tuple[int, ToneReport]]:
+    def _agent_reports(
+        self, conversation: Conversation, *, language: str, name: str | None
+    ) -> list[tuple[int, ToneReport]]:
+        messages = conversation.messages
         return [
-            (i, check_tone(m.text, language=language, customer_name=name))
-            for i, m in enumerate(conversation.messages)
+            (
+                i,
+                check_tone(
+                    m.text,
+                    language=language,
+                    customer_name=name,
+                    sarcasm=self.sarcasm,
+                    customer_text=_last_customer_text(messages[:i]),
+                ),
+            )
+            for i, m in enumerate(messages)
             if m.role == "agent"
         ]
+
+
+def _last_customer_text(messages: Sequence[Message]) -> str | None:
+    """What the customer said last before a reply (the learned sarcasm scorer reads the reply as its answer)."""
+    return next((m.text for m in reversed(messages) if m.role == "customer"), None)

@@ -192,6 +192,15 @@ class MessageTone(BaseModel):
     issues: list[ToneIssue]
 
 
+class KnowledgeState(BaseModel):
+    """Whether the knowledge base was being indexed when the assist was made (it may miss what is not indexed)."""
+
+    state: Literal["ready", "indexing"] = "ready"
+    job_id: str = ""
+    done: int = 0
+    total: int = 0
+
+
 class Assistance(BaseModel):
     suggestion_id: str
     language: str
@@ -209,3 +218,4 @@ class Assistance(BaseModel):
     # The LLM refinement (assist/refine.py): whether a part fell back to the rules answer, and its call stats.
     degraded: bool = False
     llm: dict[str, Any] = Field(default_factory=dict)
+    knowledge: KnowledgeState = Field(default_factory=KnowledgeState)

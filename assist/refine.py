@@ -19,16 +19,16 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from assist.empathy import first_name
 from assist.customer_state import mood
+from assist.empathy import first_name
 from assist.errors import LLMUnavailable
 from assist.grounding import Embed, Grounding, ProposedStep, facts, ground_steps, lost_facts
 from assist.language import detect_language

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from assist.language import detect_language
 from assist.models import ContactLevel, ToneDimensions, ToneIssue, ToneReport
+from assist.sarcasm import SarcasmScorer
 from assist.tone_rules import (
     WORDS,
     Cue,
@@ -45,6 +46,7 @@ from assist.tone_rules import (
 )
 
 DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathetic")
+SARCASM_DIMENSION = "non_sarcastic"
 # A lone capitalised word this long shouts; shorter ones may be product acronyms (OLED, QLED) unless in the bank.
 LONE_CAPS_LETTERS = 6
 _CAPS_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
@@ -109,11 +111,15 @@ def check_tone(
     contact_level: ContactLevel | None = None,
     customer_upset: bool = False,
     policy_texts: Sequence[str] = (),
+    sarcasm: SarcasmScorer | None = None,
+    customer_text: str | None = None,
 ) -> ToneReport:
     """Score the tone of the draft ``text`` per dimension, list its issues with exact spans, and rewrite it.
 
     ``language`` is detected from ``text`` when None. ``policy_texts`` (the policies retrieved for the case)
-    let promises be checked against the timeframes they state.
+    let promises be checked against the timeframes they state. ``sarcasm`` (the learned scorer) finds sarcasm
+    no phrase names, and overrules a phrase that the whole sentence shows to be meant; it reads the draft as the
+    answer to ``customer_text`` (the customer's last message) when given.
     """
     lang = (language or detect_language(text)).strip().lower()
     bank = tone_bank(lang)
@@ -125,10 +131,15 @@ def check_tone(
     findings += _promises(text, bank.promises, policy_frames(tuple(policy_texts)))
     # A replacement that already acknowledges ("calm down" -> "I understand…") needs no second acknowledgement.
     acknowledged = any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
+    sarcastic = 0.0
+    if sarcasm is not None:
+        findings, sarcastic = _learned_sarcasm(draft, findings, sarcasm, context=customer_text)
+        acknowledged = acknowledged or any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
     findings += _personal_findings(draft, level=contact_level, upset=customer_upset, acknowledged=acknowledged)
     edits = chosen_edits((edit for finding in findings for edit in finding.edits), text)
     findings.sort(key=lambda f: (f.start, f.end))
     dimensions = _dimensions(draft, findings)
+    dimensions["non_sarcastic"] = round(min(dimensions["non_sarcastic"], 1.0 - sarcastic), 3)
     rewrite = splice(text, edits) if edits else None
     return ToneReport(
         language=lang,
@@ -279,6 +290,57 @@ def _promise_finding(start: int, end: int, most: float, policy: Frame | None, ru
     return Finding("absolute_promise", start, end, [Edit(start, end, rules.soon, priority=4)])
 
 
+def _learned_sarcasm(
+    draft: Draft, findings: list[Finding], scorer: SarcasmScorer, *, context: str | None
+) -> tuple[list[Finding], float]:
+    """The findings with the learned scorer's say: a sarcasm phrase in an apologising sentence it finds sincere is
+    dropped ("Obviously this is our fault, Sarah, I'm sorry"), and a sentence it finds sarcastic with no phrase
+    found gets an issue.
+    Also the highest sentence probability, for the ``non_sarcastic`` score."""
+    text, bank, spans = draft.text, draft.bank, draft.spans
+    if not spans:
+        return findings, 0.0
+    probs = scorer.scores([text[a:b] for a, b in spans], context=context)
+    kept, covered = [], set()
+    for finding in findings:
+        if bank.rules[finding.kind].dimension == SARCASM_DIMENSION:
+            at = _sentence_index(spans, finding.start)
+            # A phrase is overruled only where the sentence also apologises or acknowledges and the model finds
+            # it sincere: "Obviously this should never have happened, and I'm sorry" is meant.
+            if probs[at] < scorer.model.veto and bank.acknowledgements.search(text, *spans[at]):
+                continue
+            covered.add(at)
+        kept.append(finding)
+    replaced = draft.acknowledges
+    for i, ((a, b), p) in enumerate(zip(spans, probs, strict=True)):
+        if p < scorer.threshold or i in covered:
+            continue
+        start, end = _trim(text, max(a, draft.body), b)  # a greeting in the sentence stays
+        if start >= end:
+            continue
+        if replaced:  # the draft already says it understands: the mocking sentence just goes
+            edit = Edit(*deletion_span(text, start, end, floor=draft.body), "", priority=4)
+        else:
+            edit, replaced = Edit(start, end, bank.acknowledgement, priority=4), True
+        kept.append(Finding("irony", start, end, [edit], {"why": _move(text[start:end], bank)}))
+    return kept, max(probs)
+
+
+def _sentence_index(spans: Sequence[tuple[int, int]], at: int) -> int:
+    return next((i for i, (a, b) in enumerate(spans) if a <= at < b), len(spans) - 1)
+
+
+def _move(sentence: str, bank: ToneBank) -> str:
+    """Which sarcastic move a sentence makes, in the words of ``[rules.irony.why]``."""
+    why = bank.rules["irony"].why
+    if sentence.rstrip().endswith("?"):
+        return why["question"]
+    lowered = sentence.lower()
+    if any(bank.features[c].regex.search(lowered) for c in ("gratitude", "praise", "positive") if c in bank.features):
+        return why["praise"]
+    return why["other"]
+
+
 def _personal_findings(draft: Draft, *, level: ContactLevel | None, upset: bool, acknowledged: bool) -> list[Finding]:
     bank, words, at = draft.bank, draft.words, draft.body
     curt = level == "high_touch" and words < bank.limits["high_touch_min_words"]
@@ -340,7 +402,7 @@ def _issue(finding: Finding, draft: Draft, edits: list[Edit]) -> ToneIssue:
     if finding.whole:
         suggestion = splice(text, edits).strip()
     elif suggestion is None:
-        suggestion = _fixed_sentence(finding, draft, edits)
+        suggestion = _fixed_sentence(finding, draft, edits) or rule.suggestion
     return ToneIssue(
         kind=finding.kind, start=finding.start, end=finding.end, message=template,
         suggestion=suggestion, dimension=rule.dimension,

@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
@@ -48,6 +48,8 @@ class Rule:
     message: str
     alt_message: str
     patterns: tuple[Pattern, ...]
+    suggestion: str = ""  # shown when the fix removes the span and leaves no sentence to show
+    why: Mapping[str, str] = field(default_factory=dict)  # reasons by move, filled into the message's {why}
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,10 @@ def _rule(kind: str, spec: Mapping[str, Any]) -> Rule:
     patterns = tuple(
         Pattern(re.compile(regex, FLAGS), replacement, needle(regex)) for regex, replacement in spec["patterns"]
     )
-    return Rule(kind, spec["dimension"], float(spec["weight"]), spec["message"], spec["alt_message"], patterns)
+    return Rule(
+        kind, spec["dimension"], float(spec["weight"]), spec["message"], spec["alt_message"], patterns,
+        suggestion=spec.get("suggestion", ""), why=dict(spec.get("why", {})),
+    )  # fmt: skip
 
 
 def needle(regex: str) -> str:

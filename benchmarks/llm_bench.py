@@ -38,7 +38,7 @@ from api.demo import ensure_demo_indexed
 from api.settings import Settings
 from assist.llm import CircuitBreaker, OpenAICompatibleLLM, local_model_path
 from assist.models import Conversation
-from assist.refine import RefineConfig, Refiner, assist_with_passages
+from assist.refine import RefineConfig, Refiner
 
 KEY = "bench-agent-key"
 
@@ -162,7 +162,7 @@ def dead_endpoint(container: Any, conversations: list[dict[str, Any]], repeat: i
     conv = dict(conversations[0])
     draft = conv.pop("draft", None)
     conversation = Conversation.model_validate(conv)
-    assistance, passages = assist_with_passages(container.engine, conversation, draft=draft)
+    assistance, passages = container.assist.rules.assist_with_passages(conversation, draft=draft)
     started = time.perf_counter()
     while refiner.breaker.state != "open":  # three assists in a row without an answer
         refiner.refine(assistance, conversation=conversation, passages=passages, draft=draft)

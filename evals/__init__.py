@@ -1,6 +1,6 @@
 """Evaluation scripts on ``../shared/eval/`` (not tests): each prints a table beside a simple baseline.
 
-``tactful eval retrieval``, ``tactful eval tone`` and ``tactful eval gaps`` call :func:`run`.
+``tactful eval retrieval``, ``tone``, ``sarcasm`` and ``gaps`` call :func:`run`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-EVALUATIONS = {"retrieval": "evals.retrieval", "tone": "evals.tone", "gaps": "evals.gaps"}
+EVALUATIONS = {"retrieval": "evals.retrieval", "tone": "evals.tone", "gaps": "evals.gaps", "sarcasm": "evals.sarcasm"}
 
 
 def run(what: str, *, data: Path, limit: int = 0, out: str = "") -> int:

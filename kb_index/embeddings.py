@@ -18,6 +18,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
+from kb_index.neutral import neutralize, shipped_subspace
+
 _lock = threading.Lock()
 _BATCH = 16
 SPIN_COUNT = "1000"
@@ -166,3 +168,20 @@ def embed_turns(embeddings: Embeddings, text: str) -> np.ndarray:
     )
     combined = weights @ vectors
     return np.asarray(combined / (np.linalg.norm(combined) or 1.0), dtype=np.float32)
+
+
+class SentenceVectors:
+    """Short texts (a draft's sentences) as language-neutral e5 query vectors, for the tone check's learned
+    sarcasm scorer. Always the bundled e5, whatever embeds the knowledge base: the scorer's weights were fitted on
+    these vectors. No cache here: the scorer keeps its own, per sentence."""
+
+    def __init__(self, *, num_threads: int | None = None) -> None:
+        self._num_threads = num_threads
+
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        model = _e5_model(self._num_threads)
+        with _lock:
+            raw = np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in texts])
+        return neutralize(raw, shipped_subspace())

@@ -84,3 +84,27 @@ def test_unknown_ids_are_404(kb_app: TestClient) -> None:
     assert kb_app.get("/v1/conversations/nope", headers=auth("supervisor")).status_code == 404
     r = kb_app.post("/v1/flags/nope/review", json={"decision": "dismissed", "note": ""}, headers=auth("supervisor"))
     assert r.status_code == 404
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
+
+
+def test_every_error_code_has_one_status_in_the_one_table() -> None:
+    from api.errors import STATUS, ApiError, domain_error
+    from assist.errors import TactfulError
+    from kb_index.errors import InvalidDocument, KnowledgeError, StoreUnavailable
+
+    codes = {c.code for c in _subclasses(TactfulError) if c not in (TactfulError, ApiError)}
+    assert codes <= set(STATUS), codes - set(STATUS)
+    assert {c.code for c in _subclasses(KnowledgeError) if c is not KnowledgeError} <= set(STATUS)
+    with pytest.raises(ValueError, match="unknown error code"):
+        ApiError("teapot", "no such code")
+    assert domain_error(StoreUnavailable("chroma is down")).code == "knowledge_base_unavailable"
+    unreadable = domain_error(InvalidDocument("x.pdf: unreadable", field="file"))
+    assert (unreadable.code, unreadable.field) == ("invalid_input", "file")
+
+
+def test_an_unknown_method_is_405_with_the_same_error_shape(kb_app: TestClient) -> None:
+    r = kb_app.delete("/v1/assist", headers=auth("agent"))
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"

@@ -207,7 +207,9 @@ EVERY_SECRET = (
 
 
 def test_no_name_of_agent_or_customer_nor_any_contact_or_order_reaches_the_llm(fake: FakeLLM) -> None:
-    draft = "Gentile Beatrice, sono Marek: il rimborso dell'ordine 7781234 arriverà su IT60 X054 2811 1010 0000 0123 456."
+    draft = (
+        "Gentile Beatrice, sono Marek: il rimborso dell'ordine 7781234 arriverà su IT60 X054 2811 1010 0000 0123 456."
+    )
     result = refine(make_refiner(fake.url), EVERY_FIELD, draft=draft)
     assert sorted(fake.tasks()) == ["empathy", "next_steps", "rewrite"]
     sent = json.dumps([r["messages"] for r in fake.requests], ensure_ascii=False)

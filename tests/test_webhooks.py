@@ -170,7 +170,9 @@ RECORDED = json.loads((Path(__file__).parent / "data" / "chatwoot" / "message_cr
 T0 = 1_796_000_000  # Unix seconds; the conversation was created then
 
 
-def real_event(conversation_id: int, message_id: int, content: str, *, agent: bool = False, at: int = T0) -> dict[str, Any]:
+def real_event(
+    conversation_id: int, message_id: int, content: str, *, agent: bool = False, at: int = T0
+) -> dict[str, Any]:
     """A ``message_created`` body shaped exactly as Chatwoot sends it: ``conversation.messages`` holds only the
     new message (with its Unix time and integer type), the event itself its ISO time and type name."""
     body = copy.deepcopy(RECORDED)
@@ -196,7 +198,10 @@ def bundle(client: TestClient, conversation_id: str) -> dict[str, Any]:
 
 
 def test_a_sarcastic_agent_reply_heard_alone_is_flagged_against_the_stored_history(client: TestClient) -> None:
-    assert post(client, real_event(201, 9001, "È la terza volta che scrivo, il pacco non è ancora arrivato!")).status_code == 202
+    assert (
+        post(client, real_event(201, 9001, "È la terza volta che scrivo, il pacco non è ancora arrivato!")).status_code
+        == 202
+    )
     r = post(client, real_event(201, 9002, "Che sorpresa, come le ho già detto il corriere è in ritardo. Buona fortuna.",
                                 agent=True, at=T0 + 60))  # fmt: skip
     assert r.status_code == 202 and r.json()["history"]["messages"] == 2
@@ -332,7 +337,7 @@ def test_a_conversation_heard_mid_way_has_its_earlier_messages_fetched_from_chat
     earlier = [
         {"id": 1, "content": "My parcel has not arrived.", "message_type": 0, "created_at": T0, "private": False},
         {"id": 2, "content": "note: check DHL", "message_type": 1, "created_at": T0 + 5, "private": True},
-        {"id": 3, "content": "Che sorpresa, il corriere è in ritardo. Buona fortuna.", "message_type": 1,
+        {"id": 3, "content": "What a surprise, the courier is late. Good luck with that.", "message_type": 1,
          "created_at": T0 + 60, "private": False},
         {"id": 4, "content": "Still nothing, this is the third time I write!", "message_type": 0,
          "created_at": T0 + 3600, "private": False},

@@ -74,7 +74,9 @@ def add_messages(s: Session, conversation_id: str, messages: Sequence[NewMessage
             )
         ).all()
     )
-    latest = aware(s.scalar(select(func.max(HistoryMessageRow.at)).where(HistoryMessageRow.conversation_id == conversation_id)))
+    latest = aware(
+        s.scalar(select(func.max(HistoryMessageRow.at)).where(HistoryMessageRow.conversation_id == conversation_id))
+    )
     stored = duplicates = reordered = 0
     for m in messages:
         digest = content_hash(m.role, m.text)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from api import gaps as gaps_module
 from api.deps import ContainerDep, KnowledgeRole
-from api.errors import ApiError
+from api.errors import ApiError, invalid_input
 from api.persistence import knowledge_repo as repo
 from api.schemas import DocumentIn, DocumentsIn, ReindexIn
 from assist.errors import InvalidInput, NotFound
@@ -19,12 +19,6 @@ from kb_index.documents import SourceDocument
 from kb_index.loaders import load_bytes
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
-
-
-def _validation_error(exc: ValidationError, *, prefix: str = "") -> InvalidInput:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    return InvalidInput(f"{field or 'body'}: {first['msg']}", field=field or "body")
 
 
 def _to_source(doc: DocumentIn) -> SourceDocument:
@@ -50,7 +44,7 @@ async def _json_documents(request: Request) -> list[SourceDocument]:
             return [_to_source(d) for d in DocumentsIn.model_validate(body).documents]
         return [_to_source(DocumentIn.model_validate(body))]
     except ValidationError as exc:
-        raise _validation_error(exc) from exc
+        raise invalid_input(exc) from exc
 
 
 async def _uploaded_documents(request: Request) -> list[SourceDocument]:
@@ -79,7 +73,7 @@ async def _uploaded_documents(request: Request) -> list[SourceDocument]:
                 metadata=doc.metadata,
             )
         except ValidationError as exc:
-            raise _validation_error(exc, prefix=upload.filename or "file") from exc
+            raise invalid_input(exc, prefix=upload.filename or "file") from exc
         docs.append(_to_source(checked))
     return docs
 

@@ -30,7 +30,9 @@ def sse(event: str, data: dict[str, Any]) -> str:
 def assist_stream(body: AssistIn, container: ContainerDep, _: AgentRole) -> StreamingResponse:
     events = container.assist.stream(body.conversation, draft=body.draft)
     return StreamingResponse(
-        _encoded(events), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        _encoded(events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from api.chatwoot import BadEvent, SignatureError, heard_from_event, resolved_conversation, verify
+from api.chatwoot import SignatureError, heard_from_event, resolved_conversation, verify
 from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ApiError
@@ -56,22 +57,21 @@ async def chatwoot(request: Request, background: BackgroundTasks, container: Con
     resolved = resolved_conversation(event)
     if resolved is not None:
         known = await run_in_threadpool(container.history.resolve, resolved)
-        return JSONResponse({"status": "resolved" if known else "ignored", "conversation_id": resolved}, status_code=200)
+        return JSONResponse(
+            {"status": "resolved" if known else "ignored", "conversation_id": resolved}, status_code=200
+        )
     if event.get("event") != "message_created":
         return JSONResponse({"status": "ignored", "reason": f"event {event.get('event')!r}"}, status_code=200)
-    try:
-        heard = heard_from_event(event)
-    except BadEvent as exc:
-        raise ApiError("invalid_input", str(exc), field=exc.field) from exc
+    heard = heard_from_event(event)
     if heard is None:
         return JSONResponse({"status": "ignored", "reason": "not a public text message"}, status_code=200)
     # Stored before the answer, so that nothing Chatwoot was told we took is lost; assessed after it.
     recorded = await run_in_threadpool(container.history.record, heard)
     if recorded.stored:
         background.add_task(assess, container, heard)
-    body = {"status": "accepted" if recorded.stored else "unchanged", "conversation_id": heard.id,
-            "history": recorded.summary()}  # fmt: skip
-    return JSONResponse(body, status_code=202 if recorded.stored else 200)
+    answer = {"status": "accepted" if recorded.stored else "unchanged", "conversation_id": heard.id,
+              "history": recorded.summary()}  # fmt: skip
+    return JSONResponse(answer, status_code=202 if recorded.stored else 200)
 
 
 def _first_delivery(container: Container, delivery: str) -> bool:

@@ -74,7 +74,7 @@ class AssistService:
     def assist(self, conversation: Conversation, *, draft: str | None = None) -> AssistOutcome:
         """Suggestions for the agent's next reply and the tone check of ``draft``; everything stored at once."""
         conversation = self._with_history(conversation)
-        result, passages = self.rules.assist_with_passages(conversation, draft=draft)
+        result, passages = self._rules(conversation, draft=draft)
         if self.refiner is not None:
             result = self.refiner.refine(result, conversation=conversation, passages=passages, draft=draft)
         gap = self._gap(result.query, result.language, passages)
@@ -91,7 +91,7 @@ class AssistService:
         The rules answer is computed before the first event is asked for, so bad input raises here, as a 4xx.
         """
         conversation = self._with_history(conversation)
-        result, passages = self.rules.assist_with_passages(conversation, draft=draft)
+        result, passages = self._rules(conversation, draft=draft)
         gap = self._gap(result.query, result.language, passages)
         with self.db.session() as s:
             flags = self._store(s, conversation, result, gap=gap)
@@ -100,7 +100,7 @@ class AssistService:
     def assess(self, conversation: Conversation) -> list[StoredFlag]:
         """A conversation as it now stands, heard from a helpdesk: its flags and gap stored, no suggestion (no
         agent saw one; acceptance figures count what agents were shown). The rules alone: no LLM is paid for."""
-        result, passages = self.rules.assist_with_passages(conversation)
+        result, passages = self._rules(conversation)
         from_customer = conversation.messages[-1].role == "customer"
         gap = self._gap(result.query, result.language, passages) if from_customer else None
         with self.db.session() as s:
@@ -121,7 +121,12 @@ class AssistService:
             language = language or self.rules.language_of(conversation)
             policy = policy_texts(self.knowledge.search(build_query(conversation), k=5, language=language))
         return check_tone(
-            text, language=language, customer_name=customer_name, contact_level=contact_level, policy_texts=policy
+            text,
+            language=language,
+            customer_name=customer_name,
+            contact_level=contact_level,
+            policy_texts=policy,
+            sarcasm=self.rules.sarcasm,
         )
 
     def search(
@@ -137,6 +142,12 @@ class AssistService:
         return passages, language
 
     # --- inside ---------------------------------------------------------------------------------------
+
+    def _rules(self, conversation: Conversation, *, draft: str | None = None) -> tuple[Assistance, list[Passage]]:
+        """The rules answer, saying whether the knowledge base was being indexed (a newcomer's first minute)."""
+        knowledge = self.knowledge.state()
+        result, passages = self.rules.assist_with_passages(conversation, draft=draft)
+        return result.model_copy(update={"knowledge": knowledge}), passages
 
     def _with_history(self, conversation: Conversation) -> Conversation:
         """A sidebar may post only the latest turns of a helpdesk conversation: the earlier ones heard from the

@@ -22,7 +22,7 @@ from api.persistence.database import Database
 from api.persistence.tables import JobRow, utcnow
 from assist.errors import InvalidInput, NotFound
 from assist.language import detect_language
-from assist.models import Passage
+from assist.models import KnowledgeState, Passage
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
 from kb_index.embeddings import embed_turns
@@ -58,6 +58,8 @@ class KnowledgeService:
         self._idle.set()
         self._write_lock = threading.Lock()  # one writer: a job, or a delete
         self.failure_hook: FailureHook | None = None  # tests: raise inside a job after N documents
+        # The job running now and its progress (documents done, of total), for Assistance.knowledge.
+        self._running: tuple[str, int, int] | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,19 +180,30 @@ class KnowledgeService:
             if self._queue.empty():
                 self._idle.set()
 
+    def state(self) -> KnowledgeState:
+        """Whether the knowledge base is being indexed now (answers may miss what is not indexed yet)."""
+        running = self._running
+        if running is None and self._queue.empty():
+            return KnowledgeState(state="ready")
+        job_id, done, total = running or ("", 0, 0)
+        return KnowledgeState(state="indexing", job_id=job_id, done=done, total=total)
+
     def _run(self, job_id: str) -> None:
         with self.db.session() as s:
             job = s.get(JobRow, job_id)
             if job is None or job.status != "queued":
                 return
             job.status = "running"
-            kind, payload = job.kind, dict(job.payload)
+            kind, payload, total = job.kind, dict(job.payload), job.total
+        self._running = (job_id, 0, total)
         try:
             counts = self._dispatch(job_id, kind, payload)
         except (KnowledgeError, InvalidInput, OSError, ValueError, RuntimeError) as exc:
             log.warning("job %s failed: %s", job_id, exc)
             self._finish(job_id, status="failed", error=str(getattr(exc, "message", exc)))
             return
+        finally:
+            self._running = None
         self._finish(job_id, status="succeeded", counts=counts)
         self._refresh_freshness()
 
@@ -209,6 +222,8 @@ class KnowledgeService:
         def report(done: int) -> None:
             if self.failure_hook:
                 self.failure_hook(job_id, done)
+            if self._running is not None and self._running[0] == job_id:
+                self._running = (job_id, done, self._running[2])
             now = time.monotonic()
             if now - last[0] > 0.25:
                 last[0] = now

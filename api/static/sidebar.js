@@ -298,7 +298,22 @@
       result.degraded ? "partly rules" : null].filter(Boolean).join(" · ");
   }
 
+  // While the knowledge base is being indexed (a new install's first minute), say so, and assist again when
+  // it is ready: until then steps and articles may miss what is not indexed yet.
+  function renderKnowledge(knowledge) {
+    const box = $("kb-indexing");
+    const indexing = knowledge && knowledge.state === "indexing";
+    box.hidden = !indexing;
+    clearTimeout(state.kbTimer);
+    if (!indexing) return;
+    const progress = knowledge.total ? ` (${knowledge.done} of ${knowledge.total} documents)` : "";
+    box.textContent = `The knowledge base is being indexed${progress}: steps and articles may be missing. ` +
+      "Suggestions will update when it is ready.";
+    state.kbTimer = setTimeout(assistNow, 2000);
+  }
+
   function render(result) {
+    renderKnowledge(result.knowledge);
     $("results").hidden = false;
     $("results").dataset.conversationId = state.conversationId;
     renderMeta(result);

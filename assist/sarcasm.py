@@ -1,0 +1,126 @@
+"""The learned half of the sarcasm check: how sarcastic each sentence of a draft reads, in any of our languages.
+
+Phrase lists catch the sarcasm someone thought of; this scores the sentence as a whole. Each sentence becomes a
+language-neutral vector of the bundled e5 model (given through ``SentenceEmbedder``: ``assist`` imports no model),
+read beside the whole draft and the customer's message (``design``), and a logistic model fitted on agent drafts
+written blind by several authors in four languages (``evals/_sarcasm_fit.py``; weights in
+``prompts/models/sarcasm.json``) gives its probability.
+
+A draft changes one sentence at a time while an agent types, so scores are cached per sentence: a draft whose
+sentences were all seen costs dictionary lookups, and a new sentence costs its own embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from prompts import ROOT as PROMPTS
+
+MODEL_PATH = PROMPTS / "models" / "sarcasm.json"
+CACHE_SIZE = 8192
+MAX_SENTENCE_CHARS = 600  # e5 reads 512 tokens at most; a longer "sentence" is a paste, scored on its start
+
+
+class SentenceEmbedder(Protocol):
+    """Turns short texts into L2-normalised vectors (``kb_index.embeddings.SentenceVectors``)."""
+
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def design(sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+    """The model's input for each sentence of one draft: its vector, the mean vector of the draft's sentences
+    (what the whole reply is about), and the vector of the customer's message it answers (zeros when unknown:
+    sarcasm is often a reply to an exasperating message, but the check must work without one)."""
+    mean = sentences.mean(axis=0, keepdims=True)
+    ctx = np.zeros((1, sentences.shape[1]), dtype=np.float32) if context is None else context.reshape(1, -1)
+    n = len(sentences)
+    return np.hstack([sentences, np.repeat(mean, n, axis=0), np.repeat(ctx, n, axis=0)]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SarcasmModel:
+    """A logistic model over ``design``; ``threshold`` is the decision point for a sentence (and so a draft)."""
+
+    weights: np.ndarray
+    bias: float
+    threshold: float
+    veto: float = 0.0  # a sarcasm phrase in a sentence scored below this is taken as meant
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> SarcasmModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            weights=np.asarray(data["weights"], dtype=np.float32),
+            bias=float(data["bias"]),
+            threshold=float(data["threshold"]),
+            veto=float(data.get("veto", 0.0)),
+        )
+
+    def probabilities(self, sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        z = design(sentences, context) @ self.weights + self.bias
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
+@cache
+def shipped_model() -> SarcasmModel:
+    return SarcasmModel.load()
+
+
+class SarcasmScorer:
+    """Sentence probabilities of sarcasm; sentence vectors cached by text (thread-safe, least recently used out),
+    so a draft whose sentences were all seen costs a small matrix product."""
+
+    def __init__(
+        self, embedder: SentenceEmbedder, *, model: SarcasmModel | None = None, cache_size: int = CACHE_SIZE
+    ) -> None:
+        self.embedder = embedder
+        self.model = model or shipped_model()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.misses = 0
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    def scores(self, sentences: Sequence[str], *, context: str | None = None) -> list[float]:
+        """The probability that each sentence of one draft is sarcastic; ``context``: the customer's message."""
+        keys = [_key(t) for t in sentences]
+        if not any(keys):
+            return [0.0] * len(keys)
+        ctx_key = _key(context or "")
+        vectors = self.vectors([k for k in keys if k] + ([ctx_key] if ctx_key else []))
+        found = np.vstack([vectors[k] for k in keys if k])
+        probs = iter(self.model.probabilities(found, vectors[ctx_key] if ctx_key else None))
+        return [float(next(probs)) if k else 0.0 for k in keys]
+
+    def vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vector of each text, embedding only those not seen recently."""
+        with self._lock:
+            known = {k: self._cache[k] for k in texts if k in self._cache}
+            for k in known:
+                self._cache.move_to_end(k)
+        missing = sorted({k for k in texts if k not in known})
+        if missing:
+            embedded = self.embedder.embed_sentences(missing)
+            with self._lock:
+                self.misses += len(missing)
+                for k, v in zip(missing, embedded, strict=True):
+                    self._cache[k] = known[k] = v
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return known
+
+
+def _key(text: str) -> str:
+    return text.strip()[:MAX_SENTENCE_CHARS]
