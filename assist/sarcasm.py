@@ -27,7 +27,9 @@ from prompts import ROOT as PROMPTS
 
 MODEL_PATH = PROMPTS / "models" / "sarcasm.json"
 CACHE_SIZE = 8192
-MAX_SENTENCE_CHARS = 600  # e5 reads 512 tokens at most; a longer "sentence" is a paste, scored on its start
+MAX_SENTENCE_CHARS = 600
+# A reply has a few sentences; a paste of hundreds is scored on its first ones, so a check never takes seconds.
+MAX_SENTENCES = 40  # e5 reads 512 tokens at most; a longer "sentence" is a paste, scored on its start
 
 
 class SentenceEmbedder(Protocol):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from assist.language import detect_language
 from assist.models import ContactLevel, ToneDimensions, ToneIssue, ToneReport
-from assist.sarcasm import SarcasmScorer
+from assist.sarcasm import MAX_SENTENCES, SarcasmScorer
 from assist.tone_rules import (
     WORDS,
     Cue,
@@ -297,7 +297,7 @@ def _learned_sarcasm(
     dropped ("Obviously this is our fault, Sarah, I'm sorry"), and a sentence it finds sarcastic with no phrase
     found gets an issue.
     Also the highest sentence probability, for the ``non_sarcastic`` score."""
-    text, bank, spans = draft.text, draft.bank, draft.spans
+    text, bank, spans = draft.text, draft.bank, draft.spans[:MAX_SENTENCES]
     if not spans:
         return findings, 0.0
     probs = scorer.scores([text[a:b] for a, b in spans], context=context)
@@ -305,6 +305,9 @@ def _learned_sarcasm(
     for finding in findings:
         if bank.rules[finding.kind].dimension == SARCASM_DIMENSION:
             at = _sentence_index(spans, finding.start)
+            if finding.start >= spans[-1][1]:  # past the sentences scored: the phrase stands
+                kept.append(finding)
+                continue
             # A phrase is overruled only where the sentence also apologises or acknowledges and the model finds
             # it sincere: "Obviously this should never have happened, and I'm sorry" is meant.
             if probs[at] < scorer.model.veto and bank.acknowledgements.search(text, *spans[at]):

@@ -54,7 +54,10 @@ def test_assist_answers_in_the_customers_language_with_cited_steps(kb_app: TestC
             assert {"document_id", "chunk_id", "title", "quote"} <= set(c)
     assert a["next_steps"][0]["citations"][0]["document_id"] == "late-parcel-en"
     assert a["next_steps"][0]["language"] == "en"  # the passage keeps its language; the LLM translates later
-    assert a["tone"] is None and a["timings_ms"]["total"] > 0
+    timings = a["timings_ms"]
+    assert a["tone"] is None and a["knowledge"]["state"] == "ready"
+    parts = ("contact_level", "customer_state", "retrieval", "next_steps", "empathy")
+    assert set(parts) <= set(timings) and timings["total"] >= max(timings[p] for p in parts)
 
 
 def test_assist_checks_the_draft_and_flags_sarcasm_once(kb_app: TestClient) -> None:
@@ -91,7 +94,8 @@ def test_contact_level_override_wins_and_changes_the_suggestions(kb_app: TestCli
     ).json()
     assert high["contact_level"] == {**high["contact_level"], "level": "high_touch", "source": "inferred"}
     assert low["contact_level"]["level"] == "low_touch" and low["contact_level"]["source"] == "override"
-    assert len(low["next_steps"]) <= 3 < len(high["next_steps"]) or len(low["next_steps"]) < len(high["next_steps"])
+    # Low touch is brief: fewer steps than the high-touch answer to the same conversation.
+    assert len(low["next_steps"]) < len(high["next_steps"])
 
 
 def test_tone_endpoint_reports_spans_in_each_language(kb_app: TestClient) -> None:

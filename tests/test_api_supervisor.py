@@ -33,7 +33,7 @@ SARCASTIC = conversation(
 def test_flags_are_stored_reviewed_and_kept(app: TestClient) -> None:
     a = app.post("/v1/assist", json={"conversation": SARCASTIC}, headers=auth("agent")).json()
     kinds = {f["kind"] for f in a["flags"]}
-    assert ("sarcasm" in kinds and "frustration_rising" in kinds) or "escalation_risk" in kinds
+    assert {"sarcasm", "frustration_rising"} <= kinds
     app.post("/v1/assist", json={"conversation": SARCASTIC}, headers=auth("agent"))
     open_flags = app.get("/v1/flags?status=open", headers=auth("supervisor")).json()["items"]
     assert len(open_flags) == len(a["flags"])  # once per conversation and kind
