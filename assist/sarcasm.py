@@ -55,7 +55,7 @@ class SarcasmModel:
     weights: np.ndarray
     bias: float
     threshold: float
-    veto: float = 0.0  # a sarcasm phrase in a sentence scored below this is taken as meant
+    confirm_floor: float = 0.0  # an ambiguous phrase ("obviously") counts only in a sentence scored at least this
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> SarcasmModel:
@@ -64,7 +64,7 @@ class SarcasmModel:
             weights=np.asarray(data["weights"], dtype=np.float32),
             bias=float(data["bias"]),
             threshold=float(data["threshold"]),
-            veto=float(data.get("veto", 0.0)),
+            confirm_floor=float(data.get("confirm_floor", 0.0)),
         )
 
     def probabilities(self, sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:

@@ -293,8 +293,8 @@ def _promise_finding(start: int, end: int, most: float, policy: Frame | None, ru
 def _learned_sarcasm(
     draft: Draft, findings: list[Finding], scorer: SarcasmScorer, *, context: str | None
 ) -> tuple[list[Finding], float]:
-    """The findings with the learned scorer's say: a sarcasm phrase in an apologising sentence it finds sincere is
-    dropped ("Obviously this is our fault, Sarah, I'm sorry"), and a sentence it finds sarcastic with no phrase
+    """The findings with the learned scorer's say: an ambiguous word ("obviously") in a sentence it finds sincere
+    is dropped ("Obviously this is our fault, Sarah, I'm sorry"), and a sentence it finds sarcastic with no phrase
     found gets an issue.
     Also the highest sentence probability, for the ``non_sarcastic`` score."""
     text, bank, spans = draft.text, draft.bank, draft.spans[:MAX_SENTENCES]
@@ -308,9 +308,9 @@ def _learned_sarcasm(
             if finding.start >= spans[-1][1]:  # past the sentences scored: the phrase stands
                 kept.append(finding)
                 continue
-            # A phrase is overruled only where the sentence also apologises or acknowledges and the model finds
-            # it sincere: "Obviously this should never have happened, and I'm sorry" is meant.
-            if probs[at] < scorer.model.veto and bank.acknowledgements.search(text, *spans[at]):
+            # "Obviously" is sarcastic only in a sentence that reads so: "Obviously this should never have
+            # happened, and I'm sorry" is meant. Unambiguous phrases ("good luck with that") always count.
+            if _ambiguous(bank, finding, text, spans[at][1]) and probs[at] < scorer.model.confirm_floor:
                 continue
             covered.add(at)
         kept.append(finding)
@@ -327,6 +327,18 @@ def _learned_sarcasm(
             edit, replaced = Edit(start, end, bank.acknowledgement, priority=4), True
         kept.append(Finding("irony", start, end, [edit], {"why": _move(text[start:end], bank)}))
     return kept, max(probs)
+
+
+def ambiguous_finding(bank: ToneBank, kind: str, text: str, start: int, end: int, sentence_end: int) -> bool:
+    """Whether a finding is one of its rule's ambiguous words (``confirm``), read up to the end of its sentence
+    so that what follows counts ("obviously you…" is aimed at the customer, not ambiguous)."""
+    confirm = bank.rules[kind].confirm
+    m = confirm.search(text, start, sentence_end) if confirm else None
+    return m is not None and m.start() < end
+
+
+def _ambiguous(bank: ToneBank, finding: Finding, text: str, sentence_end: int) -> bool:
+    return ambiguous_finding(bank, finding.kind, text, finding.start, finding.end, sentence_end)
 
 
 def _sentence_index(spans: Sequence[tuple[int, int]], at: int) -> int:

@@ -49,6 +49,7 @@ class Rule:
     alt_message: str
     patterns: tuple[Pattern, ...]
     suggestion: str = ""  # shown when the fix removes the span and leaves no sentence to show
+    confirm: re.Pattern[str] | None = None  # ambiguous words: a finding of them needs the learned scorer's support
     why: Mapping[str, str] = field(default_factory=dict)  # reasons by move, filled into the message's {why}
 
 
@@ -190,6 +191,7 @@ def _rule(kind: str, spec: Mapping[str, Any]) -> Rule:
     return Rule(
         kind, spec["dimension"], float(spec["weight"]), spec["message"], spec["alt_message"], patterns,
         suggestion=spec.get("suggestion", ""), why=dict(spec.get("why", {})),
+        confirm=re.compile("|".join(spec["confirm"]), FLAGS) if spec.get("confirm") else None,
     )  # fmt: skip
 
 

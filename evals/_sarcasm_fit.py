@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from assist.sarcasm import MODEL_PATH, design
-from assist.tone import check_tone
+from assist.tone import ambiguous_finding, check_tone
 from assist.tone_rules import sentences, tone_bank
 from evals._sarcasm_data import Draft, load_drafts
 from evals._tone_fit import fit_logistic
@@ -144,31 +144,34 @@ def out_of_fold(
 
 
 def phrase_hits(drafts: Sequence[Draft], sents: Sequence[Sentence]) -> np.ndarray:
-    """Whether today's phrase banks raise a sarcasm-dimension issue in each sentence (the tone check alone) that
-    the learned scorer may overrule: in a sentence that also apologises or acknowledges (as ``check_tone``).
-    0: no phrase, 1: a phrase, 2: a phrase in an apologising sentence."""
+    """What today's phrase banks find in each sentence (the tone check alone), as ``check_tone`` weighs it with
+    the scorer: 0 nothing, 1 a phrase that always counts, 2 only ambiguous words (the rule's ``confirm`` list,
+    "obviously"), which count when the scorer supports the sentence."""
     hits = np.zeros(len(sents), dtype=int)
-    first = {}
+    first: dict[int, int] = {}
     for i, s in enumerate(sents):
         first.setdefault(s.draft, i)
     for d_index, d in enumerate(drafts):
-        report = check_tone(d.text, language=d.language, customer_name=d.customer_name)
+        bank = tone_bank(d.language)
         spans = list(sentences(d.text))
-        for issue in report.issues:
-            if issue.dimension == "non_sarcastic":
-                at = next((k for k, (a, b) in enumerate(spans) if a <= issue.start < b), len(spans) - 1)
-                acknowledges = tone_bank(d.language).acknowledgements.search(d.text, *spans[at]) is not None
-                hits[first[d_index] + at] = max(hits[first[d_index] + at], 2 if acknowledges else 1)
+        for issue in check_tone(d.text, language=d.language, customer_name=d.customer_name).issues:
+            if issue.dimension != "non_sarcastic":
+                continue
+            k = next((k for k, (a, b) in enumerate(spans) if a <= issue.start < b), len(spans) - 1)
+            at = first[d_index] + k
+            kind = 2 if ambiguous_finding(bank, issue.kind, d.text, issue.start, issue.end, spans[k][1]) else 1
+            hits[at] = 1 if 1 in (hits[at], kind) else 2
     return hits
 
 
 def combined(
-    sents: Sequence[Sentence], probs: np.ndarray, hits: np.ndarray, n: int, *, threshold: float, veto: float
+    sents: Sequence[Sentence], probs: np.ndarray, hits: np.ndarray, n: int, *, threshold: float, floor: float
 ) -> np.ndarray:
-    """Draft decisions as the tone check makes them: a sentence the model flags, or a phrase it does not veto."""
+    """Draft decisions as the tone check makes them: a sentence the model flags, a phrase, or an ambiguous word
+    in a sentence the model gives at least ``floor``."""
     flagged = np.zeros(n, dtype=bool)
     for s, p, hit in zip(sents, probs, hits, strict=True):
-        if p >= threshold or hit == 1 or (hit == 2 and p >= veto):
+        if p >= threshold or hit == 1 or (hit == 2 and p >= floor):
             flagged[s.draft] = True
     return flagged
 
@@ -206,7 +209,7 @@ def compare(drafts: Sequence[Draft], cache: VectorCache) -> tuple[str, float, fl
     print(f"development: {len(drafts)} drafts, {len(sents)} sentences "
           f"({sum(s.label is True for s in sents)} sarcastic, {sum(s.label is False for s in sents)} sincere)")  # fmt: skip
     hits = phrase_hits(drafts, sents)
-    today = combined(sents, np.zeros(len(sents)), hits, len(drafts), threshold=2.0, veto=0.0)
+    today = combined(sents, np.zeros(len(sents)), hits, len(drafts), threshold=2.0, floor=0.0)
     print(f"  phrases only (today): BA {_ba(today, labels):.3f}, recall {today[labels].mean():.3f}, "
           f"FA {today[~labels].mean():.3f}")  # fmt: skip
     best_probs = np.zeros(len(sents))
@@ -230,26 +233,30 @@ def compare(drafts: Sequence[Draft], cache: VectorCache) -> tuple[str, float, fl
             print(f"  {name:<11} l2={l2:<5} AUC {auc:.3f}  BA {ba:.3f} (recall {recall:.3f}, FA {fa:.3f})  {per_lang}")
             if name == SHIPPED and ba > best[3]:  # the product reads sentences through assist.sarcasm.design
                 best, best_probs = (name, l2, threshold, ba), probs
-    veto = choose_veto(sents, best_probs, hits, labels, threshold=best[2])
-    return best[0], best[1], best[2], veto
+    threshold, floor = choose_threshold(sents, best_probs, hits, labels, threshold=best[2])
+    return best[0], best[1], threshold, floor
 
 
-VETO_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
+FLOOR_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
 
 
-def choose_veto(
+def choose_threshold(
     sents: Sequence[Sentence], probs: np.ndarray, hits: np.ndarray, labels: np.ndarray, *, threshold: float
-) -> float:
-    """How sure the model must be that a sentence is sincere to overrule a phrase found in it (out of fold)."""
-    best, chosen = -1.0, 1.01
-    for veto in VETO_GRID:
-        flagged = combined(sents, probs, hits, len(labels), threshold=threshold, veto=veto)
-        ba, fa = _ba(flagged, labels), float(flagged[~labels].mean())
-        print(
-            f"  model + phrases vetoed below {veto:<4}: BA {ba:.3f}, recall {flagged[labels].mean():.3f}, FA {fa:.3f}"
-        )
-        if fa <= FALSE_ALARM_BUDGET + 0.01 and ba > best:
-            best, chosen = ba, veto
+) -> tuple[float, float]:
+    """The threshold and the ambiguous words' floor chosen together on the tone check's whole decision (the
+    model's sentences and the phrases), out of fold: the best balanced accuracy within the false-alarm budget."""
+    best, chosen = -1.0, (threshold, 1.01)
+    grid = sorted({round(float(t), 3) for t in np.quantile(probs, np.linspace(0.80, 0.995, 60))} | {threshold})
+    for floor in FLOOR_GRID:
+        for t in grid:
+            flagged = combined(sents, probs, hits, len(labels), threshold=t, floor=floor)
+            ba, fa = _ba(flagged, labels), float(flagged[~labels].mean())
+            if fa <= FALSE_ALARM_BUDGET and ba > best:
+                best, chosen = ba, (t, floor)
+    t, floor = chosen
+    flagged = combined(sents, probs, hits, len(labels), threshold=t, floor=floor)
+    print(f"  model + phrases: threshold {t:.3f}, ambiguous words need {floor}: BA {_ba(flagged, labels):.3f}, "
+          f"recall {flagged[labels].mean():.3f}, FA {flagged[~labels].mean():.3f}")  # fmt: skip
     return chosen
 
 
@@ -258,7 +265,7 @@ def _ba(flagged: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fit_final(
-    drafts: Sequence[Draft], cache: VectorCache, *, name: str, l2: float, threshold: float, veto: float
+    drafts: Sequence[Draft], cache: VectorCache, *, name: str, l2: float, threshold: float, floor: float
 ) -> dict[str, object]:
     sents = draft_sentences(drafts)
     x = CANDIDATES[name](
@@ -272,7 +279,7 @@ def fit_final(
         "context_dropout": CONTEXT_DROPOUT,
         "l2": l2,
         "threshold": round(threshold, 4),
-        "veto": veto,
+        "confirm_floor": floor,
         "bias": round(b, 6),
         "weights": [round(float(v), 6) for v in w],
     }
@@ -284,11 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     drafts = load_drafts("development")
     cache = VectorCache()
-    name, l2, threshold, veto = compare(drafts, cache)
+    name, l2, threshold, floor = compare(drafts, cache)
     print(f"chosen: {name}, l2={l2}, draft threshold {threshold:.4f} (false alarms ≤ {FALSE_ALARM_BUDGET:.0%} "
-          f"out of fold), phrase veto below {veto}")  # fmt: skip
+          f"out of fold), ambiguous words need {floor}")  # fmt: skip
     if args.write:
-        model = fit_final(drafts, cache, name=name, l2=l2, threshold=threshold, veto=veto)
+        model = fit_final(drafts, cache, name=name, l2=l2, threshold=threshold, floor=floor)
         MODEL_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
         print(f"wrote {MODEL_PATH}")
     return 0

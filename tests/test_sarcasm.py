@@ -55,7 +55,7 @@ def test_the_model_reads_each_sentence_beside_the_draft_and_the_customer_message
     assert np.allclose(rows[:, 384:768], sentences.mean(axis=0)) and not rows[:, 768:].any()
     context = np.ones(384, dtype=np.float32)
     assert np.allclose(design(sentences, context)[:, 768:], 1.0)
-    assert 0.0 < model.threshold < 1.0 and 0.0 <= model.veto < model.threshold
+    assert 0.0 < model.threshold < 1.0 and model.confirm_floor >= 0.0
 
 
 def test_empty_and_blank_sentences_score_zero_without_embedding() -> None:
@@ -67,7 +67,7 @@ def test_empty_and_blank_sentences_score_zero_without_embedding() -> None:
 def test_a_confident_model_turns_a_sentence_into_a_finding_with_span_reason_and_better_wording() -> None:
     """A model whose weights put every sentence far above the threshold: the mechanics, in each language."""
     shipped = shipped_model()
-    always = SarcasmModel(weights=np.zeros_like(shipped.weights), bias=5.0, threshold=0.5, veto=0.0)
+    always = SarcasmModel(weights=np.zeros_like(shipped.weights), bias=5.0, threshold=0.5)
     scorer = SarcasmScorer(SentenceVectors(), model=always)
     drafts = {
         "en": "Hi Ada, thanks a lot for the reminder every five minutes? Your refund is approved.",
@@ -98,7 +98,7 @@ def test_a_question_is_explained_as_one(scorer: SarcasmScorer) -> None:
     assert "question" in question.message and "praise" in praise.message
 
 
-def test_a_phrase_in_an_apologising_sentence_the_model_finds_sincere_is_overruled(scorer: SarcasmScorer) -> None:
+def test_an_ambiguous_word_in_a_sentence_the_model_finds_sincere_is_not_sarcasm(scorer: SarcasmScorer) -> None:
     for language, text in {
         "en": "Obviously this should never have happened, Sarah, and I'm sorry.",
         "it": "Ovviamente non sarebbe mai dovuto succedere, Sara, e mi dispiace.",
@@ -108,8 +108,8 @@ def test_a_phrase_in_an_apologising_sentence_the_model_finds_sincere_is_overrule
         assert not any(i.dimension == "non_sarcastic" for i in learned.issues), language
 
 
-def test_a_dismissive_phrase_without_an_apology_stays_flagged(scorer: SarcasmScorer) -> None:
-    report = check_tone("As I already said, obviously you need to wait.", language="en", sarcasm=scorer)
+def test_an_unambiguous_phrase_stays_flagged_whatever_the_model_says(scorer: SarcasmScorer) -> None:
+    report = check_tone("As I already said, you need to wait. Good luck with that.", language="en", sarcasm=scorer)
     assert any(i.kind == "sarcasm" for i in report.issues)
 
 

@@ -220,10 +220,10 @@ class KnowledgeService:
         last = [0.0]
 
         def report(done: int) -> None:
-            if self.failure_hook:
-                self.failure_hook(job_id, done)
             if self._running is not None and self._running[0] == job_id:
                 self._running = (job_id, done, self._running[2])
+            if self.failure_hook:
+                self.failure_hook(job_id, done)
             now = time.monotonic()
             if now - last[0] > 0.25:
                 last[0] = now
