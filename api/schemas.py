@@ -1,4 +1,4 @@
-"""Request bodies of the HTTP API (responses are the domain models or plain dicts)."""
+"""Request bodies and response models of the HTTP API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assist.errors import InvalidInput
 from assist.language import validate_language
-from assist.models import MAX_TEXT_CHARS, ContactLevel, Conversation
+from assist.models import MAX_TEXT_CHARS, Assistance, ContactLevel, Conversation, Passage
 from kb_index.documents import MAX_DOCUMENT_CHARS
 
 MAX_BATCH = 1000
@@ -97,3 +97,46 @@ class FeedbackIn(_In):
 class ReviewIn(_In):
     decision: Literal["confirmed", "dismissed"]
     note: str = Field(default="", max_length=5000)
+
+
+# --- responses (so that /openapi.json describes every answer the pages and integrations read) --------------
+
+
+class StoredFlag(BaseModel):
+    """A flag as stored for supervisors."""
+
+    id: str
+    conversation_id: str
+    kind: str
+    severity: str
+    message: str
+    excerpt: str
+    status: str
+    created_at: str
+    note: str = ""
+    message_index: int | None = None
+    start: int | None = None
+    end: int | None = None
+    language: str = ""
+    contact_level: str = ""
+    agent: str = ""
+    reviewed_at: str | None = None
+
+
+class AssistOut(Assistance):
+    """An Assistance with its flags as stored (their ids link to the supervisor's queue)."""
+
+    flags: list[StoredFlag]  # type: ignore[assignment]
+
+
+class SearchOut(BaseModel):
+    results: list[Passage]
+    language: str
+
+
+class FlagsOut(BaseModel):
+    items: list[StoredFlag]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

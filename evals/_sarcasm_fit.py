@@ -7,6 +7,10 @@ sarcastic draft are left out: the author marked only the strongest part). A sent
 the vector of the customer's message, dropped for half of the training drafts so that the model also works when
 no customer message is known (``POST /v1/tone`` alone). A draft scores its most sarcastic sentence.
 
+Agent drafts alone taught the model to suspect every question and request (half of the polite Wikipedia requests
+of Stanford Politeness, its development split, were flagged): half of those polite requests join the training as
+sincere text, and the other half are kept out to check the false alarms the threshold may cost.
+
 Candidates are compared by leave-one-author-out cross-validation on the development authors only, and the
 threshold is chosen on the pooled out-of-fold scores (a false-alarm budget on sincere drafts). The held-out
 authors are never read here.
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import zipfile
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,11 +36,13 @@ from assist.sarcasm import MODEL_PATH, design
 from assist.tone import ambiguous_finding, check_tone
 from assist.tone_rules import sentences, tone_bank
 from evals._sarcasm_data import Draft, load_drafts
+from evals._tone_data import POLITENESS, POLITENESS_FILES, load_politeness
 from evals._tone_fit import fit_logistic
 from evals._tone_metrics import roc_auc
 
 CACHE = Path(".tactful") / "eval-cache" / "sentence-vectors.npz"
 FALSE_ALARM_BUDGET = 0.03  # on development sincere drafts, so that held-out stays under the 5% target
+REQUEST_BUDGET = 0.02  # on the polite Wikipedia requests kept out of training (serious false alarms ≤ 3% target)
 L2_GRID = (0.03, 0.1, 0.3)
 
 
@@ -67,8 +75,11 @@ class VectorCache:
         self.path = path
         self.vectors: dict[str, np.ndarray] = {}
         if path.exists():
-            data = np.load(path)
-            self.vectors = {k: data[k] for k in data.files}
+            try:
+                with np.load(path) as data:
+                    self.vectors = {k: data[k] for k in data.files}
+            except (OSError, ValueError, zipfile.BadZipFile):  # a damaged cache is only a cache
+                self.vectors = {}
         self._embedder: object | None = None
 
     def get(self, texts: Sequence[str]) -> np.ndarray:
@@ -82,7 +93,9 @@ class VectorCache:
                 for text, vec in zip(batch, embedder.embed_sentences(batch), strict=True):
                     self.vectors[_key(text)] = vec
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(self.path, **self.vectors)
+            partial = self.path.with_name(f"{self.path.stem}.{os.getpid()}.partial.npz")
+            np.savez(partial, **self.vectors)
+            partial.replace(self.path)  # atomic: a concurrent reader sees the old file or the new one
         return np.vstack([self.vectors[_key(t)] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
 
@@ -130,17 +143,58 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def out_of_fold(
-    drafts: Sequence[Draft], sents: Sequence[Sentence], x: np.ndarray, *, l2: float, test: np.ndarray | None = None
+    drafts: Sequence[Draft],
+    sents: Sequence[Sentence],
+    x: np.ndarray,
+    *,
+    l2: float,
+    test: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Sentence probabilities, each from a model fitted without its author's drafts (scored on ``test``)."""
+    """Sentence probabilities, each from a model fitted without its author's drafts (scored on ``test``);
+    ``extra``: sincere sentences from outside the corpus, in every fold's training."""
     test = x if test is None else test
     probs = np.zeros(len(sents))
     for author in sorted({d.author for d in drafts}):
         train = [i for i, s in enumerate(sents) if s.label is not None and drafts[s.draft].author != author]
         held = [i for i, s in enumerate(sents) if drafts[s.draft].author == author]
-        w, b = fit_logistic(x[train], np.array([sents[i].label for i in train], dtype=float), l2=l2)
+        w, b = _fit(x[train], np.array([sents[i].label for i in train], dtype=float), l2=l2, extra=extra)
         probs[held] = sigmoid(test[held] @ w + b)
     return probs
+
+
+def _fit(x: np.ndarray, y: np.ndarray, *, l2: float, extra: np.ndarray | None) -> tuple[np.ndarray, float]:
+    if extra is not None and len(extra):
+        x, y = np.vstack([x, extra]), np.r_[y, np.zeros(len(extra))]
+    return fit_logistic(x, y, l2=l2)
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Polite requests from Stanford Politeness' Wikipedia split (development), as sincere text that is not an
+    agent reply: questions and requests of every kind, which the corpus alone taught the model to suspect.
+    ``train`` rows join every fold's training; the ``check`` half is only scored, for the false-alarm budget."""
+
+    train: np.ndarray  # design rows (no customer message)
+    check: list[np.ndarray]  # per request, its design rows
+
+
+def polite_requests(data: Path, cache: VectorCache) -> Requests:
+    items = load_politeness(data / POLITENESS / POLITENESS_FILES["dev"])
+    median = float(np.median([i.label for i in items]))
+    polite = [i.text for i in items if i.label >= median]
+    train: list[np.ndarray] = []
+    check: list[np.ndarray] = []
+    for k, text in enumerate(polite):
+        parts = [text[a:b] for a, b in sentences(text)] or [text]
+        rows = design(cache.get(parts), None)
+        (train.append(rows) if k % 2 == 0 else check.append(rows))
+    return Requests(np.vstack(train), check)
+
+
+def request_false_alarms(requests: Requests, w: np.ndarray, b: float, threshold: float) -> float:
+    flagged = [float(sigmoid(rows @ w + b).max()) >= threshold for rows in requests.check]
+    return sum(flagged) / max(1, len(flagged))
 
 
 def phrase_hits(drafts: Sequence[Draft], sents: Sequence[Sentence]) -> np.ndarray:
@@ -198,7 +252,7 @@ def contexts(drafts: Sequence[Draft], cache: VectorCache, *, dropout: float) -> 
     return np.where((keep & ~empty)[:, None], vectors, 0.0).astype(np.float32)
 
 
-def compare(drafts: Sequence[Draft], cache: VectorCache) -> tuple[str, float, float, float]:
+def compare(drafts: Sequence[Draft], cache: VectorCache, requests: Requests) -> tuple[str, float, float, float]:
     sents = draft_sentences(drafts)
     texts = [s.text for s in sents]
     vectors = cache.get(texts)
@@ -215,10 +269,13 @@ def compare(drafts: Sequence[Draft], cache: VectorCache) -> tuple[str, float, fl
     best_probs = np.zeros(len(sents))
     for name, featurize in CANDIDATES.items():
         x = featurize(drafts, sents, vectors, train_ctx)
+        extra = requests.train[:, : x.shape[1]]
         for l2 in L2_GRID:
             tests = {k: featurize(drafts, sents, vectors, c) for k, c in test_ctx.items()}
-            without = draft_scores(sents, out_of_fold(drafts, sents, x, l2=l2, test=tests["without"]), len(drafts))
-            probs = out_of_fold(drafts, sents, x, l2=l2, test=tests["with"])
+            without = draft_scores(
+                sents, out_of_fold(drafts, sents, x, l2=l2, test=tests["without"], extra=extra), len(drafts)
+            )
+            probs = out_of_fold(drafts, sents, x, l2=l2, test=tests["with"], extra=extra)
             scores = draft_scores(sents, probs, len(drafts))
             print(f"  {name}, l2={l2}, no customer message: AUC {roc_auc(without.tolist(), labels.tolist()):.3f}, "
                   f"BA {rates(without, labels, threshold_for(without, labels, FALSE_ALARM_BUDGET))[0]:.3f}")  # fmt: skip
@@ -233,7 +290,12 @@ def compare(drafts: Sequence[Draft], cache: VectorCache) -> tuple[str, float, fl
             print(f"  {name:<11} l2={l2:<5} AUC {auc:.3f}  BA {ba:.3f} (recall {recall:.3f}, FA {fa:.3f})  {per_lang}")
             if name == SHIPPED and ba > best[3]:  # the product reads sentences through assist.sarcasm.design
                 best, best_probs = (name, l2, threshold, ba), probs
-    threshold, floor = choose_threshold(sents, best_probs, hits, labels, threshold=best[2])
+    fit = [i for i, s in enumerate(sents) if s.label is not None]
+    x = shipped_design(drafts, sents, vectors, train_ctx)
+    w, b = _fit(x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=best[1], extra=requests.train)
+    threshold, floor = choose_threshold(
+        sents, best_probs, hits, labels, threshold=best[2], requests=lambda t: request_false_alarms(requests, w, b, t)
+    )
     return best[0], best[1], threshold, floor
 
 
@@ -241,19 +303,27 @@ FLOOR_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
 
 
 def choose_threshold(
-    sents: Sequence[Sentence], probs: np.ndarray, hits: np.ndarray, labels: np.ndarray, *, threshold: float
+    sents: Sequence[Sentence],
+    probs: np.ndarray,
+    hits: np.ndarray,
+    labels: np.ndarray,
+    *,
+    threshold: float,
+    requests: Callable[[float], float],
 ) -> tuple[float, float]:
     """The threshold and the ambiguous words' floor chosen together on the tone check's whole decision (the
     model's sentences and the phrases), out of fold: the best balanced accuracy within the false-alarm budget."""
     best, chosen = -1.0, (threshold, 1.01)
-    grid = sorted({round(float(t), 3) for t in np.quantile(probs, np.linspace(0.80, 0.995, 60))} | {threshold})
+    grid = sorted({round(float(t), 3) for t in np.quantile(probs, np.linspace(0.80, 0.999, 80))} | {threshold})
+    request_fa = {t: requests(t) for t in grid}
     for floor in FLOOR_GRID:
         for t in grid:
             flagged = combined(sents, probs, hits, len(labels), threshold=t, floor=floor)
             ba, fa = _ba(flagged, labels), float(flagged[~labels].mean())
-            if fa <= FALSE_ALARM_BUDGET and ba > best:
+            if fa <= FALSE_ALARM_BUDGET and request_fa[t] <= REQUEST_BUDGET and ba > best:
                 best, chosen = ba, (t, floor)
     t, floor = chosen
+    print(f"  polite Wikipedia requests kept out of training flagged at {t:.3f}: {requests(t):.1%}")
     flagged = combined(sents, probs, hits, len(labels), threshold=t, floor=floor)
     print(f"  model + phrases: threshold {t:.3f}, ambiguous words need {floor}: BA {_ba(flagged, labels):.3f}, "
           f"recall {flagged[labels].mean():.3f}, FA {flagged[~labels].mean():.3f}")  # fmt: skip
@@ -265,16 +335,24 @@ def _ba(flagged: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fit_final(
-    drafts: Sequence[Draft], cache: VectorCache, *, name: str, l2: float, threshold: float, floor: float
+    drafts: Sequence[Draft],
+    cache: VectorCache,
+    requests: Requests,
+    *,
+    name: str,
+    l2: float,
+    threshold: float,
+    floor: float,
 ) -> dict[str, object]:
     sents = draft_sentences(drafts)
     x = CANDIDATES[name](
         drafts, sents, cache.get([s.text for s in sents]), contexts(drafts, cache, dropout=CONTEXT_DROPOUT)
     )
     fit = [i for i, s in enumerate(sents) if s.label is not None]
-    w, b = fit_logistic(x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=l2)
+    w, b = _fit(x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=l2, extra=requests.train)
     return {
-        "_note": "Fitted by evals/_sarcasm_fit.py on the development authors of evals/tone_corpus only.",
+        "_note": "Fitted by evals/_sarcasm_fit.py on the development authors of evals/tone_corpus, with half of "
+        "the polite Wikipedia requests of Stanford Politeness (development split) as sincere text.",
         "features": name,
         "context_dropout": CONTEXT_DROPOUT,
         "l2": l2,
@@ -288,14 +366,16 @@ def fit_final(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="write the chosen model to prompts/models/sarcasm.json")
+    parser.add_argument("--data", default="../shared/eval/data", help="the shared evaluation data (politeness)")
     args = parser.parse_args(argv)
     drafts = load_drafts("development")
     cache = VectorCache()
-    name, l2, threshold, floor = compare(drafts, cache)
+    requests = polite_requests(Path(args.data), cache)
+    name, l2, threshold, floor = compare(drafts, cache, requests)
     print(f"chosen: {name}, l2={l2}, draft threshold {threshold:.4f} (false alarms ≤ {FALSE_ALARM_BUDGET:.0%} "
           f"out of fold), ambiguous words need {floor}")  # fmt: skip
     if args.write:
-        model = fit_final(drafts, cache, name=name, l2=l2, threshold=threshold, floor=floor)
+        model = fit_final(drafts, cache, requests, name=name, l2=l2, threshold=threshold, floor=floor)
         MODEL_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
         print(f"wrote {MODEL_PATH}")
     return 0

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Response
 from api.container import DEMO_CONVERSATIONS
 from api.deps import AgentRole, ContainerDep
 from api.persistence import review_repo
-from api.schemas import AssistIn, FeedbackIn, SearchIn, ToneIn
+from api.schemas import AssistIn, AssistOut, FeedbackIn, SearchIn, SearchOut, ToneIn
 from assist.errors import NotFound
 from assist.models import ToneReport
 
 router = APIRouter(prefix="/v1", tags=["agent"])
 
 
-@router.post("/search")
+@router.post("/search", response_model=SearchOut)
 def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> dict[str, Any]:
     filters = {k: v for k, v in (body.filters.model_dump() if body.filters else {}).items() if v}
     passages, language = container.assist.search(
@@ -26,7 +26,7 @@ def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> dict[str, A
     return {"results": [p.model_dump() for p in passages], "language": language}
 
 
-@router.post("/assist")
+@router.post("/assist", response_model=AssistOut)
 def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> dict[str, Any]:
     return container.assist.assist(body.conversation, draft=body.draft).payload()
 

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query
 
 from api.deps import ContainerDep, SupervisorRole
 from api.persistence import review_repo
-from api.schemas import ReviewIn
+from api.schemas import FlagsOut, ReviewIn, StoredFlag
 from assist.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["supervisor"])
 
 
-@router.get("/flags")
+@router.get("/flags", response_model=FlagsOut)
 def list_flags(
     container: ContainerDep,
     _: SupervisorRole,
@@ -46,7 +46,7 @@ def flag_stats(container: ContainerDep, _: SupervisorRole) -> dict[str, Any]:
         return review_repo.flag_stats(s)
 
 
-@router.post("/flags/{flag_id}/review")
+@router.post("/flags/{flag_id}/review", response_model=StoredFlag)
 def review_flag(flag_id: str, body: ReviewIn, container: ContainerDep, _: SupervisorRole) -> dict[str, Any]:
     with container.db.session() as s:
         flag = review_repo.review_flag(s, flag_id, decision=body.decision, note=body.note)
