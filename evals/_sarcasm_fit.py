@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import zipfile
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
