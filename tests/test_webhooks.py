@@ -361,3 +361,17 @@ def test_a_conversation_heard_mid_way_has_its_earlier_messages_fetched_from_chat
             assert again.json()["history"]["complete"] is True and len(chatwoot.calls) == 1  # fetched once
     finally:
         chatwoot.stop()
+
+
+def test_a_delivery_that_failed_can_be_delivered_again(client: TestClient) -> None:
+    delivery = str(uuid.uuid4())
+    assert post(client, real_event(210, 9800, "My order is late."), delivery=delivery).status_code == 202
+    conflicting = real_event(210, 9800, "Something else.")
+    failed = post(client, conflicting, delivery=str(uuid.uuid4()))
+    assert failed.status_code == 409
+    fixed_delivery = str(uuid.uuid4())
+    assert post(client, real_event(210, 9801, "Any news?"), delivery=fixed_delivery).status_code == 202
+    # A delivery refused with a 4xx took nothing: the same delivery id, with a valid body, is accepted.
+    retried_id = str(uuid.uuid4())
+    assert post(client, conflicting, delivery=retried_id).status_code == 409
+    assert post(client, real_event(210, 9802, "Hello?"), delivery=retried_id).status_code == 202

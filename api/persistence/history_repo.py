@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.persistence.tables import HistoryConversationRow, HistoryMessageRow, utcnow
+from api.persistence.tables import HistoryConversationRow, HistoryMessageRow, WebhookDeliveryRow, utcnow
 from assist.errors import Conflict
 
 
@@ -42,6 +42,17 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def take_delivery(s: Session, delivery: str, *, source: str) -> bool:
+    """Record a webhook delivery id; False when it was taken before (a redelivery)."""
+    if s.get(WebhookDeliveryRow, delivery) is not None:
+        return False
+    # No savepoint: with SQLite's driver a released savepoint outside a begun transaction commits, and the
+    # delivery must roll back with the messages when they fail. A concurrent twin raises IntegrityError.
+    s.add(WebhookDeliveryRow(id=delivery, source=source))
+    s.flush()
+    return True
 
 
 def conversation_state(s: Session, conversation_id: str) -> HistoryConversationRow | None:

@@ -52,7 +52,11 @@ async def chatwoot(request: Request, background: BackgroundTasks, container: Con
     if not isinstance(event, dict):
         raise ApiError("bad_request", "the body is not a JSON object", field="body")
     delivery = request.headers.get("X-Chatwoot-Delivery", "").strip()[:200]
-    if delivery and not await run_in_threadpool(_first_delivery, container, delivery):
+    if (
+        event.get("event") != "message_created"
+        and delivery
+        and not await run_in_threadpool(_first_delivery, container, delivery)
+    ):
         return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
     resolved = resolved_conversation(event)
     if resolved is not None:
@@ -65,8 +69,11 @@ async def chatwoot(request: Request, background: BackgroundTasks, container: Con
     heard = heard_from_event(event)
     if heard is None:
         return JSONResponse({"status": "ignored", "reason": "not a public text message"}, status_code=200)
-    # Stored before the answer, so that nothing Chatwoot was told we took is lost; assessed after it.
-    recorded = await run_in_threadpool(container.history.record, heard)
+    # Stored before the answer, in the same transaction as the delivery id, so that nothing Chatwoot was told we
+    # took is lost and a failed delivery can be retried; assessed after the answer.
+    recorded = await run_in_threadpool(container.history.record, heard, delivery=delivery or None)
+    if recorded.redelivered:
+        return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
     if recorded.stored:
         background.add_task(assess, container, heard)
     answer = {"status": "accepted" if recorded.stored else "unchanged", "conversation_id": heard.id,

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
+
 from api.persistence import history_repo as repo
 from api.persistence.database import Database
 from api.persistence.history_repo import NewMessage
@@ -52,6 +54,7 @@ class Recorded:
     dropped: int
     messages: int
     complete: bool
+    redelivered: bool = False  # the delivery id was taken before: nothing was stored
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -77,14 +80,24 @@ class ConversationHistory:
         self._purged_at = 0.0
         self._purge_lock = threading.Lock()
 
-    def record(self, heard: HeardConversation) -> Recorded:
-        """Store the event's messages (idempotent by message id); ``Conflict`` when an id comes back changed."""
-        with self.db.session() as s:
-            row = repo.ensure_conversation(s, heard.id, source=heard.source, complete=heard.starts_conversation)
-            repo.reopen(s, heard.id)
-            added = repo.add_messages(s, heard.id, heard.messages, limit=self.limit)
-            count = len(repo.load_messages(s, heard.id, limit=self.limit))
-            complete = row.complete
+    def record(self, heard: HeardConversation, *, delivery: str | None = None) -> Recorded:
+        """Store the event's messages (idempotent by message id); ``Conflict`` when an id comes back changed.
+        ``delivery`` (the helpdesk's delivery id) is taken in the same transaction: a delivery that failed here
+        can be delivered again."""
+        for attempt in (1, 2):
+            try:
+                with self.db.session() as s:
+                    if delivery is not None and not repo.take_delivery(s, delivery, source=heard.source):
+                        return Recorded(0, 0, 0, 0, 0, False, redelivered=True)
+                    row = repo.ensure_conversation(s, heard.id, source=heard.source, complete=heard.starts_conversation)
+                    repo.reopen(s, heard.id)
+                    added = repo.add_messages(s, heard.id, heard.messages, limit=self.limit)
+                    count = len(repo.load_messages(s, heard.id, limit=self.limit))
+                    complete = row.complete
+                break
+            except IntegrityError:  # a concurrent delivery stored the same rows first: once more sees them
+                if attempt == 2:
+                    raise
         self._purge_now_and_then()
         return Recorded(added.stored, added.duplicates, added.reordered, heard.dropped + added.trimmed, count, complete)
 
