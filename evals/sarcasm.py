@@ -4,7 +4,9 @@
 
 - The blind agent drafts (``evals/tone_corpus``), per language: balanced accuracy and false-alarm rate of "this
   draft is sarcastic" (any issue on the ``non_sarcastic`` dimension), on the development authors and on the
-  held-out authors, whom nothing was fitted or chosen on. Hard sincere cases are reported apart.
+  held-out authors, whom nothing was fitted or chosen on. Hard sincere cases are reported apart. Each draft alone
+  (as ``POST /v1/tone`` checks it), and the learned check also as the answer to the customer's message (as an
+  assist checks it).
 - IronITA 2018 (Italian tweets) gold test, SemEval-2018 irony gold test: ROC-AUC of the sarcasm score
   (1 − ``non_sarcastic``).
 - Stanford Politeness, StackExchange (held out): false alarms of a serious kind on the polite top quartile.
@@ -25,7 +27,7 @@ from evals._tone_data import IRONY, IRONY_FILES, POLITENESS, POLITENESS_FILES, l
 from evals._tone_metrics import roc_auc
 from evals.tone import SERIOUS
 
-Check = Callable[[str, str, str | None], ToneReport]
+Check = Callable[..., ToneReport]
 SARCASM_KINDS = frozenset({"sarcasm", "irony"})
 
 
@@ -38,9 +40,9 @@ def checks() -> dict[str, Check]:
 
     scorer = SarcasmScorer(SentenceVectors())
     return {
-        "phrases (before)": lambda text, lang, name: check_tone(text, language=lang, customer_name=name),
-        "learned + phrases": lambda text, lang, name: check_tone(
-            text, language=lang, customer_name=name, sarcasm=scorer
+        "phrases (before)": lambda text, lang, name, customer=None: check_tone(text, language=lang, customer_name=name),
+        "learned + phrases": lambda text, lang, name, customer=None: check_tone(
+            text, language=lang, customer_name=name, sarcasm=scorer, customer_text=customer
         ),
     }
 
@@ -63,11 +65,16 @@ def rates(drafts: Sequence[Draft], flagged: Sequence[bool]) -> Rates:
     return Rates(len(drafts), (recall + 1 - fa) / 2, recall, fa, sum(hard) / max(1, len(hard)))
 
 
-def corpus_rows(check: Check, method: str) -> list[str]:
+def corpus_rows(check: Check, method: str, *, context: bool = False) -> list[str]:
+    """Per split and language; ``context``: the draft is checked as the answer to the customer's message, as the
+    assist does (``POST /v1/tone`` alone has none)."""
     rows = []
     for part in ("development", "held_out"):
         drafts = load_drafts(part)
-        flagged = [is_sarcastic(check(d.text, d.language, d.customer_name)) for d in drafts]
+        flagged = [
+            is_sarcastic(check(d.text, d.language, d.customer_name, d.customer_message if context else None))
+            for d in drafts
+        ]
         for lang in (*LANGUAGES, "all"):
             idx = [i for i, d in enumerate(drafts) if lang in ("all", d.language)]
             r = rates([drafts[i] for i in idx], [flagged[i] for i in idx])
@@ -112,6 +119,8 @@ def evaluate(data: Path, *, limit: int = 0) -> str:
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for method, check in methods.items():
         lines += corpus_rows(check, method)
+    with_customer = "learned + phrases, with the customer's message"
+    lines += corpus_rows(methods["learned + phrases"], with_customer, context=True)
     lines += ["", "| held-out set | items | method | ROC-AUC |", "|---|---|---|---|"]
     for method, check in methods.items():
         lines += auc_rows(check, method, data, limit=limit)
