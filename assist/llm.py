@@ -171,7 +171,7 @@ class OpenAICompatibleLLM:
     def _delay(self, failures: int, exc: Exception) -> float:
         delay = self.backoff_s * 2 ** (failures - 1) * (1 + random.random() / 4)
         retry_after = _retry_after(exc)
-        return max(delay, min(retry_after, MAX_RETRY_AFTER_S)) if retry_after is not None else delay
+        return float(max(delay, min(retry_after, MAX_RETRY_AFTER_S)) if retry_after is not None else delay)
 
 
 def _response_format(fmt: Format, schema: Mapping[str, Any], name: str) -> dict[str, Any]:

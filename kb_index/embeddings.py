@@ -87,7 +87,8 @@ class E5Embeddings(Embeddings):
         return _e5_model(self._num_threads)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_passages_array(texts).tolist()
+        vectors: list[list[float]] = self.embed_passages_array(texts).tolist()
+        return vectors
 
     def embed_passages_array(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -99,7 +100,8 @@ class E5Embeddings(Embeddings):
         return np.vstack(out)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_query_array(text).tolist()
+        vector: list[float] = self.embed_query_array(text).tolist()
+        return vector
 
     def embed_query_array(self, text: str) -> np.ndarray:
         return self.queries.get(text, self._embed_query)

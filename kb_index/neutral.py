@@ -41,7 +41,7 @@ def compute_subspace(model: Any) -> np.ndarray:
 
 @cache
 def shipped_subspace() -> np.ndarray:
-    return np.load(SUBSPACE)
+    return np.asarray(np.load(SUBSPACE), dtype=np.float32)
 
 
 def compute_reference_queries(model: Any, basis: np.ndarray) -> np.ndarray:
@@ -52,7 +52,7 @@ def compute_reference_queries(model: Any, basis: np.ndarray) -> np.ndarray:
 
 @cache
 def shipped_reference_queries() -> np.ndarray:
-    return np.load(REFERENCE)
+    return np.asarray(np.load(REFERENCE), dtype=np.float32)
 
 
 def neutralize(vectors: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -81,10 +81,12 @@ class LanguageNeutralEmbeddings(Embeddings):
         return neutralize(self.inner.embed_query_array(text), self.basis)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_passages_array(texts).tolist()
+        vectors: list[list[float]] = self.embed_passages_array(texts).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_query_array(text).tolist()
+        vector: list[float] = self.embed_query_array(text).tolist()
+        return vector
 
 
 if __name__ == "__main__":
