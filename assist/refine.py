@@ -131,7 +131,7 @@ class _Outcome:
 
 
 @dataclass(frozen=True)
-class _Job:
+class _Refinement:
     """Everything one refinement needs, computed once: the prompts (redacted), and what the checks compare to."""
 
     assistance: Assistance
@@ -251,7 +251,7 @@ class Refiner:
 
     # --- one part ----------------------------------------------------------------------------------------
 
-    def _run(self, job: _Job, part: Part, deadline: float) -> _Outcome:
+    def _run(self, job: _Refinement, part: Part, deadline: float) -> _Outcome:
         messages = [{"role": "system", "content": job.system}, {"role": "user", "content": job.prompts[part]}]
         schema = SCHEMAS[part]
         tokens = self.config.max_tokens
@@ -287,7 +287,7 @@ class Refiner:
         log.info("llm part %s: %s %s", part, outcome.status, outcome.reason)
         return outcome
 
-    def _check(self, part: Part, parsed: _Out, job: _Job) -> _Outcome:
+    def _check(self, part: Part, parsed: _Out, job: _Refinement) -> _Outcome:
         if isinstance(parsed, EmpathyOut):
             return self._empathy(parsed, job)
         if isinstance(parsed, StepsOut):
@@ -295,7 +295,7 @@ class Refiner:
         assert isinstance(parsed, RewriteOut)
         return self._rewrite(parsed, job)
 
-    def _empathy(self, parsed: EmpathyOut, job: _Job) -> _Outcome:
+    def _empathy(self, parsed: EmpathyOut, job: _Refinement) -> _Outcome:
         items: list[EmpathySuggestion] = []
         reasons: list[str] = []
         for raw in parsed.phrasings:
@@ -309,7 +309,7 @@ class Refiner:
             return _Outcome("empathy", "rejected", reason=",".join(sorted(set(reasons))) or "empty")
         return _Outcome("empathy", "ok", items=items[: EMPATHY_COUNT + 1])
 
-    def _steps(self, parsed: StepsOut, job: _Job) -> _Outcome:
+    def _steps(self, parsed: StepsOut, job: _Refinement) -> _Outcome:
         proposed: list[ProposedStep] = []
         dropped: dict[str, int] = {}
         for step in parsed.steps:
@@ -339,7 +339,7 @@ class Refiner:
             outcome.reason = "no grounded step" if parsed.steps else "no step"
         return outcome
 
-    def _rewrite(self, parsed: RewriteOut, job: _Job) -> _Outcome:
+    def _rewrite(self, parsed: RewriteOut, job: _Refinement) -> _Outcome:
         draft = job.draft or ""
         text = job.vault.restore(parsed.rewrite).strip()
         reason = self._unsafe(text, job, promises=False)
@@ -352,7 +352,7 @@ class Refiner:
             return _Outcome("rewrite", "rejected", reason=reason)
         return _Outcome("rewrite", "ok", items=[text])
 
-    def _worse_tone(self, text: str, job: _Job) -> str | None:
+    def _worse_tone(self, text: str, job: _Refinement) -> str | None:
         """A rewrite must not read worse than the draft, nor promise what the draft and the policy do not."""
         tone = job.assistance.tone
         level = job.assistance.contact_level.level
@@ -367,7 +367,7 @@ class Refiner:
             return "worse tone"
         return None
 
-    def _unsafe(self, text: str, job: _Job, *, promises: bool) -> str | None:
+    def _unsafe(self, text: str, job: _Refinement, *, promises: bool) -> str | None:
         """Why ``text`` may not reach the agent: a leak of the instructions, an invented placeholder, a promise…"""
         if self.canary in text or _shares_run(text, job.system, LEAK_WORDS):
             return "leak"
@@ -395,7 +395,7 @@ class Refiner:
         conversation: Conversation,
         passages: Sequence[Passage],
         draft: str | None,
-    ) -> _Job:
+    ) -> _Refinement:
         cfg = self.config
         vault = Pseudonymizer(
             language=assistance.language,
@@ -437,9 +437,9 @@ class Refiner:
         prompts: dict[Part, str] = {part: render(f"{part}.j2", **context) for part in SCHEMAS}
         examples = frozenset(e for prompt in prompts.values() for e in _examples(prompt))
         policy = tuple(policy_texts(passages))
-        return _Job(assistance, conversation, draft, vault, system, chosen, prompts, examples, policy)
+        return _Refinement(assistance, conversation, draft, vault, system, chosen, prompts, examples, policy)
 
-    def _stats(self, outcomes: Mapping[Part, _Outcome], job: _Job) -> dict[str, Any]:
+    def _stats(self, outcomes: Mapping[Part, _Outcome], job: _Refinement) -> dict[str, Any]:
         parts: dict[str, Any] = {}
         for part, o in outcomes.items():
             entry: dict[str, Any] = {"status": o.status}
