@@ -64,15 +64,16 @@ def _when(value: Any, field: str) -> datetime | None:
     """Chatwoot's timestamps: ISO strings in webhooks, Unix seconds in conversation messages and the API."""
     if value is None or value == "":
         return None
+    problem = InvalidInput(f"{field}: {value!r} is neither an ISO-8601 time nor Unix seconds", field=field)
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(float(value), tz=UTC)
         if isinstance(value, str):
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
-    raise InvalidInput(f"{field}: {value!r} is neither an ISO-8601 time nor Unix seconds", field=field)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise problem from exc
+    raise problem
 
 
 def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:

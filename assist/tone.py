@@ -310,7 +310,8 @@ def _learned_sarcasm(
                 continue
             # "Obviously" is sarcastic only in a sentence that reads so: "Obviously this should never have
             # happened, and I'm sorry" is meant. Unambiguous phrases ("good luck with that") always count.
-            if _ambiguous(bank, finding, text, spans[at][1]) and probs[at] < scorer.model.confirm_floor:
+            ambiguous = ambiguous_finding(bank, finding.kind, text, finding.start, finding.end, spans[at][1])
+            if ambiguous and probs[at] < scorer.model.confirm_floor:
                 continue
             covered.add(at)
         kept.append(finding)
@@ -338,10 +339,6 @@ def ambiguous_finding(bank: ToneBank, kind: str, text: str, start: int, end: int
     confirm = bank.rules[kind].confirm
     m = confirm.search(text, start, sentence_end) if confirm else None
     return m is not None and m.start() < end
-
-
-def _ambiguous(bank: ToneBank, finding: Finding, text: str, sentence_end: int) -> bool:
-    return ambiguous_finding(bank, finding.kind, text, finding.start, finding.end, sentence_end)
 
 
 def _sentence_index(spans: Sequence[tuple[int, int]], at: int) -> int:

@@ -89,7 +89,7 @@ def test_a_confident_model_turns_a_sentence_into_a_finding_with_span_reason_and_
         assert report.dimensions.non_sarcastic < 0.05
 
 
-def test_a_question_is_explained_as_one(scorer: SarcasmScorer) -> None:
+def test_a_question_is_explained_as_one() -> None:
     always = SarcasmModel(weights=np.zeros_like(shipped_model().weights), bias=5.0, threshold=0.5)
     sure = SarcasmScorer(SentenceVectors(), model=always)
     question = check_tone("Have you tried reading the email?", language="en", sarcasm=sure).issues[0]

@@ -307,7 +307,7 @@ class FakeChatwoot:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                """Quiet: the test reads ``calls`` instead of the server's log."""
 
             def do_GET(self) -> None:
                 fake.calls.append(self.path)

@@ -136,6 +136,11 @@ def _trim(s: Session, conversation_id: str, *, limit: int) -> int:
     return len(old)
 
 
+def count_messages(s: Session, conversation_id: str) -> int:
+    query = select(func.count()).where(HistoryMessageRow.conversation_id == conversation_id)
+    return int(s.scalar(query) or 0)
+
+
 def load_messages(s: Session, conversation_id: str, *, limit: int) -> list[HistoryMessageRow]:
     """The conversation's last ``limit`` messages, oldest first (by their timestamp, then by arrival)."""
     rows = list(s.scalars(_ordered(conversation_id).limit(limit)).all())

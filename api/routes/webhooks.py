@@ -21,7 +21,7 @@ from api.chatwoot import SignatureError, heard_from_event, resolved_conversation
 from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ApiError
-from api.persistence.tables import WebhookDeliveryRow
+from api.persistence import history_repo
 from api.services.history import HeardConversation
 
 router = APIRouter(prefix="/v1/webhooks", tags=["integrations"])
@@ -84,9 +84,8 @@ async def chatwoot(request: Request, background: BackgroundTasks, container: Con
 def _first_delivery(container: Container, delivery: str) -> bool:
     try:
         with container.db.session() as s:
-            s.add(WebhookDeliveryRow(id=delivery, source="chatwoot"))
-        return True
-    except IntegrityError:
+            return history_repo.take_delivery(s, delivery, source="chatwoot")
+    except IntegrityError:  # the same delivery, at the same moment
         return False
 
 

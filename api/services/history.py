@@ -25,7 +25,7 @@ from api.persistence import history_repo as repo
 from api.persistence.database import Database
 from api.persistence.history_repo import NewMessage
 from api.persistence.tables import utcnow
-from assist.models import Conversation
+from assist.models import Conversation, Message
 
 log = logging.getLogger("tactful.history")
 PURGE_EVERY_S = 3600.0
@@ -92,7 +92,7 @@ class ConversationHistory:
                     row = repo.ensure_conversation(s, heard.id, source=heard.source, complete=heard.starts_conversation)
                     repo.reopen(s, heard.id)
                     added = repo.add_messages(s, heard.id, heard.messages, limit=self.limit)
-                    count = len(repo.load_messages(s, heard.id, limit=self.limit))
+                    count = repo.count_messages(s, heard.id)
                     complete = row.complete
                 break
             except IntegrityError:  # a concurrent delivery stored the same rows first: once more sees them
@@ -141,13 +141,9 @@ class ConversationHistory:
         earlier = _earlier(stored, posted)
         if not earlier:
             return conversation
-        kept = earlier[-max(0, self.limit - len(posted)) :] if len(posted) < self.limit else []
-        messages = [{"role": role, "text": text} for role, text in kept] + [
-            m.model_dump(mode="json") for m in conversation.messages
-        ]
-        return conversation.model_copy(update={"messages": Conversation.model_validate(
-            {"id": conversation.id, "messages": messages}
-        ).messages})  # fmt: skip
+        kept = earlier[-(self.limit - len(posted)) :] if len(posted) < self.limit else []
+        before = [Message(role=role, text=text) for role, text in kept]  # type: ignore[arg-type]
+        return conversation.model_copy(update={"messages": before + list(conversation.messages)})
 
     def resolve(self, conversation_id: str, *, at: datetime | None = None) -> bool:
         with self.db.session() as s:
