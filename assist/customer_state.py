@@ -3,23 +3,21 @@
 Sentiment comes from a small per-language lexicon (``prompts/banks/sentiment/<lang>.toml``) with
 intensifiers and negation flipping. Frustration adds cues that are searched in every supported language,
 because customers mix languages and a short message is easy to misdetect: repeated contact, threats to
-leave, legal words, time waited, shouting in capitals and runs of exclamation marks.
-
-The text helpers (``fold``, ``compile_patterns``) live here because the empathy and flag rules match the
-same way; they would move to a shared ``assist/text.py`` if one appears.
+leave, legal words, time waited, shouting in capitals and runs of exclamation marks. Text is folded and bank
+patterns compiled with ``assist.text``, as everywhere else.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
 from assist.models import Conversation, CustomerState, MessageState
+from assist.text import compile_folded, fold
 from prompts import SUPPORTED_LANGUAGES, load_bank
 
 BANK = "sentiment"
@@ -60,7 +58,6 @@ SHOUT_LONG_WORD = 8  # one all-capital word this long is shouting on its own ("U
 _TOKEN = re.compile(r"\w+n't|\w+")
 _EXCLAMATIONS = re.compile(r"!\s*!|[!?]{3,}")
 _CLAUSE = re.compile(r"[.,;:!?()\n]+")  # negation does not reach past a clause boundary
-_FOLD_SPECIAL = {"ł": "l", "Ł": "L", "’": "'", "‘": "'", "ß": "s"}
 
 Trend = Literal["rising", "falling", "steady"]
 Mood = Literal["very frustrated", "upset", "calm", "pleased"]
@@ -73,30 +70,6 @@ def mood(state: CustomerState) -> Mood:
     if state.frustration >= UPSET_FROM or state.sentiment <= -UPSET_FROM:
         return "upset"
     return "calm" if state.sentiment < UPSET_FROM else "pleased"
-
-
-def _strip_accent(char: str) -> str:
-    special = _FOLD_SPECIAL.get(char)
-    if special is not None:
-        return special
-    decomposed = unicodedata.normalize("NFD", char)
-    return decomposed[0] if decomposed else char
-
-
-@cache
-def _fold_char(char: str) -> str:
-    lower = char.lower()
-    return _strip_accent(lower if len(lower) == 1 else char)
-
-
-def fold(text: str) -> str:
-    """``text`` in lower case without accents (ł → l too), same length, so offsets carry over."""
-    return "".join(_fold_char(c) for c in text)
-
-
-def compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
-    """Compile bank regexes to match folded text: accents stripped from the pattern, case ignored."""
-    return tuple(re.compile("".join(_strip_accent(c) for c in p), re.IGNORECASE) for p in patterns)
 
 
 @dataclass(frozen=True)
@@ -142,14 +115,14 @@ def _lexicon(language: str) -> _Lexicon:
         stems=tuple(stems),
         intensifiers=frozenset(fold(w) for w in bank.get("intensifiers", [])),
         negations=frozenset(fold(w) for w in bank.get("negations", [])),
-        neutral=compile_patterns(bank.get("neutral", [])),
+        neutral=compile_folded(bank.get("neutral", [])),
     )
 
 
 @cache
 def _cue_patterns() -> dict[str, tuple[re.Pattern[str], ...]]:
     banks = [load_bank(BANK, lang) for lang in SUPPORTED_LANGUAGES]
-    return {signal: compile_patterns(p for b in banks for p in b.get(signal, [])) for signal in PATTERN_SIGNALS}
+    return {signal: compile_folded(p for b in banks for p in b.get(signal, [])) for signal in PATTERN_SIGNALS}
 
 
 def _shouting_hit(text: str) -> SignalHit | None:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from assist.customer_state import EMPATHY_FROM, compile_patterns, fold
+from assist.customer_state import EMPATHY_FROM
 from assist.models import ContactLevel, Conversation, CustomerState, EmpathySuggestion
+from assist.text import compile_folded, fold
 from prompts import load_bank
 
 BANK = "empathy"
@@ -36,7 +37,7 @@ Entry = dict[str, str]
 @cache
 def _trigger_patterns(language: str) -> dict[str, tuple[re.Pattern[str], ...]]:
     triggers = load_bank(BANK, language)["triggers"]
-    return {name: compile_patterns(triggers.get(name, [])) for name in KEYWORD_TRIGGERS}
+    return {name: compile_folded(triggers.get(name, [])) for name in KEYWORD_TRIGGERS}
 
 
 def _phrases(language: str, trigger: str, level: ContactLevel) -> list[Entry]:

@@ -1,27 +1,22 @@
 """Supervisor flags: sarcasm, rudeness, rising frustration, escalation risk and broken promises.
 
 Flags are raised from the agent's tone reports (computed by the engine with ``check_tone``), the customer
-state and the conversation itself. Promise patterns live in ``prompts/banks/flags/<lang>.toml`` and are
-searched in every supported language, since flags are language-agnostic and the conversation's language
-is not passed in. At most one flag per kind per call; the store fills ``id`` and ``created_at`` and dedups
-across calls. Flag messages are in English: they are read by supervisors, not customers.
+state and the conversation itself. Promises and their deadlines are read by ``assist.promises``
+(``prompts/banks/promises/<lang>.toml``) in every supported language, since flags are language-agnostic and
+the conversation's language is not passed in. At most one flag per kind per call; the store fills ``id`` and
+``created_at`` and dedups across calls. Flag messages are in English: they are read by supervisors, not customers.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from functools import cache
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from assist.customer_state import EMPATHY_FROM, FLAG_FROM, SEVERE_FROM, compile_patterns, find_signals, fold
+from assist.customer_state import EMPATHY_FROM, FLAG_FROM, SEVERE_FROM, find_signals
 from assist.models import ContactLevel, Conversation, CustomerState, Flag, MessageState, Severity, ToneIssue, ToneReport
-from prompts import SUPPORTED_LANGUAGES, load_bank
+from assist.promises import callback_promise, not_kept
 
-BANK = "flags"
 # Tone issues that make a sarcasm flag: any issue scored on the non_sarcastic dimension, or of these kinds.
 SARCASM_DIMENSION = "non_sarcastic"
 SARCASM_KINDS = frozenset({"sarcasm", "irony"})
@@ -36,7 +31,6 @@ ESCALATION_FRUSTRATION_FROM = EMPATHY_FROM
 # Agent messages this close to a promise, with no customer message between, are the same turn, not a follow-up.
 SAME_TURN = timedelta(minutes=5)
 EXCERPT_CHARS = 280
-_SENTENCE = re.compile(r"(?:[^.!?\n]|\.(?=\d))+[.!?]*")  # "2.5 hours" stays in one sentence
 _SEVERITY_RANK: dict[Severity, int] = {"low": 0, "medium": 1, "high": 2}
 
 
@@ -48,38 +42,9 @@ class _Span:
 
 
 @dataclass(frozen=True)
-class _PromiseRules:
-    promise: tuple[re.Pattern[str], ...]
-    duration: tuple[re.Pattern[str], ...]
-    same_day: tuple[re.Pattern[str], ...]
-    next_day: tuple[re.Pattern[str], ...]
-    not_kept: tuple[re.Pattern[str], ...]
-    amounts: dict[str, float]
-    units: tuple[tuple[str, float | str], ...]
-
-
-@dataclass(frozen=True)
 class _Promise:
     span: _Span
     deadline: datetime | None
-
-
-def _rules_from(bank: dict[str, Any]) -> _PromiseRules:
-    units = sorted(((fold(k), v) for k, v in bank["units"].items()), key=lambda kv: -len(kv[0]))
-    return _PromiseRules(
-        promise=compile_patterns(bank["promise"]),
-        duration=compile_patterns(bank["duration"]),
-        same_day=compile_patterns(bank["same_day"]),
-        next_day=compile_patterns(bank["next_day"]),
-        not_kept=compile_patterns(bank["not_kept"]),
-        amounts={fold(k): float(v) for k, v in bank["amounts"].items()},
-        units=tuple(units),
-    )
-
-
-@cache
-def _all_rules() -> tuple[_PromiseRules, ...]:
-    return tuple(_rules_from(load_bank(BANK, lang)) for lang in SUPPORTED_LANGUAGES)
 
 
 # --- building flags -------------------------------------------------------------------------------
@@ -237,74 +202,10 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _end_of_day(moment: datetime, *, days_after: int = 0) -> datetime:
-    day = moment.date() + timedelta(days=days_after)
-    return datetime.combine(day, time(23, 59, 59), tzinfo=moment.tzinfo)
-
-
-def _add_workdays(moment: datetime, days: int) -> datetime:
-    result = moment
-    while days > 0:
-        result += timedelta(days=1)
-        days -= result.weekday() < 5
-    return result
-
-
-def _amount(text: str | None, rules: _PromiseRules) -> float:
-    if not text:
-        return 1.0
-    word = fold(text).strip()
-    if word[:1].isdigit():
-        return float(word.replace(",", "."))
-    return rules.amounts.get(word, 1.0)
-
-
-def _unit(text: str, rules: _PromiseRules) -> float | str | None:
-    word = fold(text)
-    return next((value for stem, value in rules.units if word.startswith(stem)), None)
-
-
-def _duration_deadline(sentence: str, rules: _PromiseRules, at: datetime) -> datetime | None:
-    for pattern in rules.duration:
-        match = pattern.search(sentence)
-        unit = _unit(match.group("unit"), rules) if match else None
-        if match is None or unit is None:
-            continue
-        amount = _amount(match.group("amount"), rules)
-        if unit == "workday":
-            return _add_workdays(at, math.ceil(amount))
-        return at + timedelta(seconds=amount * float(unit))
-    return None
-
-
-def _deadline(sentence: str, rules: _PromiseRules, at: datetime | None) -> datetime | None:
-    """When a promise made at ``at`` falls due, from the time words in its sentence; ``None`` if unsaid."""
-    if at is None:
-        return None
-    if (deadline := _duration_deadline(sentence, rules, at)) is not None:
-        return deadline
-    if any(p.search(sentence) for p in rules.same_day):
-        return _end_of_day(at)
-    return _end_of_day(at, days_after=1) if any(p.search(sentence) for p in rules.next_day) else None
-
-
-def _sentence_promise(text: str, *, index: int, at: datetime | None) -> _Promise | None:
-    for match in _SENTENCE.finditer(text):
-        sentence = fold(match.group())
-        for rules in _all_rules():
-            if any(p.search(sentence) for p in rules.promise):
-                stripped = match.group().strip()
-                start = match.start() + match.group().index(stripped)
-                return _Promise(_Span(index, start, start + len(stripped)), _deadline(sentence, rules, at))
-    return None
-
-
 def _promises(conversation: Conversation) -> list[_Promise]:
     """The first promise in each agent message, in conversation order."""
-    found = (
-        _sentence_promise(m.text, index=i, at=m.at) for i, m in enumerate(conversation.messages) if m.role == "agent"
-    )
-    return [p for p in found if p is not None]
+    found = [(i, callback_promise(m.text, at=m.at)) for i, m in enumerate(conversation.messages) if m.role == "agent"]
+    return [_Promise(_Span(i, c.start, c.end), c.due) for i, c in found if c is not None]
 
 
 def _followed_up_in_time(conversation: Conversation, promise: _Promise, deadline: datetime) -> bool:
@@ -342,13 +243,8 @@ def _not_kept_span(conversation: Conversation, *, after: int) -> _Span | None:
     """The first customer message after ``after`` saying nobody called or wrote back, at that phrase."""
     for index in range(after + 1, len(conversation.messages)):
         message = conversation.messages[index]
-        if message.role != "customer":
-            continue
-        folded = fold(message.text)
-        for rules in _all_rules():
-            match = next((m for p in rules.not_kept if (m := p.search(folded))), None)
-            if match is not None:
-                return _Span(index, match.start(), match.end())
+        if message.role == "customer" and (span := not_kept(message.text)) is not None:
+            return _Span(index, *span)
     return None
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 from assist.models import Citation, NextStep, Passage
+from assist.text import fold, sentence_spans, stems, words
 from prompts import load_bank
 
 __all__ = [
@@ -33,21 +33,17 @@ __all__ = [
 
 Embed = Callable[[list[str]], list[list[float]]]
 
-STEM = 5
 MIN_TOKEN = 3
 QUOTE_CHARS = 300
 MAX_SENTENCES = 16
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
-_SENTENCE = re.compile(r"[^\n.!?]+(?:[.!?]+|$)", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+", re.MULTILINE)
 _MARKUP = re.compile(r"^[\s#>*+-]*(?:\d{1,3}[.)]\s+)?")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CODE = re.compile(r"(?<!\w)#?[A-Za-z]*\d(?:[\w/-]|[.,:]\d)*")
 _TRAILING = ".,;:!?)»”'\""
-_FOLD = str.maketrans({"ł": "l", "Ł": "l", "’": "'", "ß": "ss", "ø": "o", "đ": "d"})
 
 
 @dataclass(frozen=True)
@@ -167,8 +163,8 @@ def lost_facts(original: str, rewrite: str, *, names: Iterable[str | None] = ())
     """Facts of ``original`` missing from ``rewrite``, and facts the rewrite made up (prefixed ``+``)."""
     kept, made = facts(original), facts(rewrite)
     missing = sorted(f for f in kept if f not in rewrite)
-    folded = _fold(original)
-    missing += sorted(n for n in filter(None, names) if _fold(n) in folded and _fold(n) not in _fold(rewrite))
+    folded, rewritten = fold(original), fold(rewrite)
+    missing += sorted(n for n in filter(None, names) if fold(n) in folded and fold(n) not in rewritten)
     invented = sorted(f"+{f}" for f in made - kept)
     return missing + invented
 
@@ -249,8 +245,8 @@ def _next_step(candidate: _Candidate, *, language: str) -> NextStep:
 
 def _evidence(passage: Passage, quote: str, step: str, *, config: Grounding) -> _Evidence:
     """The passage's own sentence that best matches the LLM's quote: citations always quote the knowledge base."""
-    found = [_MARKUP.sub("", s).strip() for s in _SENTENCE.findall(passage.text)]
-    sentences = tuple(s for s in found if len(_TOKEN.findall(s)) >= 2)[:MAX_SENTENCES] or (passage.text.strip(),)
+    found = [_MARKUP.sub("", passage.text[a:b]).strip() for a, b in sentence_spans(passage.text)]
+    sentences = tuple(s for s in found if len(words(s)) >= 2)[:MAX_SENTENCES] or (passage.text.strip(),)
     langs = (passage.language or "en",)
     if quote.strip():
         best = max(sentences, key=lambda s: lexical_overlap(quote, s, languages=langs))
@@ -263,23 +259,17 @@ def _evidence(passage: Passage, quote: str, step: str, *, config: Grounding) -> 
 # --- text --------------------------------------------------------------------------------------------
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD).lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def _stems(text: str, ignored: frozenset[str]) -> set[str]:
-    words = (_fold(w) for w in _TOKEN.findall(text))
-    return {w[:STEM] for w in words if len(w) >= MIN_TOKEN and w not in ignored and not w.isdigit()}
+    return stems(words(text), ignored, min_length=MIN_TOKEN)
 
 
 @cache
 def _ignored(languages: tuple[str, ...]) -> frozenset[str]:
-    words: set[str] = set()
+    ignored: set[str] = set()
     for language in languages:
         bank = load_bank("steps", language)
-        words |= {_fold(w) for w in [*bank.get("stopwords", []), *bank.get("procedure_words", [])]}
-    return frozenset(words)
+        ignored |= {fold(w) for w in [*bank.get("stopwords", []), *bank.get("procedure_words", [])]}
+    return frozenset(ignored)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

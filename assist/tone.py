@@ -3,7 +3,7 @@
 Each issue points at the exact offending span (``text[start:end]``) and says why in the draft's language;
 the rewrite replaces or removes those spans and, where needed, greets the customer by name and acknowledges
 how they feel, leaving every fact (numbers, amounts, dates, order ids, URLs, emails) as it was. The patterns
-are data in ``prompts/banks/tone/<lang>.toml``, compiled once per language by ``assist.tone_rules``.
+are data in ``prompts/banks/tone/<lang>.toml``, compiled once per language by ``assist.tone_bank``; promises and timeframes are read by ``assist.promises``.
 
 Only those patterns raise issues. The dimension scores also weigh softer cues (the banks' ``[features]``
 lexicons, punctuation, capitals, negations) with logistic models fitted on outside data by
@@ -16,34 +16,14 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from assist.edits import Edit, chosen_edits, conflict, deletion_span, position, splice
+from assist.greeting import addressed, greeting_for, greeting_line, name_used
 from assist.language import detect_language
 from assist.models import ContactLevel, ToneDimensions, ToneIssue, ToneReport
+from assist.promises import Frame, PromiseBank, clauses, policy_frames, promise_bank, render_frame, time_promises
 from assist.sarcasm import MAX_SENTENCES, SarcasmScorer
-from assist.tone_rules import (
-    WORDS,
-    Cue,
-    Edit,
-    Frame,
-    Pattern,
-    PromiseRules,
-    ToneBank,
-    addressed,
-    chosen_edits,
-    clauses,
-    conflict,
-    deletion_span,
-    greeting_for,
-    greeting_line,
-    name_used,
-    parse_frame,
-    policy_frames,
-    position,
-    render_frame,
-    sentence_around,
-    sentences,
-    splice,
-    tone_bank,
-)
+from assist.text import sentence_around, sentence_spans
+from assist.tone_bank import WORDS, Cue, Pattern, ToneBank, tone_bank
 
 DIMENSIONS = ("calm", "non_sarcastic", "personalised", "professional", "empathetic")
 SARCASM_DIMENSION = "non_sarcastic"
@@ -94,7 +74,7 @@ class Draft:
         greeting = bank.greeting.match(text)
         used = name is not None and name_used(text, name, bank)
         ack = bank.acknowledgements.search(text) is not None
-        spans, words = list(sentences(text)), len(WORDS.findall(text))
+        spans, words = sentence_spans(text, semicolons=True), len(WORDS.findall(text))
         return cls(text, bank, name, spans, greeting, words, used, ack, text.lower())
 
     @property
@@ -128,7 +108,7 @@ def check_tone(
         return ToneReport(language=lang, score=1.0, dimensions=perfect, issues=[])
     draft = Draft.read(text, bank, (customer_name or "").strip() or None)
     findings = _marker_findings(draft) + _shouting(draft)
-    findings += _promises(text, bank.promises, policy_frames(tuple(policy_texts)))
+    findings += _promises(text, promise_bank(bank.language), policy_frames(tuple(policy_texts)))
     # A replacement that already acknowledges ("calm down" -> "I understand…") needs no second acknowledgement.
     acknowledged = any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
     sarcastic = 0.0
@@ -253,32 +233,21 @@ def _quiet(word: str, bank: ToneBank, names: set[str]) -> str:
     return word.capitalize() if word.casefold() in names else word.lower()
 
 
-def _promises(text: str, rules: PromiseRules, frames: dict[str, Frame]) -> list[Finding]:
+def _promises(text: str, rules: PromiseBank, frames: dict[str, Frame]) -> list[Finding]:
     found = []
     for c0, c1 in clauses(text, rules.clause_break):
         clause = text[c0:c1]
         topic = next((topic for topic, regex in rules.topics.items() if regex.search(clause)), None)
         if topic is None or not rules.future.search(clause):
             continue
-        for start, end, most in _time_promises(clause, rules):
+        for start, end, most in time_promises(clause, rules):
             finding = _promise_finding(c0 + start, c0 + end, most, frames.get(topic), rules)
             if finding:
                 found.append(finding)
     return found
 
 
-def _time_promises(clause: str, rules: PromiseRules) -> Iterator[tuple[int, int, float]]:
-    for m in rules.instant.finditer(clause):
-        yield m.start(), m.end(), 0.0
-    for m in rules.tomorrow.finditer(clause):
-        yield m.start(), m.end(), 1.0
-    for m in rules.duration.finditer(clause):
-        frame = parse_frame(m, rules)
-        if frame:
-            yield m.start(), m.end(), frame.most
-
-
-def _promise_finding(start: int, end: int, most: float, policy: Frame | None, rules: PromiseRules) -> Finding | None:
+def _promise_finding(start: int, end: int, most: float, policy: Frame | None, rules: PromiseBank) -> Finding | None:
     if policy is not None:
         if most >= policy.days:
             return None

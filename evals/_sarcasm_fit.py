@@ -1,6 +1,6 @@
 """Fit the tone check's learned sarcasm scorer on the development authors of the blind corpus (a script).
 
-Each draft is cut into sentences (``assist.tone_rules.sentences``); a sentence of a sarcastic draft that overlaps
+Each draft is cut into sentences (``assist.text.sentence_spans``, semicolons included, as the tone check cuts them); a sentence of a sarcastic draft that overlaps
 the author's marked span is sarcastic, every sentence of a sincere draft is not (the other sentences of a
 sarcastic draft are left out: the author marked only the strongest part). A sentence is read through
 ``assist.sarcasm.design``: its e5 vector (language-neutral, the bundled model), the mean vector of its draft, and
@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from assist.sarcasm import MODEL_PATH, design
+from assist.text import sentence_spans
 from assist.tone import ambiguous_finding, check_tone
-from assist.tone_rules import sentences, tone_bank
+from assist.tone_bank import tone_bank
 from evals._sarcasm_data import Draft, load_drafts
 from evals._tone_data import POLITENESS, POLITENESS_FILES, load_politeness
 from evals._tone_fit import fit_logistic
@@ -57,7 +58,7 @@ def draft_sentences(drafts: Sequence[Draft]) -> list[Sentence]:
     out = []
     for i, d in enumerate(drafts):
         span = d.span_range
-        for start, end in sentences(d.text):
+        for start, end in sentence_spans(d.text, semicolons=True):
             if not d.sarcastic:
                 label: bool | None = False
             elif span is None:
@@ -186,7 +187,7 @@ def polite_requests(data: Path, cache: VectorCache) -> Requests:
     train: list[np.ndarray] = []
     check: list[np.ndarray] = []
     for k, text in enumerate(polite):
-        parts = [text[a:b] for a, b in sentences(text)] or [text]
+        parts = [text[a:b] for a, b in sentence_spans(text, semicolons=True)] or [text]
         rows = design(cache.get(parts), None)
         (train.append(rows) if k % 2 == 0 else check.append(rows))
     return Requests(np.vstack(train), check)
@@ -207,7 +208,7 @@ def phrase_hits(drafts: Sequence[Draft], sents: Sequence[Sentence]) -> np.ndarra
         first.setdefault(s.draft, i)
     for d_index, d in enumerate(drafts):
         bank = tone_bank(d.language)
-        spans = list(sentences(d.text))
+        spans = list(sentence_spans(d.text, semicolons=True))
         for issue in check_tone(d.text, language=d.language, customer_name=d.customer_name).issues:
             if issue.dimension != "non_sarcastic":
                 continue

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assist.tone import tone_features
-from assist.tone_rules import BANK
+from assist.tone_bank import BANK
 from evals._tone_data import (
     EMPATHY,
     EMPATHY_FILES,

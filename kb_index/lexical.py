@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -11,6 +10,8 @@ from functools import cache
 import bm25s
 import numpy as np
 import Stemmer
+
+from assist.text import fold
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _STEMMERS = {
@@ -43,21 +44,17 @@ def _stemmer(language: str) -> Stemmer.Stemmer | None:
     return Stemmer.Stemmer(algo) if algo else None
 
 
-def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
-
-
 @cache
 def _stopwords(language: str) -> frozenset[str]:
-    return frozenset(_fold(w) for w in _STOP.get(language, "").split())
+    return frozenset(fold(w) for w in _STOP.get(language, "").split())
 
 
 def analyze(text: str, language: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed (in ``language``) and accent-folded tokens."""
     stop = _stopwords(language)
-    words = [w for w in _TOKEN.findall(text.lower()) if (len(w) > 1 or w.isdigit()) and _fold(w) not in stop]
+    words = [w for w in _TOKEN.findall(text.lower()) if (len(w) > 1 or w.isdigit()) and fold(w) not in stop]
     stem = _stemmer(language)
-    return [_fold(s) for s in (stem.stemWords(words) if stem else words)]
+    return [fold(s) for s in (stem.stemWords(words) if stem else words)]
 
 
 @dataclass

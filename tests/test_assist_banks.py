@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
-from assist.customer_state import PATTERN_SIGNALS, compile_patterns
+from assist.customer_state import PATTERN_SIGNALS
 from assist.empathy import GENERIC, KEYWORD_TRIGGERS, TRIGGER_ORDER
+from assist.text import compile_folded
 from prompts import BANKS, SUPPORTED_LANGUAGES, bank_languages
 
-NAMES = ("contact_level", "sentiment", "empathy", "flags")
+NAMES = ("contact_level", "sentiment", "empathy", "promises")
 LEVELS = ("no_touch", "low_touch", "high_touch")
 # Regex lists per bank, found by key path.
 REGEX_KEYS: dict[str, list[tuple[str, ...]]] = {
     "sentiment": [(k,) for k in (*PATTERN_SIGNALS, "neutral")],
     "empathy": [("triggers", k) for k in KEYWORD_TRIGGERS],
-    "flags": [(k,) for k in ("promise", "duration", "same_day", "next_day", "not_kept")],
+    "promises": [(k,) for k in ("callback", "today", "tomorrow", "not_kept")],
 }
 
 
@@ -30,7 +31,7 @@ def read(name: str, language: str) -> dict[str, Any]:
 
 
 # Tables whose keys are words of the language (number words, unit stems): data, not structure.
-WORD_TABLES = {"amounts", "units"}
+WORD_TABLES = {"number_words", "units"}
 
 
 def shape(value: Any) -> Any:
@@ -68,7 +69,7 @@ def test_regex_lists_are_non_empty_and_compile(name: str, language: str) -> None
     for path in REGEX_KEYS[name]:
         patterns = at(bank, path)
         assert patterns and all(isinstance(p, str) for p in patterns), path
-        assert len(compile_patterns(patterns)) == len(patterns)
+        assert len(compile_folded(patterns)) == len(patterns)
 
 
 @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
@@ -127,14 +128,6 @@ def test_formal_address_in_italian_spanish_and_polish() -> None:
     for language, pattern in informal.items():
         for _, _, entry in phrase_entries(language):
             assert not re.search(pattern, entry["plain"], re.IGNORECASE), (language, entry["plain"])
-
-
-@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
-def test_flag_time_tables(language: str) -> None:
-    bank = read("flags", language)
-    assert all(re.compile(p).groupindex.keys() >= {"amount", "unit"} for p in bank["duration"])
-    assert all(isinstance(v, int | float) and v > 0 for v in bank["amounts"].values())
-    assert all(v == "workday" or (isinstance(v, int) and v > 0) for v in bank["units"].values())
 
 
 def test_banks_live_where_load_bank_looks() -> None:

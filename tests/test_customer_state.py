@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from assist.customer_state import assess_customer, assess_message, find_signals, fold
+from assist.customer_state import assess_customer, assess_message, find_signals
 from assist.models import Conversation
+from assist.text import fold
 
 
 def conversation(*turns: tuple[str, str]) -> Conversation:

@@ -24,11 +24,11 @@ import pytest
 from assist.llm import OpenAICompatibleLLM, local_model_path
 from assist.models import Assistance
 from assist.ports import ChatReply
-from assist.refine import RefineConfig, Refiner, _wire_schema
+from assist.refine import RefineConfig, Refiner
+from assist.refine.answers import wire_schema
 from assist.tone import check_tone
 from tests.conftest import _free_port
-from tests.factories import conversation
-from tests.test_refine import DRAFT, rules
+from tests.factories import DRAFT, conversation, rules
 
 pytestmark = pytest.mark.llm
 
@@ -128,7 +128,7 @@ def test_the_server_refuses_json_schema_and_the_adapter_steps_down_to_a_grammar(
             "content": 'Write one kind sentence for a customer whose parcel is late. {"phrasings": ["..."]}',
         },
     ]
-    reply = llm.complete_json(messages, schema=_wire_schema("empathy"), name="empathy", timeout_s=120, max_tokens=120)
+    reply = llm.complete_json(messages, schema=wire_schema("empathy"), name="empathy", timeout_s=120, max_tokens=120)
     assert llm.response_format == "json_object_schema"
     assert reply.attempts == 2 and reply.tokens_in > 0 and reply.tokens_out > 0
     if reply.finish_reason != "length":  # the grammar guarantees the shape unless the token budget cut it
@@ -157,7 +157,7 @@ def test_a_refinement_with_the_local_model_is_a_valid_answer_whatever_the_model_
     assert {p["status"] for p in parts.values()} <= {"ok", "rejected", "malformed"}  # it answered, in time
     for name, part in parts.items():
         # The grammar gives the schema's shape, so the JSON parses unless the token budget cut it short. Length
-        # bounds (a step needs a citation, at most N steps) stay out of the grammar (refine._wire_schema) and in
+        # bounds (a step needs a citation, at most N steps) stay out of the grammar (refine.answers.wire_schema) and in
         # our validation: a well-formed answer may still fail them (next_steps: ValidationError in 3 of 6 runs here).
         if part["status"] == "malformed" and part.get("reason") != "ValidationError":
             assert part["finish_reason"] == "length", (name, part)

@@ -11,19 +11,18 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from assist.engine import AssistEngine
-from assist.errors import LLMUnavailable
+from assist.grounding import Embed
 from assist.language import detect_language
-from assist.llm import CircuitBreaker, LLMCallFailed, OpenAICompatibleLLM, TTLCache
-from assist.models import Assistance, Conversation, Passage
+from assist.llm import CircuitBreaker, OpenAICompatibleLLM
+from assist.models import Assistance
 from assist.refine import Done, PartUpdate, RefineConfig, Refiner
+from assist.refine.prompts import build_refinement
 from assist.tone import check_tone
-from tests.factories import conversation, small_kb
+from tests.factories import DRAFT, conversation, rules
 from tests.fake_llm import (
     EMPATHY,
     FakeLLM,
@@ -37,40 +36,6 @@ from tests.fake_llm import (
     user_prompt,
 )
 
-DRAFT = "Calm down. Your order #A1234 of €59.99 will arrive on 2024-05-03, as I ALREADY told you."
-
-
-class StaticRetriever:
-    def __init__(self, passages: list[Passage]) -> None:
-        self.passages = passages
-
-    def search(
-        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
-    ) -> list[Passage]:
-        return self.passages[:k]
-
-
-def passages() -> list[Passage]:
-    return [
-        Passage(
-            document_id=d.id,
-            chunk_id=f"{d.id}#0",
-            title=d.title,
-            text=d.text,
-            score=0.9,
-            relevance=0.9,
-            language=d.language or "",
-            kind=d.kind,
-        )
-        for d in small_kb()
-    ]
-
-
-def rules(conv: dict[str, Any], draft: str | None = DRAFT) -> tuple[Assistance, list[Passage], Conversation]:
-    c = Conversation.model_validate(conv)
-    assistance, found = AssistEngine(StaticRetriever(passages())).assist_with_passages(c, draft=draft)
-    return assistance, found, c
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm() -> None:
@@ -79,15 +44,15 @@ def _warm() -> None:
     check_tone("warm up", language="en")
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM(good_model).start()
-    yield server
-    server.stop()
-
-
 def make_refiner(
-    url: str, *, timeout_s: float = 5.0, privacy: bool = True, failures: int = 3, reset_s: float = 60.0, **llm: Any
+    url: str,
+    *,
+    timeout_s: float = 5.0,
+    privacy: bool = True,
+    failures: int = 3,
+    reset_s: float = 60.0,
+    embed: Embed | None = None,
+    **llm: Any,
 ) -> Refiner:
     options: dict[str, Any] = {"backoff_s": 0.01, "max_retries": 2} | llm
     client = OpenAICompatibleLLM(base_url=url, model="fake", api_key="test-key", **options)
@@ -95,6 +60,7 @@ def make_refiner(
         client,
         config=RefineConfig(timeout_s=timeout_s, privacy=privacy),
         breaker=CircuitBreaker(failures=failures, reset_s=reset_s),
+        embed=embed,
     )
 
 
@@ -367,23 +333,6 @@ def test_a_dead_endpoint_opens_the_breaker_and_then_costs_under_5_ms() -> None:
     assert sorted(timings)[len(timings) // 2] < 5 and max(timings) < 50
 
 
-def test_the_breaker_lets_one_trial_through_after_its_reset_time_and_closes_on_success(fake: FakeLLM) -> None:
-    now = [0.0]
-    breaker = CircuitBreaker(failures=2, reset_s=10, clock=lambda: now[0])
-    breaker.failure()
-    assert breaker.state == "closed" and breaker.allow()
-    breaker.failure()
-    assert breaker.state == "open" and not breaker.allow()
-    now[0] = 11
-    assert breaker.state == "half_open" and breaker.allow() and not breaker.allow()
-    breaker.failure()  # the trial failed: open again, for another reset time
-    assert breaker.state == "open"
-    now[0] = 22
-    assert breaker.allow()
-    breaker.success()
-    assert breaker.state == "closed" and breaker.allow()
-
-
 def test_a_stall_counts_once_per_assist_and_an_answer_closes_the_breaker_again(fake: FakeLLM) -> None:
     fake.behave = lambda request: Reply(delay_s=1.0, content="{}")
     refiner = make_refiner(fake.url, timeout_s=0.3, failures=2)
@@ -406,27 +355,6 @@ def test_identical_requests_within_the_window_are_served_from_the_cache(fake: Fa
     assert second.llm["cache_hits"] == 3 and first.llm["cache_hits"] == 0
     assert [e.text for e in second.empathy] == [e.text for e in first.empathy]
     assert second.llm["tokens_in"] == 0
-
-
-def test_the_cache_forgets_after_its_ttl_and_keeps_its_size() -> None:
-    now = [0.0]
-    cache: TTLCache[str] = TTLCache(ttl_s=5, size=2, clock=lambda: now[0])
-    cache.put("a", "1")
-    cache.put("b", "2")
-    assert cache.get("a") == "1"
-    cache.put("c", "3")  # "b" is the least recently used
-    assert cache.get("b") is None and cache.get("c") == "3"
-    now[0] = 6
-    assert cache.get("a") is None
-
-
-def test_the_adapter_raises_llm_unavailable_with_its_reason(fake: FakeLLM) -> None:
-    fake.behave = lambda request: Reply(status=401)
-    client = OpenAICompatibleLLM(base_url=fake.url, model="fake", api_key="bad", backoff_s=0.01)
-    with pytest.raises(LLMUnavailable) as info:
-        client.complete_json([{"role": "user", "content": "hi"}], schema={}, name="x", timeout_s=2, max_tokens=10)
-    assert isinstance(info.value, LLMCallFailed) and info.value.reason == "http_401"
-    assert len(fake.requests) == 1  # a 401 is not retried
 
 
 # --- a model that follows a prompt injection ------------------------------------------------------------
@@ -528,9 +456,7 @@ def test_steps_in_another_language_are_kept_when_the_embedding_confirms_them(fak
     before, found, c = rules(conversation(), draft=None)
     without = make_refiner(fake.url).refine(before, conversation=c, passages=found)
     assert without.llm["parts"]["next_steps"]["dropped_by"] == {"unverifiable": 1}
-    refiner = make_refiner(fake.url)
-    refiner.embed = embed
-    result = refiner.refine(before, conversation=c, passages=found)
+    result = make_refiner(fake.url, embed=embed).refine(before, conversation=c, passages=found)
     (step,) = result.next_steps
     assert step.text == translation and step.translated and step.engine == "llm"
     assert step.citations[0].document_id == "rimborsi-it" and step.citations[0].quote.startswith("Verificare")
@@ -564,7 +490,7 @@ def test_stream_yields_each_part_as_it_is_ready_then_done(fake: FakeLLM) -> None
 def test_every_prompt_names_the_language_and_the_level_and_fences_its_data(language: str, level: str) -> None:
     conv = conversation(language=language, case={"contact_level": level})
     before, found, c = rules(conv)
-    job = make_refiner("http://127.0.0.1:9/v1")._job(before, conversation=c, passages=found, draft=DRAFT)
+    job = build_refinement(before, conversation=c, passages=found, draft=DRAFT, config=RefineConfig(), canary="TFL-x")
     name = {"en": "English", "it": "Italian", "es": "Spanish", "pl": "Polish"}[language]
     guidance = {"no_touch": "No touch (self-service)", "low_touch": "Low touch.", "high_touch": "High touch (VIP"}[
         level

@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 
 from assist.tone import tone_features
-from assist.tone_rules import BANK, needle, tone_bank
+from assist.tone_bank import BANK, needle, tone_bank
 from prompts import BANKS, SUPPORTED_LANGUAGES, bank_languages
 
 DIMENSIONS = {"calm", "non_sarcastic", "personalised", "professional", "empathetic"}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
-NUMBER = "(?:\\d+)"
 
 
 def raw(language: str) -> dict[str, Any]:
@@ -34,13 +33,10 @@ def keys(table: dict[str, Any], prefix: str = "") -> set[str]:
 
 def regexes(bank: dict[str, Any]) -> list[tuple[str, str]]:
     """(where, regex) for every regex the bank holds."""
-    text, promises = bank["text"], bank["promises"]
+    text = bank["text"]
     found = [("text.greeting", text["greeting"]), ("text.negations", text["negations"])]
     found += [("text.acknowledgements", p) for p in text["acknowledgements"]]
     found += [("text.address", regex) for regex, _replacement, _template in text["address"]]
-    found += [(f"promises.{k}", promises[k]) for k in ("future", "clause_break", "instant", "tomorrow")]
-    found.append(("promises.duration", promises["duration"].replace("<NUM>", NUMBER)))
-    found += [(f"promises.topics.{k}", v) for k, v in promises["topics"].items()]
     found += [(f"rules.{kind}", p[0]) for kind, rule in bank["rules"].items() for p in rule["patterns"]]
     return found
 
@@ -63,7 +59,6 @@ def test_bank_has_the_same_keys_and_rule_kinds_as_english(language: str) -> None
         assert bool(other["rules"][kind]["patterns"]) == bool(rule["patterns"]), kind
         for field in ("message", "alt_message"):
             assert set(PLACEHOLDER.findall(other["rules"][kind][field])) == set(PLACEHOLDER.findall(rule[field]))
-    assert set(other["promises"]["units"]) == set(english["promises"]["units"])
 
 
 @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
@@ -93,12 +88,6 @@ def test_rules_have_a_dimension_a_weight_and_a_message(language: str) -> None:
         assert rule["message"].strip(), kind
     weights = raw(language)["scoring"]["dimension_weights"]
     assert set(weights) == DIMENSIONS and all(w > 0 for w in weights.values())
-
-
-@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
-def test_duration_regex_names_the_groups_the_code_reads(language: str) -> None:
-    duration = tone_bank(language).promises.duration
-    assert {"frame", "n", "m", "bdays", "days", "hours", "weeks"} <= set(duration.groupindex)
 
 
 @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session
 from api.persistence.database import iso
 from api.persistence.tables import AssistRow, ConversationRow, FeedbackRow, FlagRow, utcnow
 from assist.models import Assistance, Conversation, Flag
+from assist.text import normalized
 
 
 def save_conversation(s: Session, conversation: Conversation, *, language: str, level: str) -> None:
@@ -205,5 +204,5 @@ def feedback_report(s: Session) -> list[dict[str, Any]]:
 
 
 def normalize_question(text: str) -> str:
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
-    return " ".join(re.findall(r"\w+", folded))[:500]
+    """The key under which the same question, however cased or accented, groups in the gaps report."""
+    return normalized(text)

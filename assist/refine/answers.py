@@ -1,0 +1,89 @@
+"""What the LLM is asked to answer, per part: the schemas its answers are validated against, and the JSON in them."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from assist.models import MAX_TEXT_CHARS
+
+__all__ = [
+    "SCHEMAS",
+    "CitationOut",
+    "EmpathyOut",
+    "Part",
+    "RewriteOut",
+    "StepOut",
+    "StepsOut",
+    "parse_json",
+    "wire_schema",
+]
+
+Part = Literal["empathy", "next_steps", "rewrite"]
+MAX_LLM_STEPS = 5
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+_GRAMMAR_HEAVY = frozenset({"maxLength", "minLength", "maxItems", "title"})
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
+
+
+class EmpathyOut(_Out):
+    phrasings: list[Sentence] = Field(min_length=1, max_length=4)
+
+
+class CitationOut(_Out):
+    passage: str = Field(min_length=1, max_length=12)
+    quote: str = Field(default="", max_length=1000)
+
+
+class StepOut(_Out):
+    text: Sentence
+    citations: list[CitationOut] = Field(min_length=1, max_length=4)
+
+
+class StepsOut(_Out):
+    steps: list[StepOut] = Field(max_length=MAX_LLM_STEPS)
+
+
+class RewriteOut(_Out):
+    rewrite: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+
+
+SCHEMAS: dict[Part, type[_Out]] = {"empathy": EmpathyOut, "next_steps": StepsOut, "rewrite": RewriteOut}
+
+
+@cache
+def wire_schema(part: Part) -> dict[str, Any]:
+    """The schema sent to the server: the shape only. Length bounds stay in our validation, because a server
+    that turns the schema into a grammar (llama.cpp) spells out every allowed length, which makes it crawl."""
+
+    def strip(node: Any, *, names: bool = False) -> Any:
+        if isinstance(node, dict):
+            # The keys of "properties" are field names, not keywords: keep them all.
+            return {k: strip(v, names=k == "properties") for k, v in node.items() if names or k not in _GRAMMAR_HEAVY}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    result: dict[str, Any] = strip(SCHEMAS[part].model_json_schema())
+    return result
+
+
+def parse_json(text: str) -> object:
+    """The JSON object in a model's answer (some wrap it in a Markdown fence)."""
+    body = _FENCE.sub("", text.strip())
+    if not body.startswith("{"):
+        start, end = body.find("{"), body.rfind("}")
+        if start < 0 or end <= start:
+            raise ValueError("no JSON object in the answer")
+        body = body[start : end + 1]
+    return json.loads(body)

@@ -1,0 +1,21 @@
+"""How a refinement runs: its deadline, privacy, answer length and how much of the case goes into a prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from assist.grounding import Grounding
+
+__all__ = ["RefineConfig"]
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    timeout_s: float = 8.0
+    privacy: bool = True
+    max_tokens: int = 600
+    passages: int = 5
+    passage_chars: int = 900
+    messages: int = 8
+    message_chars: int = 1200
+    grounding: Grounding = field(default_factory=Grounding)

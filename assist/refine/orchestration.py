@@ -1,0 +1,279 @@
+"""LLM refinement on top of the deterministic answer: better empathy, next steps and rewrite, or nothing lost.
+
+The rules engine answers first and always. ``Refiner`` then asks an LLM, in parallel, for three parts:
+empathy phrasings for this conversation, next steps written from the retrieved passages (translated into the
+conversation's language, each citing its passages), and a rewrite of the draft that keeps every fact. Before
+any text leaves the process, personal data is replaced by placeholders (``assist.privacy``), restored in
+what comes back. Each answer is validated against its schema, checked (no leaked instructions, no promise
+the policy does not make, the conversation's language, grounding for steps, facts for the rewrite), and only
+then replaces the rules part. A fault of any kind (deadline, 429/5xx after retries, garbage, a dead endpoint
+behind an open circuit breaker) leaves the rules part in place and marks the answer ``degraded``: never an
+error. Prompts are the templates in ``prompts/templates``; customer text and passages go in fenced as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from assist.errors import LLMUnavailable
+from assist.grounding import Embed
+from assist.language import detect_language
+from assist.llm import CircuitBreaker, LLMCallFailed, TTLCache
+from assist.models import Assistance, Conversation, Passage
+from assist.ports import LLM, ChatReply
+from assist.refine.answers import SCHEMAS, Part, parse_json, wire_schema
+from assist.refine.checks import Outcome, OutputChecks
+from assist.refine.config import RefineConfig
+from assist.refine.prompts import Refinement, build_refinement
+
+__all__ = ["Done", "PartUpdate", "Refiner"]
+
+log = logging.getLogger("tactful.llm")
+
+MIN_CALL_S = 0.05
+
+
+@dataclass(frozen=True)
+class PartUpdate:
+    """One LLM part ready: its items (JSON-ready) and the assistance with every part merged so far."""
+
+    part: Part
+    items: list[dict[str, Any]]
+    assistance: Assistance
+
+
+@dataclass(frozen=True)
+class Done:
+    """The end of a refinement: the final assistance (``degraded`` when a part fell back to the rules)."""
+
+    assistance: Assistance
+
+
+class Refiner:
+    """Refines rules answers with an LLM, within a deadline, behind a circuit breaker and a short cache."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        config: RefineConfig | None = None,
+        breaker: CircuitBreaker | None = None,
+        cache: TTLCache[ChatReply] | None = None,
+        embed: Embed | None = None,
+        workers: int = 12,
+    ) -> None:
+        self.llm = llm
+        self.config = config or RefineConfig()
+        self.breaker = breaker or CircuitBreaker()
+        self.cache: TTLCache[ChatReply] = cache if cache is not None else TTLCache()
+        self.embed = embed
+        # A secret in the system prompt: seeing it in an answer means the prompt leaked.
+        self.canary = f"TFL-{secrets.token_hex(6)}"
+        self.checks = OutputChecks(canary=self.canary, embed=embed, grounding=self.config.grounding)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tactful-llm")
+        # The checks use the language identifier, slow to load once: load it now, not in the first request.
+        self._pool.submit(detect_language, "warm up the language identifier")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def refine(
+        self,
+        assistance: Assistance,
+        *,
+        conversation: Conversation,
+        passages: Sequence[Passage],
+        draft: str | None = None,
+    ) -> Assistance:
+        """The rules ``assistance`` with every part the LLM improved in time replaced."""
+        final = assistance
+        for update in self.stream(assistance, conversation=conversation, passages=passages, draft=draft):
+            if isinstance(update, Done):
+                final = update.assistance
+        return final
+
+    def planned(self, assistance: Assistance, draft: str | None) -> list[Part]:
+        """The parts ``stream`` will ask the LLM for (none while the breaker is open): what a client may show as
+        still being improved after the rules answer."""
+        return [] if self.breaker.state == "open" else _parts(assistance, draft)
+
+    def stream(
+        self,
+        assistance: Assistance,
+        *,
+        conversation: Conversation,
+        passages: Sequence[Passage],
+        draft: str | None = None,
+    ) -> Iterator[PartUpdate | Done]:
+        """A ``PartUpdate`` for each part the LLM improved, as each is ready, then ``Done``."""
+        started = time.perf_counter()
+        parts = _parts(assistance, draft)
+        if not self.breaker.allow():
+            # The fast path that keeps a dead endpoint from adding latency: nothing is built or sent.
+            stats = {"model": self.llm.model, "breaker": "open", "parts": {p: {"status": "skipped"} for p in parts}}
+            yield Done(_finish(assistance, degraded=bool(parts), stats=stats, started=started))
+            return
+        job = build_refinement(
+            assistance,
+            conversation=conversation,
+            passages=passages,
+            draft=draft,
+            config=self.config,
+            canary=self.canary,
+        )
+        deadline = started + self.config.timeout_s
+        futures: dict[Future[Outcome], Part] = {self._pool.submit(self._run, job, p, deadline): p for p in parts}
+        outcomes: dict[Part, Outcome] = {}
+        merged = assistance
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(
+                pending, timeout=max(0.0, deadline - time.perf_counter()), return_when=FIRST_COMPLETED
+            )
+            if not finished:
+                break
+            for future in finished:
+                outcome = _result(future, futures[future])
+                outcomes[outcome.part] = outcome
+                if outcome.status == "ok":
+                    merged = _merge(merged, outcome)
+                    yield PartUpdate(outcome.part, _items(outcome), merged)
+        for future in pending:
+            future.cancel()
+            outcomes[futures[future]] = Outcome(futures[future], "timeout", reason="deadline")
+        self._tell_breaker(outcomes.values())
+        stats = self._stats(outcomes, job)
+        degraded = any(o.status != "ok" for o in outcomes.values())
+        yield Done(_finish(merged, degraded=degraded, stats=stats, started=started))
+
+    def _tell_breaker(self, outcomes: Iterable[Outcome]) -> None:
+        """One verdict per refinement: its parts are not independent trials of the endpoint (one stall stalls all).
+
+        The endpoint worked if it answered any part; it failed if it answered none and a part failed on its side.
+        """
+        outcomes = list(outcomes)
+        if any(o.reply is not None and not o.cached for o in outcomes):
+            self.breaker.success()
+        elif any(o.status in ("timeout", "unavailable") and o.reason != "queued" for o in outcomes):
+            self.breaker.failure()
+
+    # --- one part ----------------------------------------------------------------------------------------
+
+    def _run(self, job: Refinement, part: Part, deadline: float) -> Outcome:
+        messages = [{"role": "system", "content": job.system}, {"role": "user", "content": job.prompts[part]}]
+        schema = SCHEMAS[part]
+        tokens = self.config.max_tokens
+        key = _cache_key(self.llm.model, part, messages, tokens)
+        reply = self.cache.get(key)
+        cached = reply is not None
+        if reply is None and deadline - time.perf_counter() < MIN_CALL_S:
+            # Waited in the pool until the deadline: our load, not the endpoint's fault.
+            return Outcome(part, "timeout", reason="queued")
+        if reply is None:
+            try:
+                reply = self.llm.complete_json(
+                    messages,
+                    schema=wire_schema(part),
+                    name=part,
+                    timeout_s=max(0.001, deadline - time.perf_counter()),
+                    max_tokens=tokens,
+                )
+            except LLMUnavailable as exc:
+                reason = exc.reason if isinstance(exc, LLMCallFailed) else "unavailable"
+                status = "timeout" if reason == "timeout" else "unavailable"
+                log.info("llm part %s: %s (%s)", part, status, reason)
+                return Outcome(part, status, reason=reason)
+        try:
+            parsed = schema.model_validate(parse_json(reply.text))
+        except (ValueError, ValidationError) as exc:
+            log.info("llm part %s: malformed output (%s)", part, type(exc).__name__)
+            return Outcome(part, "malformed", reply=reply, cached=cached, reason=type(exc).__name__)
+        if not cached:
+            self.cache.put(key, reply)
+        outcome = self.checks.check(part, parsed, job)
+        outcome.reply, outcome.cached = reply, cached
+        log.info("llm part %s: %s %s", part, outcome.status, outcome.reason)
+        return outcome
+
+    def _stats(self, outcomes: Mapping[Part, Outcome], job: Refinement) -> dict[str, Any]:
+        parts: dict[str, Any] = {}
+        for part, o in outcomes.items():
+            entry: dict[str, Any] = {"status": o.status}
+            if o.reason:
+                entry["reason"] = o.reason
+            if o.reply is not None:
+                entry |= {
+                    "latency_ms": 0.0 if o.cached else o.reply.latency_ms,
+                    "tokens_in": o.reply.tokens_in,
+                    "tokens_out": o.reply.tokens_out,
+                    "attempts": o.reply.attempts,
+                    "finish_reason": o.reply.finish_reason,
+                    "cached": o.cached,
+                }
+            if part == "next_steps":
+                entry |= {"proposed": o.proposed, "dropped": sum(o.dropped.values()), "dropped_by": o.dropped}
+            parts[part] = entry
+        fresh = [o.reply for o in outcomes.values() if o.reply is not None and not o.cached]
+        return {
+            "model": self.llm.model,
+            "breaker": self.breaker.state,
+            "parts": parts,
+            "tokens_in": sum(r.tokens_in for r in fresh),
+            "tokens_out": sum(r.tokens_out for r in fresh),
+            "cache_hits": sum(1 for o in outcomes.values() if o.cached),
+            "privacy": {"enabled": job.vault.enabled, "placeholders": len(job.vault.mapping)},
+        }
+
+
+def _parts(assistance: Assistance, draft: str | None) -> list[Part]:
+    parts: list[Part] = ["empathy", "next_steps"]
+    if draft and draft.strip() and assistance.tone is not None:
+        parts.append("rewrite")
+    return parts
+
+
+def _result(future: Future[Outcome], part: Part) -> Outcome:
+    try:
+        return future.result()
+    except Exception:  # the promise is "never an error": a bug in one part leaves the rules answer in place
+        log.exception("llm part %s failed", part)
+        return Outcome(part, "error", reason="internal")
+
+
+def _merge(assistance: Assistance, outcome: Outcome) -> Assistance:
+    if outcome.part == "empathy":
+        return assistance.model_copy(update={"empathy": outcome.items, "engine": "llm"})
+    if outcome.part == "next_steps":
+        return assistance.model_copy(update={"next_steps": outcome.items, "engine": "llm"})
+    tone = assistance.tone
+    assert tone is not None
+    new_tone = tone.model_copy(update={"rewrite": outcome.items[0], "engine": "llm"})
+    return assistance.model_copy(update={"tone": new_tone, "engine": "llm"})
+
+
+def _items(outcome: Outcome) -> list[dict[str, Any]]:
+    if outcome.part == "rewrite":
+        return [{"text": outcome.items[0]}]
+    return [item.model_dump(mode="json") for item in outcome.items]
+
+
+def _finish(assistance: Assistance, *, degraded: bool, stats: dict[str, Any], started: float) -> Assistance:
+    elapsed = round((time.perf_counter() - started) * 1000, 3)
+    stats["latency_ms"] = elapsed
+    timings = {**assistance.timings_ms, "llm": elapsed}
+    return assistance.model_copy(update={"degraded": degraded, "llm": stats, "timings_ms": timings})
+
+
+def _cache_key(model: str, part: str, messages: list[dict[str, str]], tokens: int) -> str:
+    payload = json.dumps({"model": model, "part": part, "messages": messages, "tokens": tokens}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
