@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from assist.errors import InvalidInput
 from assist.language import validate_language
@@ -140,3 +140,191 @@ class FlagsOut(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+# Knowledge
+
+
+class JobQueued(BaseModel):
+    """A job was queued; ``GET /v1/jobs/{job_id}`` follows it."""
+
+    job_id: str
+
+
+class DocumentsQueued(JobQueued):
+    document_ids: list[str]
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int
+
+
+class DocumentCounts(BaseModel):
+    added: int
+    updated: int
+    skipped: int
+    deleted: int
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: JobProgress
+    counts: DocumentCounts
+    chunk_counts: dict[str, int] = Field(description="chunks added, updated, skipped, deleted; empty until it ran")
+    error: str | None
+    created_at: str
+    finished_at: str | None
+
+
+class JobsOut(BaseModel):
+    items: list[JobOut]
+
+
+class DocumentSummary(BaseModel):
+    """A document as listed (without its text)."""
+
+    id: str
+    title: str
+    language: str
+    kind: str
+    version: int
+    indexed_at: str
+    chunks: int
+    format: str
+    source: str
+    source_modified_at: str
+    content_hash: str
+    metadata: dict[str, JsonValue]
+
+
+class DocumentOut(DocumentSummary):
+    text: str
+
+
+class DocumentsOut(BaseModel):
+    items: list[DocumentSummary]
+    total: int
+
+
+class KnowledgeGap(BaseModel):
+    """Similar questions the knowledge base answered badly, grouped across languages; the newest is ``question``."""
+
+    question: str
+    count: int
+    language: str
+    languages: list[str]
+    best_score: float
+    last_seen: str
+    conversation_id: str | None
+    examples: list[str]
+
+
+class GapsOut(BaseModel):
+    items: list[KnowledgeGap]
+    threshold: float
+
+
+# Agents
+
+
+class FeedbackFigures(BaseModel):
+    """The feedback on one kind of item in one language: how often each action was taken (an action never taken
+    is absent), and the share accepted."""
+
+    item: str
+    language: str
+    accepted: int = 0
+    edited: int = 0
+    dismissed: int = 0
+    acceptance: float
+
+
+class FeedbackReport(BaseModel):
+    items: list[FeedbackFigures]
+
+
+class DemoConversation(Conversation):
+    """A bundled demo conversation: a Conversation, its title for the picker and an agent's draft to check."""
+
+    title: str
+    draft: str | None = None
+
+
+class DemoConversationsOut(BaseModel):
+    items: list[DemoConversation]
+
+
+# Supervisors
+
+
+class FlagStats(BaseModel):
+    per_day: dict[str, dict[str, int]] = Field(description="flags raised per day (YYYY-MM-DD), per kind")
+    reviewed: int
+    dismissed: int
+    dismissed_share: float | None
+
+
+class StoredAssist(Assistance):
+    """An assistance as it was stored when it was made (its flags as the engine raised them, before storing)."""
+
+    created_at: str
+
+
+class ConversationOut(BaseModel):
+    """A stored conversation, its assists (oldest first) and its flags."""
+
+    conversation: Conversation
+    language: str
+    contact_level: str
+    updated_at: str
+    assists: list[StoredAssist]
+    flags: list[StoredFlag]
+
+
+# Helpdesk webhooks: one of these answers, told apart by ``status`` and the keys present.
+
+
+class HistorySummary(BaseModel):
+    """What storing a helpdesk event did to the conversation's history, and what the assessment will see."""
+
+    stored: int
+    duplicates: int
+    reordered: int
+    dropped: int
+    messages: int
+    complete: bool
+
+
+class WebhookHeard(BaseModel):
+    """A message event: ``accepted`` (202; stored, assessed after the answer) or ``unchanged`` (200)."""
+
+    status: Literal["accepted", "unchanged"]
+    conversation_id: str
+    history: HistorySummary
+
+
+class WebhookResolution(BaseModel):
+    """A conversation resolved in the helpdesk: ``resolved``, or ``ignored`` when it was never heard of."""
+
+    status: Literal["resolved", "ignored"]
+    conversation_id: str
+
+
+class WebhookIgnored(BaseModel):
+    """An event with nothing to assess."""
+
+    status: Literal["ignored"]
+    reason: str
+
+
+class WebhookDuplicate(BaseModel):
+    """A delivery taken before: acknowledged, dropped."""
+
+    status: Literal["duplicate"]
+    delivery: str
+
+
+WebhookReceipt = WebhookHeard | WebhookResolution | WebhookIgnored | WebhookDuplicate

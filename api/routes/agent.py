@@ -10,7 +10,16 @@ from fastapi import APIRouter, Response
 from api.container import DEMO_CONVERSATIONS
 from api.deps import AgentRole, ContainerDep
 from api.persistence import review_repo
-from api.schemas import AssistIn, AssistOut, FeedbackIn, SearchIn, SearchOut, ToneIn
+from api.schemas import (
+    AssistIn,
+    AssistOut,
+    DemoConversationsOut,
+    FeedbackIn,
+    FeedbackReport,
+    SearchIn,
+    SearchOut,
+    ToneIn,
+)
 from assist.errors import NotFound
 from assist.models import ToneReport
 
@@ -18,12 +27,12 @@ router = APIRouter(prefix="/v1", tags=["agent"])
 
 
 @router.post("/search", response_model=SearchOut)
-def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> dict[str, Any]:
+def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> SearchOut:
     filters = {k: v for k, v in (body.filters.model_dump() if body.filters else {}).items() if v}
     passages, language = container.assist.search(
         body.query, k=body.k, language=body.language, filters=filters, conversation_id=body.conversation_id
     )
-    return {"results": [p.model_dump() for p in passages], "language": language}
+    return SearchOut(results=passages, language=language)
 
 
 @router.post("/assist", response_model=AssistOut)
@@ -31,7 +40,7 @@ def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> dict[str, A
     return container.assist.assist(body.conversation, draft=body.draft).payload()
 
 
-@router.post("/tone")
+@router.post("/tone", response_model=ToneReport)
 def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneReport:
     return container.assist.check_tone(
         body.text,
@@ -60,14 +69,17 @@ def feedback(body: FeedbackIn, container: ContainerDep, _: AgentRole) -> Respons
     return Response(status_code=204)
 
 
-@router.get("/feedback/report")
-def feedback_report(container: ContainerDep, _: AgentRole) -> dict[str, Any]:
+# Unset: an action never taken stays absent rather than answered as 0.
+@router.get("/feedback/report", response_model=FeedbackReport, response_model_exclude_unset=True)
+def feedback_report(container: ContainerDep, _: AgentRole) -> FeedbackReport:
+    """How agents treated the suggestions, per item and language."""
     with container.db.session() as s:
-        return {"items": review_repo.feedback_report(s)}
+        return FeedbackReport.model_validate({"items": review_repo.feedback_report(s)})
 
 
-@router.get("/demo/conversations")
-def demo_conversations(_: AgentRole) -> dict[str, Any]:
+# Unset: the file's keys only, not the Conversation defaults it leaves out.
+@router.get("/demo/conversations", response_model=DemoConversationsOut, response_model_exclude_unset=True)
+def demo_conversations(_: AgentRole) -> DemoConversationsOut:
     """The bundled demo conversations, for the sidebar's picker."""
     items = json.loads(DEMO_CONVERSATIONS.read_text(encoding="utf-8")) if DEMO_CONVERSATIONS.exists() else []
-    return {"items": items}
+    return DemoConversationsOut.model_validate({"items": items})

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api import gaps as gaps_module
 from api.deps import ContainerDep, KnowledgeRole
 from api.errors import ApiError, invalid_input
 from api.persistence import knowledge_repo as repo
-from api.schemas import DocumentIn, DocumentsIn, ReindexIn
+from api.schemas import (
+    DocumentIn,
+    DocumentOut,
+    DocumentsIn,
+    DocumentsOut,
+    DocumentsQueued,
+    GapsOut,
+    JobOut,
+    JobQueued,
+    JobsOut,
+    ReindexIn,
+)
 from assist.errors import InvalidInput, NotFound
 from kb_index.documents import SourceDocument
 from kb_index.loaders import load_bytes
@@ -78,28 +87,28 @@ async def _uploaded_documents(request: Request) -> list[SourceDocument]:
     return docs
 
 
-@router.post("/documents", status_code=202)
-async def add_documents(request: Request, container: ContainerDep, _: KnowledgeRole) -> dict[str, Any]:
+@router.post("/documents", status_code=202, response_model=DocumentsQueued)
+async def add_documents(request: Request, container: ContainerDep, _: KnowledgeRole) -> DocumentsQueued:
     """One document, ``{"documents": [...]}`` (up to 1,000), or multipart file uploads; indexed by a job."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         docs = await _uploaded_documents(request)
     else:
         docs = await _json_documents(request)
-    return container.knowledge.submit_documents(docs)
+    return DocumentsQueued.model_validate(container.knowledge.submit_documents(docs))
 
 
-@router.get("/jobs/{job_id}")
-def get_job(job_id: str, container: ContainerDep, _: KnowledgeRole) -> dict[str, Any]:
-    return container.knowledge.job(job_id)
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: str, container: ContainerDep, _: KnowledgeRole) -> JobOut:
+    return JobOut.model_validate(container.knowledge.job(job_id))
 
 
-@router.get("/jobs")
-def list_jobs(container: ContainerDep, _: KnowledgeRole, limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
+@router.get("/jobs", response_model=JobsOut)
+def list_jobs(container: ContainerDep, _: KnowledgeRole, limit: int = Query(20, ge=1, le=200)) -> JobsOut:
     with container.db.session() as s:
-        return {"items": [repo.job_json(j) for j in repo.recent_jobs(s, limit=limit)]}
+        return JobsOut.model_validate({"items": [repo.job_json(j) for j in repo.recent_jobs(s, limit=limit)]})
 
 
-@router.get("/documents")
+@router.get("/documents", response_model=DocumentsOut)
 def list_documents(
     container: ContainerDep,
     _: KnowledgeRole,
@@ -107,19 +116,19 @@ def list_documents(
     offset: int = Query(0, ge=0),
     language: str = "",
     kind: str = "",
-) -> dict[str, Any]:
+) -> DocumentsOut:
     with container.db.session() as s:
         rows, total = repo.list_documents(s, limit=limit, offset=offset, language=language, kind=kind)
-        return {"items": [repo.document_json(r) for r in rows], "total": total}
+        return DocumentsOut.model_validate({"items": [repo.document_json(r) for r in rows], "total": total})
 
 
-@router.get("/documents/{document_id}")
-def get_document(document_id: str, container: ContainerDep, _: KnowledgeRole) -> dict[str, Any]:
+@router.get("/documents/{document_id}", response_model=DocumentOut)
+def get_document(document_id: str, container: ContainerDep, _: KnowledgeRole) -> DocumentOut:
     with container.db.session() as s:
         row = s.get(repo.DocumentRow, document_id)
         if row is None:
             raise NotFound(f"no document with id {document_id!r}", field="id")
-        return repo.document_json(row, with_text=True)
+        return DocumentOut.model_validate(repo.document_json(row, with_text=True))
 
 
 @router.delete("/documents/{document_id}", status_code=204)
@@ -128,13 +137,13 @@ def delete_document(document_id: str, container: ContainerDep, _: KnowledgeRole)
     return Response(status_code=204)
 
 
-@router.post("/reindex", status_code=202)
-def reindex(body: ReindexIn, container: ContainerDep, _: KnowledgeRole) -> JSONResponse:
-    job_id = container.knowledge.submit_reindex(body.mode)
-    return JSONResponse({"job_id": job_id}, status_code=202)
+@router.post("/reindex", status_code=202, response_model=JobQueued)
+def reindex(body: ReindexIn, container: ContainerDep, _: KnowledgeRole) -> JobQueued:
+    return JobQueued(job_id=container.knowledge.submit_reindex(body.mode))
 
 
-@router.get("/gaps")
-def gaps(container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+@router.get("/gaps", response_model=GapsOut)
+def gaps(container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000)) -> GapsOut:
     with container.db.session() as s:
-        return {"items": gaps_module.list_gaps(s, limit=limit), "threshold": container.settings.gap_threshold}
+        items = gaps_module.list_gaps(s, limit=limit)
+    return GapsOut.model_validate({"items": items, "threshold": container.settings.gap_threshold})

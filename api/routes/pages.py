@@ -19,7 +19,7 @@ def _page(request: Request, name: str, *, role: str, title: str) -> HTMLResponse
     return templates.TemplateResponse(request, name, context)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=RedirectResponse)
 def index() -> RedirectResponse:
     return RedirectResponse("/sidebar")
 

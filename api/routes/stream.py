@@ -21,13 +21,22 @@ from api.schemas import AssistIn
 router = APIRouter(prefix="/v1", tags=["agent"])
 
 
+class EventStream(StreamingResponse):
+    """Server-sent events, so that OpenAPI documents the answer as ``text/event-stream``. (Not FastAPI's
+    ``EventSourceResponse``: that one expects the route to be a generator and encodes the events itself.)"""
+
+    media_type = "text/event-stream"
+
+
 def sse(event: str, data: dict[str, Any]) -> str:
     """One server-sent event."""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.post("/assist/stream", response_class=StreamingResponse)
+@router.post("/assist/stream", response_class=EventStream)
 def assist_stream(body: AssistIn, container: ContainerDep, _: AgentRole) -> StreamingResponse:
+    """Server-sent events: ``assist`` (the rules answer, with ``pending``), a ``part`` per part the LLM improved,
+    then ``done`` (the final Assistance)."""
     events = container.assist.stream(body.conversation, draft=body.draft)
     return StreamingResponse(
         _encoded(events),

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from api.chatwoot import SignatureError, heard_from_event, resolved_conversation, verify
@@ -22,14 +21,28 @@ from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ApiError
 from api.persistence import history_repo
+from api.schemas import (
+    HistorySummary,
+    WebhookDuplicate,
+    WebhookHeard,
+    WebhookIgnored,
+    WebhookReceipt,
+    WebhookResolution,
+)
 from api.services.history import HeardConversation
 
 router = APIRouter(prefix="/v1/webhooks", tags=["integrations"])
 log = logging.getLogger("tactful.webhooks")
 
 
-@router.post("/chatwoot", status_code=202)
-async def chatwoot(request: Request, background: BackgroundTasks, container: ContainerDep) -> JSONResponse:
+@router.post(
+    "/chatwoot",
+    response_model=WebhookReceipt,
+    responses={202: {"model": WebhookHeard, "description": "A new message stored, assessed after this answer"}},
+)
+async def chatwoot(
+    request: Request, response: Response, background: BackgroundTasks, container: ContainerDep
+) -> WebhookReceipt:
     secret = container.settings.chatwoot_webhook_secret.get_secret_value()
     if not secret:
         raise ApiError(
@@ -57,28 +70,27 @@ async def chatwoot(request: Request, background: BackgroundTasks, container: Con
         and delivery
         and not await run_in_threadpool(_first_delivery, container, delivery)
     ):
-        return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
+        return WebhookDuplicate(status="duplicate", delivery=delivery)
     resolved = resolved_conversation(event)
     if resolved is not None:
         known = await run_in_threadpool(container.history.resolve, resolved)
-        return JSONResponse(
-            {"status": "resolved" if known else "ignored", "conversation_id": resolved}, status_code=200
-        )
+        return WebhookResolution(status="resolved" if known else "ignored", conversation_id=resolved)
     if event.get("event") != "message_created":
-        return JSONResponse({"status": "ignored", "reason": f"event {event.get('event')!r}"}, status_code=200)
+        return WebhookIgnored(status="ignored", reason=f"event {event.get('event')!r}")
     heard = heard_from_event(event)
     if heard is None:
-        return JSONResponse({"status": "ignored", "reason": "not a public text message"}, status_code=200)
+        return WebhookIgnored(status="ignored", reason="not a public text message")
     # Stored before the answer, in the same transaction as the delivery id, so that nothing Chatwoot was told we
     # took is lost and a failed delivery can be retried; assessed after the answer.
     recorded = await run_in_threadpool(container.history.record, heard, delivery=delivery or None)
     if recorded.redelivered:
-        return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
-    if recorded.stored:
-        background.add_task(assess, container, heard)
-    answer = {"status": "accepted" if recorded.stored else "unchanged", "conversation_id": heard.id,
-              "history": recorded.summary()}  # fmt: skip
-    return JSONResponse(answer, status_code=202 if recorded.stored else 200)
+        return WebhookDuplicate(status="duplicate", delivery=delivery)
+    history = HistorySummary.model_validate(recorded.summary())
+    if not recorded.stored:
+        return WebhookHeard(status="unchanged", conversation_id=heard.id, history=history)
+    background.add_task(assess, container, heard)
+    response.status_code = 202
+    return WebhookHeard(status="accepted", conversation_id=heard.id, history=history)
 
 
 def _first_delivery(container: Container, delivery: str) -> bool:
