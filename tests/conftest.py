@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tests.factories import API_KEYS, KEYS, small_kb
+from tests.fake_llm import FakeLLM, good_model
 
 if TYPE_CHECKING:
     from api.container import Container
@@ -45,6 +46,15 @@ def fake_llm_settings(data_dir: Path, llm_url: str, *, timeout_s: float) -> Sett
         llm_cache_ttl_s=0,
         llm_breaker_failures=1000,
     )
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    """The OpenAI-compatible stand-in (tests/fake_llm.py) on a loopback port, answering as a capable model would
+    until the test sets ``behave``."""
+    server = FakeLLM(good_model).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

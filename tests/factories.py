@@ -1,9 +1,12 @@
-"""Small, fixed test data: a tiny multilingual knowledge base and conversations."""
+"""Small, fixed test data: a tiny multilingual knowledge base, conversations, and the rules engine over them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from assist.engine import AssistEngine
+from assist.models import Assistance, Conversation, Passage
 from kb_index.documents import SourceDocument
 
 KEYS = {"agent": "agent-key-123", "supervisor": "super-key-123", "knowledge": "know-key-123", "admin": "admin-key-123"}
@@ -78,3 +81,52 @@ def conversation(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+DRAFT = "Calm down. Your order #A1234 of €59.99 will arrive on 2024-05-03, as I ALREADY told you."
+
+
+@dataclass(frozen=True)
+class Search:
+    query: str
+    k: int
+    language: str | None
+    filters: dict[str, str] | None
+
+
+@dataclass
+class StaticRetriever:
+    """The engine's retriever port answered from a fixed list of passages, keeping what it was asked."""
+
+    passages: list[Passage]
+    searches: list[Search] = field(default_factory=list)
+
+    def search(
+        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
+    ) -> list[Passage]:
+        self.searches.append(Search(query, k, language, filters))
+        return self.passages[:k]
+
+
+def passages() -> list[Passage]:
+    """The small knowledge base's documents as retrieved passages, one each, in ``small_kb()`` order."""
+    return [
+        Passage(
+            document_id=d.id,
+            chunk_id=f"{d.id}#0",
+            title=d.title,
+            text=d.text,
+            score=0.9,
+            relevance=0.9,
+            language=d.language or "",
+            kind=d.kind,
+        )
+        for d in small_kb()
+    ]
+
+
+def rules(conv: dict[str, Any], draft: str | None = DRAFT) -> tuple[Assistance, list[Passage], Conversation]:
+    """The rules engine's answer to ``conv`` over ``passages()``, the passages it used, and the conversation."""
+    c = Conversation.model_validate(conv)
+    assistance, found = AssistEngine(StaticRetriever(passages())).assist_with_passages(c, draft=draft)
+    return assistance, found, c

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -36,8 +35,8 @@ def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> SearchOut:
 
 
 @router.post("/assist", response_model=AssistOut)
-def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> dict[str, Any]:
-    return container.assist.assist(body.conversation, draft=body.draft).payload()
+def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> AssistOut:
+    return AssistOut.model_validate(container.assist.assist(body.conversation, draft=body.draft).payload())
 
 
 @router.post("/tone", response_model=ToneReport)

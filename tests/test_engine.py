@@ -1,0 +1,143 @@
+"""assist/engine.py: the rules engine, one conversation in and one ``Assistance`` out, over a fixed retriever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from assist.engine import PASSAGES, AssistEngine, build_query
+from assist.errors import InvalidInput
+from assist.models import Conversation
+from assist.tone import check_tone
+from tests.factories import DRAFT, Search, StaticRetriever, conversation, passages
+
+SARCASTIC = "Obviously the courier is late. Good luck with that."
+POLITE = "Thank you for your patience, I am checking the tracking now."
+
+
+def conv(**overrides: Any) -> Conversation:
+    return Conversation.model_validate(conversation(**overrides))
+
+
+def turns(*texts: str) -> list[dict[str, str]]:
+    """Messages alternating customer, agent, customer…"""
+    return [{"role": ("customer", "agent")[i % 2], "text": t} for i, t in enumerate(texts)]
+
+
+@pytest.fixture
+def retriever() -> StaticRetriever:
+    return StaticRetriever(passages())
+
+
+# --- the query --------------------------------------------------------------------------------------------
+
+
+def test_the_query_is_the_customers_last_two_turns() -> None:
+    c = conv(messages=turns("First question.", "An answer.", "Second question.", "Another.", "Third question."))
+    assert build_query(c) == "Second question.\nThird question."
+    assert build_query(c, turns=1) == "Third question."
+    assert build_query(c, turns=5) == "First question.\nSecond question.\nThird question."
+
+
+def test_without_a_customer_turn_the_query_is_the_last_message() -> None:
+    c = conv(messages=[{"role": "agent", "text": "Hello, how can I help?"}, {"role": "agent", "text": "Still there?"}])
+    assert build_query(c) == "Still there?"
+
+
+def test_the_query_keeps_the_last_2000_characters() -> None:
+    c = conv(messages=turns("a" * 1500, "ok", "b" * 1500))
+    query = build_query(c)
+    assert len(query) == 2000 and query.endswith("b" * 1500) and query.startswith("a" * 499 + "\n")
+
+
+# --- retrieval and language ----------------------------------------------------------------------------------
+
+
+def test_the_retriever_is_asked_for_the_query_in_the_customers_language(retriever: StaticRetriever) -> None:
+    c = conv(
+        messages=[{"role": "customer", "text": "Il mio pacco è in ritardo, il tracking è fermo da una settimana."}]
+    )
+    assistance = AssistEngine(retriever).assist(c)
+    assert retriever.searches == [Search(build_query(c), PASSAGES, "it", None)]
+    assert assistance.language == "it" and assistance.query == build_query(c)
+
+
+def test_a_declared_language_wins_over_detection(retriever: StaticRetriever) -> None:
+    c = conv(language=" IT ", messages=[{"role": "customer", "text": "My parcel is late, no tracking for a week."}])
+    assert AssistEngine(retriever).assist(c).language == "it"
+    assert retriever.searches[0].language == "it"
+
+
+def test_an_unknown_declared_language_is_invalid_input_and_nothing_is_searched(retriever: StaticRetriever) -> None:
+    with pytest.raises(InvalidInput) as info:
+        AssistEngine(retriever).assist(conv(language="xx"))
+    assert info.value.field == "conversation.language" and retriever.searches == []
+
+
+def test_the_passages_used_are_the_retrievers_and_every_step_cites_one(retriever: StaticRetriever) -> None:
+    assistance, found = AssistEngine(retriever).assist_with_passages(conv())
+    assert found == passages()[:PASSAGES]
+    assert assistance.next_steps and assistance.engine == "rules"
+    ids = {p.document_id for p in found}
+    assert all(step.citations and {c.document_id for c in step.citations} <= ids for step in assistance.next_steps)
+    assert assistance.next_steps[0].citations[0].document_id == "late-parcel-en"
+
+
+def test_with_nothing_retrieved_no_step_cites_anything() -> None:
+    assistance = AssistEngine(StaticRetriever([])).assist(conv())
+    assert assistance.articles == [] and all(not step.citations for step in assistance.next_steps)
+
+
+def test_each_answer_has_its_own_suggestion_id(retriever: StaticRetriever) -> None:
+    engine = AssistEngine(retriever)
+    ids = {engine.assist(conv()).suggestion_id for _ in range(3)}
+    assert len(ids) == 3 and all(len(i) == 32 for i in ids)
+
+
+# --- the case, the customer and the draft -----------------------------------------------------------------
+
+
+def test_the_contact_level_follows_the_case(retriever: StaticRetriever) -> None:
+    engine = AssistEngine(retriever)
+    high = engine.assist(conv(case={"purchase_value": 4800, "product_complexity": "high"}))
+    override = engine.assist(conv(case={"purchase_value": 4800, "contact_level": "low_touch"}))
+    assert (high.contact_level.level, high.contact_level.source) == ("high_touch", "inferred")
+    assert (override.contact_level.level, override.contact_level.source) == ("low_touch", "override")
+
+
+def test_empathy_addresses_the_customer_by_name(retriever: StaticRetriever) -> None:
+    assistance = AssistEngine(retriever).assist(conv(customer={"name": "Giulia"}))
+    assert assistance.empathy and any("Giulia" in e.text for e in assistance.empathy)
+
+
+@pytest.mark.parametrize("draft", [None, "", "   \n"])
+def test_without_a_draft_there_is_no_tone_check(retriever: StaticRetriever, draft: str | None) -> None:
+    assert AssistEngine(retriever).assist(conv(), draft=draft).tone is None
+
+
+def test_the_draft_is_checked_in_the_conversations_language_with_its_spans(retriever: StaticRetriever) -> None:
+    tone = AssistEngine(retriever).assist(conv(), draft=DRAFT).tone
+    assert tone is not None and tone.language == "en" and tone.issues and tone.rewrite
+    spans = [DRAFT[i.start : i.end].lower() for i in tone.issues]
+    assert any("calm down" in s for s in spans), spans
+    assert "calm down" not in tone.rewrite.lower()
+
+
+# --- the agent's earlier messages ----------------------------------------------------------------------------
+
+
+def test_a_sarcastic_agent_message_is_reported_by_its_index_and_flagged(retriever: StaticRetriever) -> None:
+    c = conv(messages=turns("Where is my parcel? It is a week late.", SARCASTIC, "That is not helpful at all."))
+    assistance = AssistEngine(retriever).assist(c)
+    assert [t.index for t in assistance.message_tones] == [1]
+    assert assistance.message_tones[0].issues and assistance.message_tones[0].score < 1
+    assert "sarcasm" in {f.kind for f in assistance.flags}
+
+
+def test_issues_of_style_are_not_held_against_a_message_already_sent(retriever: StaticRetriever) -> None:
+    # As a draft, the polite reply is missing the customer's name; sent, it is no concern of a supervisor's.
+    as_draft = check_tone(POLITE, language="en", customer_name="Ada")
+    assert "missing_name" in {i.kind for i in as_draft.issues}
+    c = conv(messages=turns("Where is my parcel? It is a week late.", POLITE))
+    assert AssistEngine(retriever).assist(c).message_tones == []
