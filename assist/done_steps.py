@@ -1,22 +1,41 @@
-"""Which steps the conversation already did: the customer or the agent says so ("I already restarted it").
+"""Which steps the conversation already did, in any of its languages.
 
-A clause that says something was done (a done marker such as "already", "già", "ya", "już", not negated and
-not in a question) is kept as its content stems; a step whose stems it shares is done. Words come from
-``prompts/banks/steps/<lang>.toml``, merged over the conversation's and the passages' languages.
+A step is done when:
+
+- it asks the customer for things (an order number, a date, an amount, a photo or screenshot, an error code, a
+  serial number) that the customer already gave, or that an agent already asked for: the identifiers are
+  recognised by their shape, whatever the language, the words around them by every language's bank;
+- the customer or the agent says it was done: a clause with a done marker ("already", "già", "ya", "już", not
+  negated and not in a question) sharing enough of the step's content stems.
+
+Words come from ``prompts/banks/steps/<lang>.toml``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from assist.models import Conversation
 from assist.procedures import is_question_sentence, markdown_sentences
-from assist.text import stems, words
-from prompts import load_bank
+from assist.text import compile_folded, fold, sentence_spans, stems, words
+from prompts import SUPPORTED_LANGUAGES, load_bank
 
-__all__ = ["DoneSteps", "lexicon"]
+__all__ = ["DoneSteps", "Known", "asked_kinds", "given", "lexicon"]
+
+KINDS = ("order_number", "date", "amount", "photo", "error_code", "serial")
+# The shapes of what a customer gives, on folded text, whatever the language.
+_ORDER = re.compile(r"(?<![\w/.-])(?:[a-z]{1,4}-?\d{4,}|#\s?\d{4,}|\d{6,})(?![\w/-])")
+_AMOUNT = re.compile(
+    r"(?:[€$£]\s?\d+(?:[.,]\d{1,2})?|\b\d+(?:[.,]\d{1,2})?\s?(?:€|\$|£|eur|euros?|zl|zlotych|pln|usd|gbp)\b"
+    r"|\b\d+[.,]\d{2}\b)"
+)
+_DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?\b|\b\d{4}-\d{2}-\d{2}\b")
+_CODE = re.compile(r"\b[a-z]{0,4}[-_]?\d[\w-]{1,15}\b")
+SENTENCE_CHARS = 120
+_NEAR = 40  # characters between "error code" / "serial" and the code itself
 
 BANK = "steps"
 DONE_SHARED_STEMS = 2
@@ -104,10 +123,12 @@ def _says_done(clause: list[str], lexicon: Lexicon) -> bool:
 
 @dataclass(frozen=True)
 class DoneSteps:
-    """What the conversation says was already done, as the content stems of each clause saying it."""
+    """What the conversation says was already done (the content stems of each clause saying it), and what it
+    already holds."""
 
     lexicon: Lexicon
     clauses: tuple[frozenset[str], ...]
+    known: Known = field(default_factory=lambda: Known())
 
     @classmethod
     def of(cls, conversation: Conversation, lexicon: Lexicon) -> DoneSteps:
@@ -121,13 +142,125 @@ class DoneSteps:
                     continue
                 clauses = _clauses(words(sentence, pauses=True), lexicon.clause_breaks)
                 done.extend(frozenset(stems(c, lexicon.ignored)) for c in clauses if _says_done(c, lexicon))
-        return cls(lexicon, tuple(done))
+        return cls(lexicon, tuple(done), Known.of(conversation))
 
-    def includes(self, step_text: str) -> bool:
-        """Whether a clause saying something was done shares enough of ``step_text``'s content stems."""
+    def reason(self, step_text: str) -> tuple[str, str] | None:
+        """Why ``step_text`` is already done, as ``(label key, value)`` (see the banks' ``[done_labels]``), or None."""
+        covered = self.known.covers(step_text)
+        if covered is not None:
+            return covered
         wanted = self.lexicon.stems(step_text)
         for clause in self.clauses:
             shared = len(wanted & clause)
             if shared and (shared >= DONE_SHARED_STEMS or shared >= DONE_SHARED_RATIO * len(wanted)):
-                return True
-        return False
+                return "said", ""
+        return None
+
+    def includes(self, step_text: str) -> bool:
+        return self.reason(step_text) is not None
+
+
+@dataclass(frozen=True)
+class AskRules:
+    """What a step asks the customer for, and how a customer gives it, every supported language merged."""
+
+    request: tuple[re.Pattern[str], ...]
+    asks: dict[str, tuple[re.Pattern[str], ...]]
+    sent: tuple[re.Pattern[str], ...]
+    dates: tuple[re.Pattern[str], ...]
+    error_words: tuple[re.Pattern[str], ...]
+    serial_words: tuple[re.Pattern[str], ...]
+
+
+@cache
+def ask_rules() -> AskRules:
+    banks = [load_bank(BANK, language) for language in SUPPORTED_LANGUAGES]
+    return AskRules(
+        request=compile_folded(b["request"] for b in banks),
+        asks={kind: compile_folded(b["asks"][kind] for b in banks) for kind in KINDS},
+        sent=compile_folded(b["gives"]["sent"] for b in banks),
+        dates=compile_folded(b["gives"]["date"] for b in banks),
+        error_words=compile_folded(b["gives"]["error_code"] for b in banks),
+        serial_words=compile_folded(b["gives"]["serial"] for b in banks),
+    )
+
+
+def asked_kinds(text: str) -> frozenset[str]:
+    """The kinds of thing ``text`` (a step, or an agent's sentence) asks for or names."""
+    folded, rules = fold(text), ask_rules()
+    return frozenset(kind for kind, patterns in rules.asks.items() if any(p.search(folded) for p in patterns))
+
+
+def requests(step_text: str) -> bool:
+    """Whether a step asks the customer for something ("Ask for…", "Chiedi…", "Pide…", "Poproś…")."""
+    folded = fold(step_text)
+    return any(p.search(folded) for p in ask_rules().request)
+
+
+def _first(pattern: re.Pattern[str], folded: str, original: str, *, sentence: bool = False) -> str | None:
+    """The words of ``original`` that ``pattern`` finds in its folded form; with ``sentence``, their sentence."""
+    m = pattern.search(folded)
+    if m is None:
+        return None
+    if sentence:
+        around = next(((a, b) for a, b in sentence_spans(original) if a <= m.start() < b), m.span())
+        return original[around[0] : around[1]][:SENTENCE_CHARS]
+    return original[m.start() : m.end()].strip()
+
+
+def _near_code(words_at: Sequence[re.Pattern[str]], folded: str, original: str) -> str | None:
+    for pattern in words_at:
+        for m in pattern.finditer(folded):
+            code = _CODE.search(folded, m.end(), m.end() + _NEAR)
+            if code:
+                return original[code.start() : code.end()]
+    return None
+
+
+def given(text: str) -> dict[str, str]:
+    """What a customer message gives, by kind, with the words that give it (an order number, a date…)."""
+    folded, rules = fold(text), ask_rules()
+    found: dict[str, str | None] = {
+        "order_number": _first(_ORDER, folded, text),
+        "amount": _first(_AMOUNT, folded, text),
+        "date": _first(_DATE, folded, text) or next((v for p in rules.dates if (v := _first(p, folded, text))), None),
+        "photo": next((v for p in rules.sent if (v := _first(p, folded, text, sentence=True))), None),
+        "error_code": _near_code(rules.error_words, folded, text),
+        "serial": _near_code(rules.serial_words, folded, text),
+    }
+    return {kind: value for kind, value in found.items() if value}
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the conversation holds: what the customer gave (kind → words) and what an agent asked for."""
+
+    given: dict[str, str] = field(default_factory=dict)
+    asked: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> Known:
+        gave: dict[str, str] = {}
+        asked: dict[str, str] = {}
+        for message in conversation.messages:
+            if message.role == "customer":
+                for kind, value in given(message.text).items():
+                    gave.setdefault(kind, value)
+            elif message.role == "agent":
+                for start, end in markdown_sentences(message.text):
+                    sentence = message.text[start:end]
+                    for kind in asked_kinds(sentence):
+                        asked.setdefault(kind, sentence.strip())
+        return cls(gave, asked)
+
+    def covers(self, step_text: str) -> tuple[str, str] | None:
+        """Why a step asking the customer for things is done: ``(label key, value)``, or None."""
+        if not requests(step_text):
+            return None
+        kinds = asked_kinds(step_text)
+        if not kinds or not kinds <= self.given.keys() | self.asked.keys():
+            return None
+        if kinds <= self.given.keys():
+            first = next(kind for kind in KINDS if kind in kinds)
+            return first, ", ".join(self.given[k] for k in KINDS if k in kinds)
+        return "asked", next(self.asked[k] for k in KINDS if k in kinds and k in self.asked)

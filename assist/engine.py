@@ -18,7 +18,7 @@ from assist.empathy import suggest_empathy
 from assist.flags import raise_flags
 from assist.language import conversation_language, validate_language
 from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
-from assist.next_steps import pick_articles, plan_next_steps
+from assist.next_steps import pick_articles, plan
 from assist.ports import Retriever
 from assist.sarcasm import SarcasmScorer
 from assist.tone import check_tone
@@ -63,13 +63,13 @@ class AssistEngine:
         level = timed("contact_level", lambda: decide_contact_level(conversation, language=language))
         state = timed("customer_state", lambda: assess_customer(conversation, language=language))
         query = build_query(conversation)
-        passages: list[Passage] = timed(
-            "retrieval", lambda: self.retriever.search(query, k=PASSAGES, language=language)
+        steps_language = self.agent_language(conversation) or language
+        passages: list[Passage] = timed("retrieval", lambda: self.retrieve(query, languages=(language, steps_language)))
+        planned = timed(
+            "next_steps",
+            lambda: plan(passages, conversation, language=language, level=level.level, steps_language=steps_language),
         )
-        steps = timed(
-            "next_steps", lambda: plan_next_steps(passages, conversation, language=language, level=level.level)
-        )
-        articles = pick_articles(passages, level=level.level)
+        articles = pick_articles(passages, language=language)
         empathy = timed(
             "empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state)
         )
@@ -102,8 +102,9 @@ class AssistEngine:
             language=language,
             contact_level=level,
             empathy=empathy,
-            next_steps=steps,
+            next_steps=planned.steps,
             articles=articles,
+            done_steps=planned.done,
             tone=tone,
             customer=state,
             flags=flags,
@@ -113,6 +114,31 @@ class AssistEngine:
             message_tones=[t for t in tones if t.issues],
         )
         return assistance, passages
+
+    def retrieve(self, query: str, *, languages: tuple[str, ...]) -> list[Passage]:
+        """The passages for ``query``, with the best topic's versions in ``languages`` (the customer's, the agent's)
+        added when the search did not bring them: a knowledge base often has one topic in several languages."""
+        passages = self.retriever.search(query, k=PASSAGES, language=languages[0])
+        if not passages:
+            return passages
+        top = max(passages, key=lambda p: p.score)
+        topic = top.topic or top.document_id
+        for language in dict.fromkeys(languages):
+            if any((p.topic or p.document_id) == topic and p.language == language for p in passages):
+                continue
+            versions = self.retriever.search(
+                query, k=PASSAGES, language=language, filters={"topic": topic, "language": language}
+            )
+            # A version of the best topic ranks with it: the planner picks the version by language.
+            passages += [v.model_copy(update={"score": top.score}) for v in versions]
+        return passages
+
+    @staticmethod
+    def agent_language(conversation: Conversation) -> str | None:
+        agent = conversation.agent
+        if agent is None or not agent.language:
+            return None
+        return validate_language(agent.language, field="conversation.agent.language")
 
     @staticmethod
     def language_of(conversation: Conversation) -> str:

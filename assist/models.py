@@ -38,6 +38,7 @@ class Agent(_Model):
 
     id: str | None = None
     name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, description="ISO 639-1: steps meant for the agent come in it")
 
 
 class Case(_Model):
@@ -77,6 +78,7 @@ class Passage(BaseModel):
     section: str = ""
     source: str = ""
     indexed_at: str = ""
+    topic: str = ""  # shared by a document's versions in other languages
 
 
 # The kinds of knowledge-base document that state what the company promises (a tone check compares promises with
@@ -120,6 +122,15 @@ class NextStep(BaseModel):
     engine: Literal["rules", "llm"] = "rules"
 
 
+class DoneStep(BaseModel):
+    """A procedure step the conversation already did, shown as done with what shows it ("order number given: …")."""
+
+    text: str
+    reason: str
+    citations: list[Citation] = Field(default_factory=list)
+    language: str = ""
+
+
 class Article(BaseModel):
     document_id: str
     chunk_id: str
@@ -127,6 +138,9 @@ class Article(BaseModel):
     score: float
     language: str = ""
     source: str = ""
+    # False when the customer may not read it (no version in their language): shown to the agent, not to send.
+    sendable: bool = True
+    note: str = ""
 
 
 class ToneIssue(BaseModel):
@@ -208,6 +222,7 @@ class Assistance(BaseModel):
     empathy: list[EmpathySuggestion]
     next_steps: list[NextStep]
     articles: list[Article]
+    done_steps: list[DoneStep] = Field(default_factory=list)
     tone: ToneReport | None
     customer: CustomerState
     flags: list[Flag]

@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 
 from assist.done_steps import DoneSteps, Lexicon, lexicon
 from assist.language import detect_language
-from assist.models import Article, ContactLevel, Conversation, NextStep, Passage
+from assist.models import Article, ContactLevel, Conversation, DoneStep, NextStep, Passage
 from assist.procedures import Step, cite, is_question_sentence, markdown_sentences, merge, plain, procedures, quote
 from assist.text import words
 from prompts import FALLBACK_LANGUAGE, bank_languages, load_bank
 
-__all__ = ["LEVEL_LIMITS", "pick_articles", "plan_next_steps"]
+__all__ = ["LEVEL_LIMITS", "Plan", "pick_articles", "plan", "plan_next_steps"]
 
 BANK = "steps"
 # Steps shown per level; high-touch adds the VIP commitment on top of its procedure steps.
 LEVEL_LIMITS: dict[ContactLevel, int] = {"no_touch": 2, "low_touch": 3, "high_touch": 8}
-SELF_SERVICE_KINDS = frozenset({"faq", "procedure"})
 FALLBACK_STEPS = 2
+SELF_SERVICE_KINDS = frozenset({"faq", "procedure"})
 MIN_STATEMENT_TOKENS = 3
 
 Span = tuple[int, int]
@@ -32,18 +32,25 @@ Span = tuple[int, int]
 # --- planning -------------------------------------------------------------------------------------------
 
 
-def _ranked(passages: Sequence[Passage]) -> list[Passage]:
-    return sorted(passages, key=lambda p: -p.score)
+def _topic(passage: Passage) -> str:
+    return passage.topic or passage.document_id
 
 
-def _article_passages(ranked: Sequence[Passage], *, level: ContactLevel) -> list[Passage]:
+def _ranked(passages: Sequence[Passage], *, prefer: str = "") -> list[Passage]:
+    """Topics in the order of their best passage; within a topic, its version in ``prefer`` first."""
+    by_score = sorted(passages, key=lambda p: -p.score)
+    rank: dict[str, int] = {}
+    for passage in by_score:
+        rank.setdefault(_topic(passage), len(rank))
+    return sorted(by_score, key=lambda p: (rank[_topic(p)], p.language.lower() != prefer))
+
+
+def _article_passages(ranked: Sequence[Passage]) -> list[Passage]:
+    """The best passage of each topic, topics in relevance order (``ranked`` puts the wanted version first)."""
     best: dict[str, Passage] = {}
     for passage in ranked:
-        best.setdefault(passage.document_id, passage)
-    chosen = list(best.values())
-    if level == "no_touch":
-        chosen.sort(key=lambda p: p.kind not in SELF_SERVICE_KINDS)
-    return chosen
+        best.setdefault(_topic(passage), passage)
+    return list(best.values())
 
 
 def _first_span(text: str, *, statements_only: bool = False) -> Span | None:
@@ -60,18 +67,24 @@ def _first_span(text: str, *, statements_only: bool = False) -> Span | None:
 @dataclass
 class _Planner:
     ranked: list[Passage]
+    articles: list[Passage]
     conversation: Conversation
     language: str
     lexicon: Lexicon
     done: DoneSteps
     languages: dict[int, str] = field(default_factory=dict)
+    found_done: list[tuple[Step, str]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, passages: Sequence[Passage], conversation: Conversation, *, language: str) -> _Planner:
+    def build(
+        cls, passages: Sequence[Passage], conversation: Conversation, *, language: str, steps_language: str
+    ) -> _Planner:
         available = set(bank_languages(BANK))
-        wanted = {language, *(p.language.lower() for p in passages)} & available
+        wanted = {language, steps_language, *(p.language.lower() for p in passages)} & available
         merged = lexicon(frozenset(wanted or {FALLBACK_LANGUAGE}))
-        return cls(_ranked(passages), conversation, language, merged, DoneSteps.of(conversation, merged))
+        ranked = _ranked(passages, prefer=steps_language)
+        articles = _ranked(passages, prefer=language)
+        return cls(ranked, articles, conversation, language, merged, DoneSteps.of(conversation, merged))
 
     def language_of(self, passage: Passage) -> str:
         if id(passage) not in self.languages:
@@ -80,14 +93,32 @@ class _Planner:
         return self.languages[id(passage)]
 
     def remaining(self, steps: Iterable[Step]) -> list[Step]:
-        return [step for step in steps if not self.done.includes(step.text)]
+        left: list[Step] = []
+        for step in steps:
+            reason = self.done.reason(step.text)
+            if reason is None:
+                left.append(step)
+            elif all(step.key() != seen.key() for seen, _ in self.found_done):
+                self.found_done.append((step, self.label(*reason, language=step.language)))
+        return left
+
+    def label(self, key: str, value: str, *, language: str) -> str:
+        """Why a step is done, in the agent's words: "order number given: LM-5520318"."""
+        bank = load_bank(BANK, language if language in bank_languages(BANK) else self.language)
+        text: str = bank["done_labels"][key].format(value=value)
+        return text.removesuffix(": ").strip()
 
     def procedure_steps(self) -> list[Step] | None:
         """The steps still to do of the best procedure with any left; ``None`` when no passage has a list."""
         candidates = procedures(self.ranked)
         if not candidates:
             return None
+        tried: set[str] = set()
         for chunks in candidates:
+            topic = _topic(chunks[0].passage)
+            if topic in tried:  # another language's version of a procedure already read
+                continue
+            tried.add(topic)
             steps = self.remaining(merge(chunks, self.language_of))
             if steps:
                 return steps
@@ -110,10 +141,11 @@ class _Planner:
 
     def article_step(self) -> Step | None:
         """The step "send the customer the article «…»", in the conversation's language, citing the article."""
-        articles = _article_passages(self.ranked, level="no_touch")
-        if not articles:
+        sendable = [p for p in _article_passages(self.articles) if _sendable(p, self.language)]
+        if not sendable:
             return None
-        passage = articles[0]
+        # Self-service content first: a no-touch customer is pointed to an FAQ or a procedure before a policy.
+        passage = min(sendable, key=lambda p: p.kind not in SELF_SERVICE_KINDS)
         language = self.language if self.language in bank_languages(BANK) else FALLBACK_LANGUAGE
         text = load_bank(BANK, language)["send_article"].format(title=passage.title)
         start = len(passage.text) - len(passage.text.lstrip())
@@ -167,6 +199,54 @@ def _assemble(head: list[Step], body: list[Step], tail: list[Step], *, limit: in
     return head + body[: room - len(tail)] + tail
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The next steps, and the procedure steps left out because the conversation already did them."""
+
+    steps: list[NextStep]
+    done: list[DoneStep]
+
+
+def plan(
+    passages: Sequence[Passage],
+    conversation: Conversation,
+    *,
+    language: str,
+    level: ContactLevel,
+    max_steps: int | None = None,
+    steps_language: str | None = None,
+) -> Plan:
+    """The next steps for the agent, each citing the passage it comes from, shaped by the contact level.
+
+    Steps come from the best numbered procedure (the top topic first, in its version in ``steps_language`` when
+    one was retrieved, else the customer's ``language``; its chunks merged in order), minus those the
+    conversation already did; without any numbered list, from the first sentences of the best passages.
+    no_touch opens with "send the article" (only an article in the customer's language) and keeps 2 steps,
+    low_touch keeps 3, high_touch keeps 8 and closes with the VIP policy's commitment when one was retrieved.
+    ``max_steps`` replaces the level's limit and then bounds the whole list. A step keeps its passage's
+    language (``translated=False``); translating it is left to the caller.
+    """
+    if not passages:
+        return Plan([], [])
+    customer = language.lower()
+    planner = _Planner.build(
+        passages, conversation, language=customer, steps_language=(steps_language or customer).lower()
+    )
+    head = [step for step in [planner.article_step()] if step] if level == "no_touch" else []
+    tail = [step for step in [planner.commitment_step()] if step] if level == "high_touch" else []
+    body = planner.procedure_steps()
+    if body is None:
+        framed = {citation.document_id for step in head + tail for citation in step.citations}
+        body = planner.sentence_steps(skip_documents=framed)
+    limit = LEVEL_LIMITS[level] + len(tail) if max_steps is None else max_steps
+    steps = [step.to_next_step() for step in _assemble(head, body, tail, limit=limit)]
+    done = [
+        DoneStep(text=step.text, reason=reason, citations=step.citations, language=step.language)
+        for step, reason in planner.found_done
+    ]
+    return Plan(steps, done)
+
+
 def plan_next_steps(
     passages: Sequence[Passage],
     conversation: Conversation,
@@ -175,41 +255,41 @@ def plan_next_steps(
     level: ContactLevel,
     max_steps: int | None = None,
 ) -> list[NextStep]:
-    """The next steps for the agent, each citing the passage it comes from, shaped by the contact level.
+    """The steps of :func:`plan` alone."""
+    return plan(passages, conversation, language=language, level=level, max_steps=max_steps).steps
 
-    Steps come from the best numbered procedure (the top passage's document first, its chunks merged in
-    order), minus those the customer or the agent says were already done; without any numbered list, from
-    the first sentences of the best passages. no_touch opens with "send the article" and keeps 2 steps,
-    low_touch keeps 3, high_touch keeps 8 and closes with the VIP policy's commitment when one was retrieved.
-    ``max_steps`` replaces the level's limit and then bounds the whole list. A step keeps its passage's
-    language (``translated=False``); translating it is left to the caller.
+
+def _sendable(passage: Passage, language: str) -> bool:
+    """Whether the customer can read the article: written in their language (or of unknown language)."""
+    return not passage.language or passage.language.lower() == language.lower()
+
+
+def pick_articles(passages: Sequence[Passage], *, language: str = "", limit: int = 3) -> list[Article]:
+    """The best article of each topic to point the customer to, in relevance order.
+
+    Each topic is given in its version in the customer's ``language`` when one was retrieved. An article with no
+    such version is listed for the agent with its language noted ("article in Polish; no Italian version") and
+    ``sendable`` false, never as one to send. ``score`` is the passage's relevance.
     """
-    if not passages:
-        return []
-    planner = _Planner.build(passages, conversation, language=language.lower())
-    head = [step for step in [planner.article_step()] if step] if level == "no_touch" else []
-    tail = [step for step in [planner.commitment_step()] if step] if level == "high_touch" else []
-    body = planner.procedure_steps()
-    if body is None:
-        framed = {citation.document_id for step in head + tail for citation in step.citations}
-        body = planner.sentence_steps(skip_documents=framed)
-    limit = LEVEL_LIMITS[level] + len(tail) if max_steps is None else max_steps
-    return [step.to_next_step() for step in _assemble(head, body, tail, limit=limit)]
+    chosen = _article_passages(_ranked(passages, prefer=language.lower()))[: max(limit, 0)]
+    return [_article(p, language.lower()) for p in chosen]
 
 
-def pick_articles(passages: Sequence[Passage], *, level: ContactLevel, limit: int = 3) -> list[Article]:
-    """The best distinct documents to point the customer to, FAQs and procedures first for no_touch.
-
-    One entry per document (its best passage); ``score`` is that passage's relevance.
-    """
-    return [
-        Article(
-            document_id=p.document_id,
-            chunk_id=p.chunk_id,
-            title=p.title,
-            score=p.relevance,
-            language=p.language,
-            source=p.source,
-        )
-        for p in _article_passages(_ranked(passages), level=level)[: max(limit, 0)]
-    ]
+def _article(passage: Passage, language: str) -> Article:
+    sendable = not language or _sendable(passage, language)
+    note = ""
+    if not sendable:
+        bank = load_bank(BANK, language if language in bank_languages(BANK) else FALLBACK_LANGUAGE)
+        names = bank["language_names"]
+        article = names.get(passage.language.lower(), passage.language)
+        note = bank["other_language"].format(article=article, customer=names.get(language, language))
+    return Article(
+        document_id=passage.document_id,
+        chunk_id=passage.chunk_id,
+        title=passage.title,
+        score=passage.relevance,
+        language=passage.language,
+        source=passage.source,
+        sendable=sendable,
+        note=note,
+    )

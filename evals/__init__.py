@@ -1,6 +1,6 @@
 """Evaluation scripts on ``../shared/eval/`` (not tests): each prints a table beside a simple baseline.
 
-``tactful eval retrieval``, ``tone``, ``sarcasm`` and ``gaps`` call :func:`run`.
+``tactful eval retrieval``, ``tone``, ``sarcasm``, ``gaps`` and ``steps`` call :func:`run`.
 """
 
 from __future__ import annotations
@@ -8,16 +8,34 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-EVALUATIONS = {"retrieval": "evals.retrieval", "tone": "evals.tone", "gaps": "evals.gaps", "sarcasm": "evals.sarcasm"}
+EVALUATIONS = {
+    "retrieval": "evals.retrieval",
+    "tone": "evals.tone",
+    "gaps": "evals.gaps",
+    "sarcasm": "evals.sarcasm",
+    "steps": "evals.steps",
+}
+# Evaluations whose own data has a frozen held-out split: they score the split asked for (dev while tuning).
+SPLIT_AWARE = frozenset({"steps"})
 
 
-def run(what: str, *, data: Path, limit: int = 0, out: str = "") -> int:
+def run(what: str, *, data: Path, limit: int = 0, out: str = "", split: str = "") -> int:
     """Run the evaluation ``what`` on the data folder ``data``; write the Markdown table to ``out`` when given."""
+    if what in SPLIT_AWARE:
+        module = importlib.import_module(EVALUATIONS[what])
+        table: str = module.evaluate(data, limit=limit, split=split or "dev")
+        print(table)
+        if out:
+            Path(out).write_text(table + "\n", encoding="utf-8")
+        return 0
+    if split:
+        print(f"tactful eval: --split applies to {', '.join(sorted(SPLIT_AWARE))} only")
+        return 2
     if not data.is_dir():
         print(f"tactful eval: no evaluation data at {data} (expected ../shared/eval/data)")
         return 2
     module = importlib.import_module(EVALUATIONS[what])
-    table: str = module.evaluate(data, limit=limit)
+    table = module.evaluate(data, limit=limit)
     print(table)
     if out:
         Path(out).write_text(table + "\n", encoding="utf-8")

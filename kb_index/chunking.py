@@ -56,6 +56,7 @@ def chunk_document(doc: SourceDocument) -> list[Document]:
                 "section": path,
                 "language": doc.language,
                 "kind": doc.kind,
+                "topic": doc.topic,
                 "source": doc.source,
                 "position": len(chunks),
             }

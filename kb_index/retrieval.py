@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from kb_index.chunking import chunk_body
+from kb_index.documents import topic_of_id
 from kb_index.embeddings import embed_turns
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
@@ -47,6 +48,7 @@ class Hit:
     section: str
     source: str
     position: int = 0
+    topic: str = ""
 
 
 @dataclass
@@ -220,4 +222,7 @@ def _hit(chunk: StoredChunk, *, score: float, relevance: float) -> Hit:
         section=str(meta.get("section", "")),
         source=str(meta.get("source", "")),
         position=int(meta.get("position", 0) or 0),
+        topic=str(
+            meta.get("topic", "") or topic_of_id(str(meta.get("document_id", "")), str(meta.get("language", "")))
+        ),
     )

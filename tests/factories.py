@@ -105,7 +105,8 @@ class StaticRetriever:
         self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
     ) -> list[Passage]:
         self.searches.append(Search(query, k, language, filters))
-        return self.passages[:k]
+        wanted = (filters or {}).items()
+        return [p for p in self.passages if all(getattr(p, key, None) == value for key, value in wanted)][:k]
 
 
 def passages() -> list[Passage]:
@@ -120,6 +121,7 @@ def passages() -> list[Passage]:
             relevance=0.9,
             language=d.language or "",
             kind=d.kind,
+            topic=d.topic,
         )
         for d in small_kb()
     ]

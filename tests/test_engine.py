@@ -59,8 +59,18 @@ def test_the_retriever_is_asked_for_the_query_in_the_customers_language(retrieve
         messages=[{"role": "customer", "text": "Il mio pacco è in ritardo, il tracking è fermo da una settimana."}]
     )
     assistance = AssistEngine(retriever).assist(c)
-    assert retriever.searches == [Search(build_query(c), PASSAGES, "it", None)]
+    first, version = retriever.searches
+    assert first == Search(build_query(c), PASSAGES, "it", None)
+    # The best topic is English only here: its Italian version is asked for, by topic and language.
+    topic = retriever.passages[0].topic
+    assert version == Search(build_query(c), PASSAGES, "it", {"topic": topic, "language": "it"})
     assert assistance.language == "it" and assistance.query == build_query(c)
+
+
+def test_no_second_search_when_the_best_topic_is_in_the_customers_language(retriever: StaticRetriever) -> None:
+    c = conv(messages=[{"role": "customer", "text": "My parcel is late, no tracking for a week."}])
+    AssistEngine(retriever).assist(c)
+    assert len(retriever.searches) == 1
 
 
 def test_a_declared_language_wins_over_detection(retriever: StaticRetriever) -> None:

@@ -238,7 +238,9 @@ def test_max_steps_zero_gives_nothing() -> None:
     ],
 )
 def test_no_touch_opens_with_the_article_to_send(language: str, expected: str) -> None:
-    policy = passage("Passwords expire every 90 days.", doc="policy", chunk="p#1", kind="policy", score=0.95)
+    policy = passage(
+        "Passwords expire every 90 days.", doc="policy", chunk="p#1", kind="policy", score=0.95, language=language
+    )
     faq = passage(
         "How do I reset my password?\n\n1. Open Settings.\n2. Tap Reset.\n3. Sign in.",
         doc="faq",
@@ -246,6 +248,7 @@ def test_no_touch_opens_with_the_article_to_send(language: str, expected: str) -
         kind="faq",
         title="Reset your password",
         score=0.8,
+        language=language,
     )
 
     steps = plan([policy, faq], conversation("password"), language=language, level="no_touch")
@@ -254,6 +257,14 @@ def test_no_touch_opens_with_the_article_to_send(language: str, expected: str) -
     assert steps[0].language == language
     assert steps[0].citations[0].chunk_id == "f#1"
     assert steps[0].citations[0].quote == "How do I reset my password?"
+
+
+def test_no_touch_never_sends_an_article_the_customer_cannot_read() -> None:
+    faq = passage("How do I reset my password?\n\n1. Open Settings.\n2. Tap Reset.", doc="faq", chunk="f#1", kind="faq")
+
+    steps = plan([faq], conversation("password"), language="it", level="no_touch")
+
+    assert [s.text for s in steps] == ["Open Settings.", "Tap Reset."]
 
 
 VIP_POLICY = """# Prestige customers
@@ -380,7 +391,7 @@ def test_no_passage_gives_no_step() -> None:
 # --- articles ---------------------------------------------------------------------------------------------
 
 
-def test_articles_are_distinct_documents_scored_by_relevance() -> None:
+def test_articles_are_distinct_documents_in_relevance_order() -> None:
     passages = [
         passage("a", doc="A", chunk="A#1", score=0.9, kind="policy"),
         passage("a2", doc="A", chunk="A#2", score=0.8, kind="policy"),
@@ -389,22 +400,35 @@ def test_articles_are_distinct_documents_scored_by_relevance() -> None:
         passage("d", doc="D", chunk="D#1", score=0.5, kind="faq"),
     ]
 
-    low = pick_articles(passages, level="low_touch")
-    self_service = pick_articles(passages, level="no_touch", limit=2)
+    articles = pick_articles(passages)
 
-    assert [(a.document_id, a.chunk_id, a.score) for a in low] == [
+    assert [(a.document_id, a.chunk_id, a.score) for a in articles] == [
         ("A", "A#1", 0.45),
         ("B", "B#1", 0.35),
         ("C", "C#1", 0.3),
     ]
-    assert [a.document_id for a in self_service] == ["B", "C"]
-    assert pick_articles([], level="no_touch") == []
+    assert [a.document_id for a in pick_articles(passages, limit=2)] == ["A", "B"]
+    assert pick_articles([]) == []
 
 
 def test_articles_rank_by_score_whatever_the_input_order() -> None:
     passages = [passage("x", doc="X", chunk="X#1", score=0.2), passage("y", doc="Y", chunk="Y#1", score=0.6)]
 
-    assert [a.document_id for a in pick_articles(passages, level="high_touch", limit=1)] == ["Y"]
+    assert [a.document_id for a in pick_articles(passages, limit=1)] == ["Y"]
+
+
+def test_one_article_per_topic_in_the_customers_language_and_others_not_to_send() -> None:
+    passages = [
+        passage("Zwroty", doc="refunds-pl", chunk="refunds-pl#1", score=0.9, language="pl", topic="refunds"),
+        passage("Resi", doc="refunds-it", chunk="refunds-it#1", score=0.5, language="it", topic="refunds"),
+        passage("Gwarancja", doc="warranty-pl", chunk="warranty-pl#1", score=0.7, language="pl", topic="warranty"),
+    ]
+
+    refunds, warranty = pick_articles(passages, language="it")
+
+    assert (refunds.document_id, refunds.sendable, refunds.note) == ("refunds-it", True, "")
+    assert (warranty.document_id, warranty.sendable) == ("warranty-pl", False)
+    assert warranty.note == "articolo in polacco; nessuna versione in italiano"
 
 
 # --- bank -------------------------------------------------------------------------------------------------
