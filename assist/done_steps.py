@@ -20,12 +20,14 @@ from functools import cache
 
 from assist.models import Conversation
 from assist.procedures import is_question_sentence, markdown_sentences
+from assist.promises import clauses, promise_bank
 from assist.text import compile_folded, fold, sentence_spans, stems, words
 from prompts import SUPPORTED_LANGUAGES, load_bank
 
 __all__ = ["DoneSteps", "Known", "asked_kinds", "given", "lexicon"]
 
 KINDS = ("order_number", "date", "amount", "photo", "error_code", "serial")
+STATED = frozenset({"order_number", "date", "amount", "error_code", "serial"})  # an agent can state these too
 # The shapes of what a customer gives, on folded text, whatever the language.
 _ORDER = re.compile(r"(?<![\w/.-])(?:[a-z]{1,4}-?\d{4,}|#\s?\d{4,}|\d{6,})(?![\w/-])")
 _AMOUNT = re.compile(
@@ -40,6 +42,8 @@ _NEAR = 40  # characters between "error code" / "serial" and the code itself
 BANK = "steps"
 DONE_SHARED_STEMS = 2
 DONE_SHARED_RATIO = 0.6
+# An agent's question or report does a step when it shares this share of the step's content stems (at least 2).
+AGENT_SHARED_RATIO = 0.5
 # How far a negation may sit from a done marker and still cancel it ("haven't tried", "ya no").
 NEGATION_BEFORE = 3
 NEGATION_AFTER = 1
@@ -122,13 +126,57 @@ def _says_done(clause: list[str], lexicon: Lexicon) -> bool:
 
 
 @dataclass(frozen=True)
+class AgentSentence:
+    """A sentence an agent wrote, as its content stems: a question asks, a statement not in the future reports."""
+
+    text: str
+    stems: frozenset[str]
+    asks: bool
+
+
+def _agent_sentences(conversation: Conversation, lexicon: Lexicon) -> tuple[AgentSentence, ...]:
+    found: list[AgentSentence] = []
+    banks = [promise_bank(language) for language in SUPPORTED_LANGUAGES]
+    for message in conversation.messages:
+        if message.role != "agent":
+            continue
+        for start, end in markdown_sentences(message.text):
+            sentence = message.text[start:end]
+            if is_question_sentence(sentence):
+                found.append(AgentSentence(sentence.strip(), frozenset(lexicon.stems(sentence)), asks=True))
+                continue
+            # "I've checked the order, so the refund will arrive…": the report counts, the promise does not.
+            reported = [
+                sentence[c0:c1]
+                for c0, c1 in clauses(sentence, _CLAUSE_BREAKS)
+                if not any(b.future.search(sentence[c0:c1]) for b in banks)
+            ]
+            if reported:
+                stems_ = frozenset(s for part in reported for s in lexicon.stems(part))
+                found.append(AgentSentence(sentence.strip(), stems_, asks=False))
+    return tuple(found)
+
+
+_CLAUSE_BREAKS = re.compile(
+    "|".join(f"(?:{promise_bank(language).clause_break.pattern})" for language in SUPPORTED_LANGUAGES),
+    re.IGNORECASE,
+)
+
+
+def _shares(wanted: set[str], said: frozenset[str], *, ratio: float) -> bool:
+    shared = len(wanted & said)
+    return shared >= DONE_SHARED_STEMS and shared >= ratio * len(wanted)
+
+
+@dataclass(frozen=True)
 class DoneSteps:
-    """What the conversation says was already done (the content stems of each clause saying it), and what it
-    already holds."""
+    """What the conversation says was already done (the content stems of each clause saying it), what it already
+    holds, and what the agents already asked or reported."""
 
     lexicon: Lexicon
     clauses: tuple[frozenset[str], ...]
     known: Known = field(default_factory=lambda: Known())
+    agent: tuple[AgentSentence, ...] = ()
 
     @classmethod
     def of(cls, conversation: Conversation, lexicon: Lexicon) -> DoneSteps:
@@ -142,7 +190,7 @@ class DoneSteps:
                     continue
                 clauses = _clauses(words(sentence, pauses=True), lexicon.clause_breaks)
                 done.extend(frozenset(stems(c, lexicon.ignored)) for c in clauses if _says_done(c, lexicon))
-        return cls(lexicon, tuple(done), Known.of(conversation))
+        return cls(lexicon, tuple(done), Known.of(conversation), _agent_sentences(conversation, lexicon))
 
     def reason(self, step_text: str) -> tuple[str, str] | None:
         """Why ``step_text`` is already done, as ``(label key, value)`` (see the banks' ``[done_labels]``), or None."""
@@ -154,6 +202,11 @@ class DoneSteps:
             shared = len(wanted & clause)
             if shared and (shared >= DONE_SHARED_STEMS or shared >= DONE_SHARED_RATIO * len(wanted)):
                 return "said", ""
+        asking = requests(step_text) and not asks_to_act(step_text)
+        for sentence in self.agent:
+            # A question does a step that asks; a report (not a promise) does a step that acts.
+            if sentence.asks == asking and _shares(wanted, sentence.stems, ratio=AGENT_SHARED_RATIO):
+                return ("asked" if asking else "agent"), sentence.text[:SENTENCE_CHARS]
         return None
 
     def includes(self, step_text: str) -> bool:
@@ -165,6 +218,7 @@ class AskRules:
     """What a step asks the customer for, and how a customer gives it, every supported language merged."""
 
     request: tuple[re.Pattern[str], ...]
+    request_action: tuple[re.Pattern[str], ...]
     asks: dict[str, tuple[re.Pattern[str], ...]]
     sent: tuple[re.Pattern[str], ...]
     dates: tuple[re.Pattern[str], ...]
@@ -177,6 +231,7 @@ def ask_rules() -> AskRules:
     banks = [load_bank(BANK, language) for language in SUPPORTED_LANGUAGES]
     return AskRules(
         request=compile_folded(b["request"] for b in banks),
+        request_action=compile_folded(b["request_action"] for b in banks),
         asks={kind: compile_folded(b["asks"][kind] for b in banks) for kind in KINDS},
         sent=compile_folded(b["gives"]["sent"] for b in banks),
         dates=compile_folded(b["gives"]["date"] for b in banks),
@@ -192,9 +247,15 @@ def asked_kinds(text: str) -> frozenset[str]:
 
 
 def requests(step_text: str) -> bool:
-    """Whether a step asks the customer for something ("Ask for…", "Chiedi…", "Pide…", "Poproś…")."""
+    """Whether a step asks the customer for something ("Ask for…", "Chiedi…", "Pide…", "Poproś o…")."""
     folded = fold(step_text)
     return any(p.search(folded) for p in ask_rules().request)
+
+
+def asks_to_act(step_text: str) -> bool:
+    """Whether a step asks the customer to do something ("Ask the customer to restart…")."""
+    folded = fold(step_text)
+    return any(p.search(folded) for p in ask_rules().request_action)
 
 
 def _first(pattern: re.Pattern[str], folded: str, original: str, *, sentence: bool = False) -> str | None:
@@ -243,10 +304,12 @@ class Known:
         gave: dict[str, str] = {}
         asked: dict[str, str] = {}
         for message in conversation.messages:
-            if message.role == "customer":
+            if message.role in ("customer", "agent"):
+                # What an agent states ("I've checked order LM-8820451") is held by the conversation too.
                 for kind, value in given(message.text).items():
-                    gave.setdefault(kind, value)
-            elif message.role == "agent":
+                    if message.role == "customer" or kind in STATED:
+                        gave.setdefault(kind, value)
+            if message.role == "agent":
                 for start, end in markdown_sentences(message.text):
                     sentence = message.text[start:end]
                     for kind in asked_kinds(sentence):

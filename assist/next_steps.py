@@ -139,13 +139,15 @@ class _Planner:
                 break
         return steps
 
-    def article_step(self) -> Step | None:
-        """The step "send the customer the article «…»", in the conversation's language, citing the article."""
+    def article_step(self, steps: Sequence[Step]) -> Step | None:
+        """The step "send the customer the article «…»", in the conversation's language, citing the article: the
+        topic the ``steps`` come from when the customer can read it, else self-service content (an FAQ or a
+        procedure) before a policy."""
         sendable = [p for p in _article_passages(self.articles) if _sendable(p, self.language)]
         if not sendable:
             return None
-        # Self-service content first: a no-touch customer is pointed to an FAQ or a procedure before a policy.
-        passage = min(sendable, key=lambda p: p.kind not in SELF_SERVICE_KINDS)
+        topics = {_topic(p) for p in self.ranked for step in steps for c in step.citations if c.chunk_id == p.chunk_id}
+        passage = min(sendable, key=lambda p: (_topic(p) not in topics, p.kind not in SELF_SERVICE_KINDS))
         language = self.language if self.language in bank_languages(BANK) else FALLBACK_LANGUAGE
         text = load_bank(BANK, language)["send_article"].format(title=passage.title)
         start = len(passage.text) - len(passage.text.lstrip())
@@ -232,9 +234,9 @@ def plan(
     planner = _Planner.build(
         passages, conversation, language=customer, steps_language=(steps_language or customer).lower()
     )
-    head = [step for step in [planner.article_step()] if step] if level == "no_touch" else []
     tail = [step for step in [planner.commitment_step()] if step] if level == "high_touch" else []
     body = planner.procedure_steps()
+    head = [step for step in [planner.article_step(body or [])] if step] if level == "no_touch" else []
     if body is None:
         framed = {citation.document_id for step in head + tail for citation in step.citations}
         body = planner.sentence_steps(skip_documents=framed)

@@ -149,8 +149,8 @@ class StepMatcher:
         if not step.citations:
             return False
         items = self.items.get(step.citations[0].document_id, set())
-        quote = plain(step.citations[0].quote)
-        return any(quote and (quote in item or item in quote) for item in items)
+        text = plain(step.text)
+        return any(text and (text in item or item in text) for item in items)
 
     def number(self, step: NextStep, gold_document: str) -> int | None:
         gold = self.steps.get(gold_document, {})

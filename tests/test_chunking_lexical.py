@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from kb_index.chunking import chunk_body, chunk_document
 from kb_index.documents import SourceDocument
 from kb_index.lexical import LexicalIndex, analyze
@@ -18,7 +20,7 @@ def test_chunks_keep_document_metadata_and_section_path() -> None:
 def test_chunk_metadata_has_nothing_volatile() -> None:
     # LangChain's indexing API hashes metadata: a timestamp here would re-embed unchanged chunks.
     keys = set(chunk_document(small_kb()[0])[0].metadata)
-    assert keys == {"document_id", "title", "section", "language", "kind", "source", "position"}
+    assert keys == {"document_id", "title", "section", "language", "kind", "topic", "source", "position"}
 
 
 def test_long_sections_are_split_with_overlap() -> None:
@@ -41,3 +43,21 @@ def test_bm25_finds_the_same_language_chunk() -> None:
     hits = index.search("quando arriva il mio rimborso", language="it", k=3)
     assert hits and hits[0].index == 0
     assert index.search("zzzz", language="en", k=3) == []
+
+
+@pytest.mark.parametrize(
+    ("document_id", "language", "metadata", "topic"),
+    [
+        ("refunds-returns-en", "en", {}, "refunds-returns"),
+        ("Rimborsi_IT", "it", {}, "Rimborsi"),
+        ("faq.pl", "pl", {}, "faq"),
+        ("refunds-returns-en", "it", {}, "refunds-returns-en"),  # the suffix is not the document's language
+        ("resi", "it", {"topic": "refunds-returns"}, "refunds-returns"),  # declared in front matter
+    ],
+)
+def test_versions_of_a_document_share_a_topic(
+    document_id: str, language: str, metadata: dict[str, str], topic: str
+) -> None:
+    doc = SourceDocument(id=document_id, title="T", text="# T\n\nBody.", language=language, metadata=metadata)
+    assert doc.topic == topic
+    assert chunk_document(doc)[0].metadata["topic"] == topic
