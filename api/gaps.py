@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.persistence.database import iso
 from api.persistence.review_repo import normalize_question
-from api.persistence.tables import GapRow
+from api.persistence.tables import ConversationRow, DocumentRow, GapRow
 from assist.models import Passage
+from kb_index.documents import topic_of_id
 
 # Cosine similarity (language-neutral e5) to a group's centroid above which a question joins the group:
 # paraphrases across languages score 0.87-0.95, different questions 0.81-0.86 (tests/test_gaps.py).
@@ -96,3 +97,44 @@ def _timestamp(stamp: str) -> float:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
+
+
+def missing_versions(s: Session) -> list[dict[str, Any]]:
+    """Topics with no version in a language customers write in (from the conversations seen), most asked first.
+
+    A customer writing in that language is pointed to no article at all (the ones in other languages are never
+    offered to send): it is a gap the knowledge team closes by writing that version.
+    """
+    customers = dict(
+        s.execute(
+            select(ConversationRow.language, func.count())
+            .where(ConversationRow.language != "")
+            .group_by(ConversationRow.language)
+        ).all()
+    )
+    if not customers:
+        return []
+    topics: dict[str, dict[str, Any]] = {}
+    for doc_id, title, language, meta in s.execute(
+        select(DocumentRow.id, DocumentRow.title, DocumentRow.language, DocumentRow.meta)
+    ).all():
+        topic = str((meta or {}).get("topic", "") or "").strip() or topic_of_id(doc_id, language)
+        entry = topics.setdefault(topic, {"topic": topic, "title": title, "languages": set(), "documents": []})
+        entry["languages"].add(language)
+        entry["documents"].append(doc_id)
+    out = []
+    for entry in topics.values():
+        missing = sorted((lang for lang in customers if lang not in entry["languages"]), key=lambda x: -customers[x])
+        if missing:
+            out.append(
+                {
+                    "topic": entry["topic"],
+                    "title": entry["title"],
+                    "languages": sorted(entry["languages"]),
+                    "documents": sorted(entry["documents"]),
+                    "missing": missing,
+                    "conversations": sum(customers[lang] for lang in missing),
+                }
+            )
+    out.sort(key=lambda g: (-g["conversations"], g["topic"]))
+    return out

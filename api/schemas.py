@@ -34,6 +34,8 @@ class DocumentIn(_In):
     kind: str = Field(default="policy", min_length=1, max_length=40, pattern=r"^[a-z_]+$")
     source: str = Field(default="", max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Shared by the document's versions in other languages (default: its id without a language suffix).
+    topic: str | None = Field(default=None, min_length=1, max_length=200)
 
     _check_language = field_validator("language")(_language)
 
@@ -222,9 +224,21 @@ class KnowledgeGap(BaseModel):
     examples: list[str]
 
 
+class MissingVersion(BaseModel):
+    """A topic with no version in a language customers write in: its articles are never offered to them."""
+
+    topic: str
+    title: str
+    languages: list[str]  # the languages it exists in
+    documents: list[str]
+    missing: list[str]  # languages customers write in that it lacks, most conversations first
+    conversations: int  # conversations seen in those languages
+
+
 class GapsOut(BaseModel):
     items: list[KnowledgeGap]
     threshold: float
+    missing_versions: list[MissingVersion] = Field(default_factory=list)
 
 
 # Agents

@@ -202,3 +202,24 @@ def test_a_50_mb_pdf_is_indexed_and_a_larger_body_is_refused(app: TestClient) ->
     r = app.post("/v1/documents", files={"file": ("huge.pdf", huge)}, headers=auth("knowledge"))
     assert r.status_code == 413 and r.json()["error"]["field"] == "body"
     assert app.get("/v1/documents", headers=auth("knowledge")).json()["total"] == 1
+
+
+def test_a_topic_missing_a_language_customers_write_in_is_a_gap(app: TestClient) -> None:
+    wifi_it = {**DOC, "id": "wifi-it", "title": "Configurazione Wi-Fi", "language": "it",
+               "text": "# Wi-Fi\n\n1. Riavvia il router.\n"}  # fmt: skip
+    refunds = {"id": "rimborsi", "title": "Rimborsi", "language": "it", "kind": "policy", "topic": "refunds",
+               "text": "# Rimborsi\n\nIl rimborso arriva entro 5 giorni lavorativi.\n"}  # fmt: skip
+    _wait(app, str(_post(app, {"documents": [DOC, wifi_it, refunds]})["job_id"]))
+    assert app.get("/v1/gaps", headers=auth("knowledge")).json()["missing_versions"] == []  # no customer seen yet
+    for i, (language, text) in enumerate([("pl", "Router nie działa, co robić?"), ("pl", "Gdzie jest zwrot?"),
+                                          ("en", "My router keeps dropping.")]):  # fmt: skip
+        conversation = {"id": f"c{i}", "language": language, "messages": [{"role": "customer", "text": text}]}
+        assert app.post("/v1/assist", json={"conversation": conversation}, headers=auth("agent")).status_code == 200
+
+    missing = {m["topic"]: m for m in app.get("/v1/gaps", headers=auth("knowledge")).json()["missing_versions"]}
+
+    assert set(missing) == {"wifi", "refunds"}
+    assert missing["wifi"]["languages"] == ["en", "it"] and missing["wifi"]["missing"] == ["pl"]
+    assert missing["wifi"]["documents"] == ["wifi-en", "wifi-it"] and missing["wifi"]["conversations"] == 2
+    assert missing["refunds"]["missing"] == ["pl", "en"]  # most conversations first
+    assert missing["refunds"]["conversations"] == 3

@@ -322,3 +322,19 @@ def test_sidebar_keeps_the_rules_answer_when_the_model_fails(
     expect(page.locator("#assist-meta")).to_contain_text("partly rules")
     assert page.locator("#empathy li.suggestion").count() >= 2
     close(page)
+
+
+def test_sidebar_shows_a_step_the_customer_already_did_as_done(sidebar: Page) -> None:
+    # The procedure is English; the customer writes Italian and has given the order number already.
+    sidebar.fill(
+        "#conversation",
+        "customer: Il mio pacco non arriva, il tracking è fermo da una settimana. Ordine LM-5520318.",
+    )
+    sidebar.click("#assist")
+    expect(sidebar.locator("#results")).to_be_visible()
+    done = sidebar.locator("#done-steps li")
+    expect(done).to_have_count(1)
+    expect(done.first).to_contain_text("order number")
+    expect(done.first).to_contain_text("LM-5520318")
+    assert all("order number" not in text for text in sidebar.locator("#steps li.step p").all_inner_texts())
+    assert scroll_width(sidebar) <= 360

@@ -39,7 +39,7 @@ def _to_source(doc: DocumentIn) -> SourceDocument:
         language=doc.language or "",
         kind=doc.kind,
         source=doc.source,
-        metadata=doc.metadata,
+        metadata={**doc.metadata, "topic": doc.topic} if doc.topic else doc.metadata,
     )
 
 
@@ -146,4 +146,7 @@ def reindex(body: ReindexIn, container: ContainerDep, _: KnowledgeRole) -> JobQu
 def gaps(container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000)) -> GapsOut:
     with container.db.session() as s:
         items = gaps_module.list_gaps(s, limit=limit)
-    return GapsOut.model_validate({"items": items, "threshold": container.settings.gap_threshold})
+        missing = gaps_module.missing_versions(s)
+    return GapsOut.model_validate(
+        {"items": items, "threshold": container.settings.gap_threshold, "missing_versions": missing}
+    )

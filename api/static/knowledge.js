@@ -93,6 +93,12 @@
       el("td", {}, g.language || ""),
       el("td", { class: "num" }, T.percent(g.best_score)),
       el("td", { class: "small" }, T.dateTime(g.last_seen)))) : emptyRow(5, "No gaps recorded."));
+    const missing = (data && data.missing_versions) || [];
+    fill($("missing-versions").tBodies[0], missing.length ? missing.map((m) => el("tr", {},
+      el("td", {}, m.title, " ", el("span", { class: "muted small" }, m.topic)),
+      el("td", {}, m.languages.join(", ")),
+      el("td", {}, m.missing.join(", ")),
+      el("td", { class: "num" }, String(m.conversations)))) : emptyRow(4, "Every topic exists in every language customers write in."));
   }
 
   function showJob(job) {

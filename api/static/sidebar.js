@@ -256,6 +256,14 @@
     }) : el("li", { class: "muted small" }, "No grounded step found in the knowledge base."));
   }
 
+  function renderDone(done) {
+    $("done-box").hidden = !done.length;
+    fill($("done-steps"), done.map((d) => el("li", { class: "done-step" },
+      el("span", { class: "done-mark", attrs: { "aria-hidden": "true" } }, "✓ "),
+      el("span", {}, d.text), " ",
+      el("span", { class: "muted small" }, "(" + d.reason + ")"))));
+  }
+
   function renderArticles(articles, result) {
     const noTouch = result.contact_level.level === "no_touch";
     const panel = $("articles-panel");
@@ -265,10 +273,11 @@
     const results = $("results");
     const anchor = noTouch ? $("empathy-title").parentElement : $("tone-panel");
     if (panel.nextElementSibling !== anchor) results.insertBefore(panel, anchor);
-    fill($("articles"), articles.length ? articles.map((a) => el("li", {},
+    fill($("articles"), articles.length ? articles.map((a) => el("li", { class: a.sendable === false ? "not-sendable" : "" },
       el("span", {}, a.title), " ",
       a.language && a.language !== result.language ? langBadge(a.language) : null, " ",
-      el("span", { class: "muted small" }, T.percent(a.score)))) : el("li", { class: "muted small" }, "No article found."));
+      el("span", { class: "muted small" }, T.percent(a.score)),
+      a.note ? el("div", { class: "small muted article-note" }, a.note) : null)) : el("li", { class: "muted small" }, "No article found."));
   }
 
   function renderTone(tone, draft) {
@@ -322,6 +331,7 @@
     renderFlags(result.flags || []);
     renderEmpathy(result.empathy || []);
     renderSteps(result.next_steps || [], result.language);
+    renderDone(result.done_steps || []);
     renderArticles(result.articles || [], result);
     renderTone(result.tone, state.draftSent);
   }
