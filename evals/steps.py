@@ -8,6 +8,8 @@ quote; another language version: by the nearest step in the e5 space), and then 
 - **already done**: the share of suggested procedure steps that the conversation had already done (lower is better);
 - **recall of the next steps**: the share of the gold next steps that were suggested;
 - **off topic**: the share of suggested procedure steps citing another topic;
+- **first step is a next one**: the share of conversations whose first suggested procedure step is one of the gold
+  next steps (what an agent reads first; a no-touch case shows one procedure step after the article to send);
 - **foreign articles**: the share of conversations offered an article to send in a language the customer did not
   write in (an article shown with its language and not offered for sending does not count).
 
@@ -59,6 +61,7 @@ class Tally:
     cases: int = 0
     foreign_article_cases: int = 0
     on_topic_cases: int = 0
+    first_right: int = 0
 
     def add(self, other: Tally) -> None:
         for name in vars(self):
@@ -73,6 +76,7 @@ class Tally:
             share(self.done, self.suggested),
             share(self.next_found, self.next_total),
             share(self.off_topic, self.suggested),
+            share(self.first_right, self.cases),
             share(self.foreign_article_cases, self.cases),
             share(self.on_topic_cases, self.cases),
         ]
@@ -170,6 +174,7 @@ class StepMatcher:
 def _score(case: GoldCase, assistance: Assistance, matcher: StepMatcher) -> Tally:
     tally = Tally(cases=1, next_total=len(case.next))
     found: set[int] = set()
+    order: list[int | None] = []
     top_topic = ""
     for step in assistance.next_steps:
         cited = step.citations[0].document_id if step.citations else ""
@@ -179,15 +184,18 @@ def _score(case: GoldCase, assistance: Assistance, matcher: StepMatcher) -> Tall
         top_topic = top_topic or topic_of(cited)
         if topic_of(cited) != case.topic:
             tally.off_topic += 1
+            order.append(None)
             continue
         number = matcher.number(step, case.document)
+        order.append(number)
         if number is not None:
             tally.done += number in case.done
             found.add(number)
     tally.next_found = len(found & set(case.next))
+    tally.first_right = int(bool(order) and order[0] in case.next)
     tally.on_topic_cases = int(top_topic == case.topic)
     tally.foreign_article_cases = int(
-        any(a.language and a.language != case.language and a.sendable for a in assistance.articles)
+        any(a.language and a.language != case.language and getattr(a, "sendable", True) for a in assistance.articles)
     )
     return tally
 
@@ -242,9 +250,9 @@ def _detail(case: GoldCase, assistance: Assistance, matcher: StepMatcher) -> str
 def _table(report: Report, details: list[str]) -> str:
     head = (
         "| split | language | conversations | already done ↓ | next steps recalled ↑ | off topic ↓ "
-        "| foreign article offered ↓ | right topic ↑ |"
+        "| first step is a next one ↑ | foreign article offered ↓ | right topic ↑ |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for name, tally in report.by_split.items():
         lines.append("| " + " | ".join([name, "all", *tally.row()]) + " |")
         for language in LANGUAGES:
