@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -140,11 +140,17 @@ class OpenAICompatibleEmbeddings(Embeddings):
         return vec / (np.linalg.norm(vec) or 1.0)
 
 
+@runtime_checkable
+class ArrayEmbeddings(Protocol):
+    """An embedder that gives its (normalised) query vectors as numpy arrays: ours, not LangChain's others."""
+
+    def embed_query_array(self, text: str) -> np.ndarray: ...
+
+
 def embed_query_array(embeddings: Embeddings, text: str) -> np.ndarray:
     """The query vector, L2-normalised, as a numpy array."""
-    fn = getattr(embeddings, "embed_query_array", None)
-    if fn is not None:
-        return np.asarray(fn(text), dtype=np.float32)
+    if isinstance(embeddings, ArrayEmbeddings):
+        return np.asarray(embeddings.embed_query_array(text), dtype=np.float32)
     vec = np.asarray(embeddings.embed_query(text), dtype=np.float32)
     return vec / (np.linalg.norm(vec) or 1.0)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,6 +49,13 @@ class Hit:
     source: str
     position: int = 0
     topic: str = ""
+
+
+@runtime_checkable
+class HubReference(Protocol):
+    """Embeddings that know typical queries, to measure how much of a "hub" a passage is (``neutral.py``)."""
+
+    def reference_queries(self) -> np.ndarray: ...
 
 
 @dataclass
@@ -114,10 +121,10 @@ class HybridRetriever:
 
     def _hubness(self, chunks: list[StoredChunk]) -> dict[str, float]:
         """Mean similarity of each chunk to its nearest typical queries (CSLS-style hub score)."""
-        reference = getattr(self.store.embeddings, "reference_queries", None)
-        if reference is None or not chunks or self.weights.hub_penalty <= 0:
+        embeddings = self.store.embeddings
+        if not isinstance(embeddings, HubReference) or not chunks or self.weights.hub_penalty <= 0:
             return {}
-        refs = np.asarray(reference(), dtype=np.float32)
+        refs = np.asarray(embeddings.reference_queries(), dtype=np.float32)
         vectors = np.vstack([c.embedding for c in chunks if c.embedding is not None])
         if vectors.shape[1] != refs.shape[1] or len(vectors) != len(chunks):
             return {}
