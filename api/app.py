@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -14,9 +15,24 @@ from api import errors
 from api.container import Container
 from api.demo import ensure_demo_indexed
 from api.routes import agent, health, knowledge, pages, stream, supervisor, webhooks
+from api.schemas import ErrorOut
 from api.settings import Settings
 
 log = logging.getLogger("tactful")
+# The errors any API route may answer, in the one shape of api/errors.py (422: FastAPI's own default replaced).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Bad request"),
+        (401, "No or wrong API key"),
+        (403, "The key's role may not do this"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Body too large"),
+        (422, "Invalid input: `error.field` names the field"),
+        (503, "The knowledge base or the LLM is unavailable"),
+    )
+}
 STATIC = Path(__file__).parent / "static"
 BODY_LIMITS = (("/v1/documents", 64 * 1024 * 1024), ("", 16 * 1024 * 1024))
 
@@ -41,7 +57,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         finally:
             built.stop()
 
-    app = FastAPI(title="Tactful", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Tactful", version="0.4.0", lifespan=lifespan)
     errors.install(app)
 
     @app.middleware("http")
@@ -66,6 +82,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         webhooks.router,
         pages.router,
     ):
-        app.include_router(router)
+        # Every error has the one shape of api/errors.py; /openapi.json says so for each route.
+        app.include_router(router, responses=ERROR_RESPONSES if router is not pages.router else None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

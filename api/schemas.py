@@ -342,3 +342,16 @@ class WebhookDuplicate(BaseModel):
 
 
 WebhookReceipt = WebhookHeard | WebhookResolution | WebhookIgnored | WebhookDuplicate
+
+
+# Errors: every 4xx and 5xx answer has this one shape (api/errors.py renders it).
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

@@ -4,9 +4,11 @@ validate against the model their route declares and carry exactly the keys the c
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,7 +126,11 @@ def test_knowledge_answers_validate_and_keep_every_key(kb_app: TestClient) -> No
     _answer(kb_app, "POST", "/v1/search", role="agent", json={"query": question})
     gaps = _answer(kb_app, "GET", "/v1/gaps", role="knowledge")
     with container.db.session() as s:
-        assert gaps == {"items": gaps_module.list_gaps(s, limit=100), "threshold": container.settings.gap_threshold}
+        assert gaps == {
+            "items": gaps_module.list_gaps(s, limit=100),
+            "threshold": container.settings.gap_threshold,
+            "missing_versions": gaps_module.missing_versions(s),
+        }
     assert any(g["question"] == question for g in gaps["items"])
 
 
@@ -208,3 +214,17 @@ def test_webhook_answers_validate_with_only_their_keys(webhook_app: TestClient) 
     ]
     for answer in answers:
         model.validate_python(answer.json())
+
+
+def test_every_api_route_documents_its_errors_in_the_one_error_shape() -> None:
+    from api.app import create_app
+
+    spec = create_app(make_settings(Path(tempfile.mkdtemp()) / "data")).openapi()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # FastAPI's own 422 shape is never answered
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status in ("401", "422"):
+                (content,) = operation["responses"][status][
+                    "content"
+                ].values()  # the stream's route says text/event-stream
+                assert content["schema"] == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, status)
