@@ -20,6 +20,7 @@ from assist.language import conversation_language, validate_language
 from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
 from assist.next_steps import pick_articles, plan
 from assist.ports import Retriever
+from assist.procedures import numbered_items
 from assist.sarcasm import SarcasmScorer
 from assist.tone import check_tone
 
@@ -116,21 +117,23 @@ class AssistEngine:
         return assistance, passages
 
     def retrieve(self, query: str, *, languages: tuple[str, ...]) -> list[Passage]:
-        """The passages for ``query``, with the best topic's versions in ``languages`` (the customer's, the agent's)
-        added when the search did not bring them: a knowledge base often has one topic in several languages."""
+        """The passages for ``query``, with the versions in ``languages`` (the customer's, the agent's) of the topic
+        the steps will come from added when the search did not bring them: a knowledge base often has one topic in
+        several languages. That topic is the best passage's that holds a procedure (a numbered list), else the best
+        passage's: a passage close to every question ("hub") must not pull in a whole procedure of its topic."""
         passages = self.retriever.search(query, k=PASSAGES, language=languages[0])
         if not passages:
             return passages
-        top = max(passages, key=lambda p: p.score)
-        topic = top.topic or top.document_id
+        by_score = sorted(passages, key=lambda p: -p.score)
+        anchor = next((p for p in by_score if numbered_items(p.text)), by_score[0])
+        topic = anchor.topic or anchor.document_id
         for language in dict.fromkeys(languages):
             if any((p.topic or p.document_id) == topic and p.language == language for p in passages):
                 continue
-            versions = self.retriever.search(
-                query, k=PASSAGES, language=language, filters={"topic": topic, "language": language}
-            )
-            # A version of the best topic ranks with it: the planner picks the version by language.
-            passages += [v.model_copy(update={"score": top.score}) for v in versions]
+            filters = {"topic": topic, "language": language}
+            versions = self.retriever.search(query, k=PASSAGES, language=language, filters=filters)
+            # A version ranks with its topic's passage: the planner picks the version by language.
+            passages += [v.model_copy(update={"score": anchor.score}) for v in versions]
         return passages
 
     @staticmethod

@@ -141,13 +141,18 @@ class _Planner:
 
     def article_step(self, steps: Sequence[Step]) -> Step | None:
         """The step "send the customer the article «…»", in the conversation's language, citing the article: the
-        topic the ``steps`` come from when the customer can read it, else self-service content (an FAQ or a
-        procedure) before a policy."""
+        topic the ``steps`` come from, only when the customer can read it; with no steps, the best readable article,
+        self-service content (an FAQ or a procedure) before a policy."""
         sendable = [p for p in _article_passages(self.articles) if _sendable(p, self.language)]
         if not sendable:
             return None
         topics = {_topic(p) for p in self.ranked for step in steps for c in step.citations if c.chunk_id == p.chunk_id}
-        passage = min(sendable, key=lambda p: (_topic(p) not in topics, p.kind not in SELF_SERVICE_KINDS))
+        if topics:
+            # The article of the steps' topic, or none: another topic's article would send the customer elsewhere.
+            sendable = [p for p in sendable if _topic(p) in topics]
+            if not sendable:
+                return None
+        passage = min(sendable, key=lambda p: p.kind not in SELF_SERVICE_KINDS)
         language = self.language if self.language in bank_languages(BANK) else FALLBACK_LANGUAGE
         text = load_bank(BANK, language)["send_article"].format(title=passage.title)
         start = len(passage.text) - len(passage.text.lstrip())
