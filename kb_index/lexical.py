@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import bm25s
 import numpy as np
@@ -49,12 +49,16 @@ def _stopwords(language: str) -> frozenset[str]:
     return frozenset(fold(w) for w in _STOP.get(language, "").split())
 
 
+# Words repeat across chunks and queries: folding each distinct word once keeps BM25 loading fast.
+_fold_word = lru_cache(maxsize=200_000)(fold)
+
+
 def analyze(text: str, language: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed (in ``language``) and accent-folded tokens."""
     stop = _stopwords(language)
-    words = [w for w in _TOKEN.findall(text.lower()) if (len(w) > 1 or w.isdigit()) and fold(w) not in stop]
+    words = [w for w in _TOKEN.findall(text.lower()) if (len(w) > 1 or w.isdigit()) and _fold_word(w) not in stop]
     stem = _stemmer(language)
-    return [fold(s) for s in (stem.stemWords(words) if stem else words)]
+    return [_fold_word(s) for s in (stem.stemWords(words) if stem else words)]
 
 
 @dataclass

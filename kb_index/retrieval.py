@@ -67,6 +67,16 @@ class _Snapshot:
     hubness: dict[str, float] = field(default_factory=dict)
     vectors: np.ndarray | None = None  # row i is chunks[i]'s stored vector
     rows: dict[str, int] = field(default_factory=dict)
+    # A metadata field's values as an array, row i for chunks[i]: filters mask BM25 in microseconds, not a Python
+    # loop over every chunk (built once per field and snapshot; a snapshot never changes).
+    fields: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def field_values(self, key: str) -> np.ndarray:
+        values = self.fields.get(key)
+        if values is None:
+            values = np.array([str(c.metadata.get(key, "")) for c in self.chunks], dtype=object)
+            self.fields[key] = values
+        return values
 
 
 class HybridRetriever:
@@ -148,7 +158,7 @@ class HybridRetriever:
             return []
         mask = snap.languages == language
         for key, value in filters.items():
-            mask &= np.array([str(c.metadata.get(key, "")) == value for c in snap.chunks])
+            mask &= snap.field_values(key) == value
         hits = snap.lexical.search(query, language=language, k=k, mask=mask)
         return [snap.chunks[h.index] for h in hits]
 
