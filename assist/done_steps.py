@@ -14,9 +14,10 @@ Words come from ``prompts/banks/steps/<lang>.toml``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
+from types import MappingProxyType
 
 from assist.models import Conversation
 from assist.procedures import is_question_sentence, markdown_sentences
@@ -134,6 +135,13 @@ class AgentSentence:
     asks: bool
 
 
+# Where a sentence turns, in every language: the report before "so the refund will…" still counts.
+_CLAUSE_BREAKS = re.compile(
+    "|".join(f"(?:{promise_bank(language).clause_break.pattern})" for language in SUPPORTED_LANGUAGES),
+    re.IGNORECASE,
+)
+
+
 def _agent_sentences(conversation: Conversation, lexicon: Lexicon) -> tuple[AgentSentence, ...]:
     found: list[AgentSentence] = []
     banks = [promise_bank(language) for language in SUPPORTED_LANGUAGES]
@@ -155,12 +163,6 @@ def _agent_sentences(conversation: Conversation, lexicon: Lexicon) -> tuple[Agen
                 stems_ = frozenset(s for part in reported for s in lexicon.stems(part))
                 found.append(AgentSentence(sentence.strip(), stems_, asks=False))
     return tuple(found)
-
-
-_CLAUSE_BREAKS = re.compile(
-    "|".join(f"(?:{promise_bank(language).clause_break.pattern})" for language in SUPPORTED_LANGUAGES),
-    re.IGNORECASE,
-)
 
 
 def _shares(wanted: set[str], said: frozenset[str], *, ratio: float) -> bool:
@@ -209,9 +211,6 @@ class DoneSteps:
                 return ("asked" if asking else "agent"), sentence.text[:SENTENCE_CHARS]
         return None
 
-    def includes(self, step_text: str) -> bool:
-        return self.reason(step_text) is not None
-
 
 @dataclass(frozen=True)
 class AskRules:
@@ -240,18 +239,21 @@ def ask_rules() -> AskRules:
     )
 
 
+@lru_cache(maxsize=4096)
 def asked_kinds(text: str) -> frozenset[str]:
     """The kinds of thing ``text`` (a step, or an agent's sentence) asks for or names."""
     folded, rules = fold(text), ask_rules()
     return frozenset(kind for kind, patterns in rules.asks.items() if any(p.search(folded) for p in patterns))
 
 
+@lru_cache(maxsize=4096)
 def requests(step_text: str) -> bool:
     """Whether a step asks the customer for something ("Ask for…", "Chiedi…", "Pide…", "Poproś o…")."""
     folded = fold(step_text)
     return any(p.search(folded) for p in ask_rules().request)
 
 
+@lru_cache(maxsize=4096)
 def asks_to_act(step_text: str) -> bool:
     """Whether a step asks the customer to do something ("Ask the customer to restart…")."""
     folded = fold(step_text)
@@ -278,8 +280,11 @@ def _near_code(words_at: Sequence[re.Pattern[str]], folded: str, original: str) 
     return None
 
 
-def given(text: str) -> dict[str, str]:
-    """What a customer message gives, by kind, with the words that give it (an order number, a date…)."""
+@lru_cache(maxsize=1024)
+def given(text: str) -> Mapping[str, str]:
+    """What a customer message gives, by kind, with the words that give it (an order number, a date…).
+
+    Cached, like the step readings above: the same messages and steps come back with every draft edit."""
     folded, rules = fold(text), ask_rules()
     found: dict[str, str | None] = {
         "order_number": _first(_ORDER, folded, text),
@@ -289,7 +294,7 @@ def given(text: str) -> dict[str, str]:
         "error_code": _near_code(rules.error_words, folded, text),
         "serial": _near_code(rules.serial_words, folded, text),
     }
-    return {kind: value for kind, value in found.items() if value}
+    return MappingProxyType({kind: value for kind, value in found.items() if value})
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ def evaluate(data: Path, *, limit: int = 0, split: str = "dev") -> str:
     cases = load_cases(splits)
     if limit:
         cases = cases[:limit]
-    documents = {load_path(p).id: load_path(p).text for p in iter_paths([DEMO_KB])}
+    documents = {doc.id: doc.text for doc in map(load_path, iter_paths([DEMO_KB]))}
     with tempfile.TemporaryDirectory(prefix="tactful-steps-") as tmp:
         container = Container.build(Settings(data_dir=Path(tmp), dev_open=True, tone_learned_sarcasm=False))
         container.start()
