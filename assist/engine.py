@@ -15,6 +15,7 @@ from typing import TypeVar
 from assist.contact_level import decide_contact_level
 from assist.customer_state import ACKNOWLEDGE_FROM, assess_customer
 from assist.empathy import suggest_empathy
+from assist.escalation import advise_escalation
 from assist.flags import raise_flags
 from assist.language import conversation_language, validate_language
 from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
@@ -37,9 +38,17 @@ def build_query(conversation: Conversation, *, turns: int = 2) -> str:
 
 
 class AssistEngine:
-    def __init__(self, retriever: Retriever, *, sarcasm: SarcasmScorer | None = None) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        *,
+        sarcasm: SarcasmScorer | None = None,
+        escalation_policy: Callable[[], str | None] | None = None,
+    ) -> None:
         self.retriever = retriever
         self.sarcasm = sarcasm  # the learned sarcasm scorer; None: the phrase banks alone
+        # The company's escalation policy (the text of its `escalation_policy` documents), read at each assist.
+        self.escalation_policy = escalation_policy
 
     def assist(
         self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
@@ -71,6 +80,19 @@ class AssistEngine:
             lambda: plan(passages, conversation, language=language, level=level.level, steps_language=steps_language),
         )
         articles = pick_articles(passages, language=language)
+        escalation = timed(
+            "escalation",
+            lambda: advise_escalation(
+                conversation,
+                language=steps_language,
+                level=level.level,
+                state=state,
+                done_steps=len(planned.done),
+                procedure_steps=_procedure_length(passages),
+                articles=articles,
+                policy=self.escalation_policy() if self.escalation_policy else None,
+            ),
+        )
         empathy = timed(
             "empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state)
         )
@@ -113,6 +135,7 @@ class AssistEngine:
             timings_ms=timings,
             query=query,
             message_tones=[t for t in tones if t.issues],
+            escalation=escalation,
         )
         return assistance, passages
 
@@ -167,6 +190,15 @@ class AssistEngine:
             for i, m in enumerate(messages)
             if m.role == "agent"
         ]
+
+
+def _procedure_length(passages: Sequence[Passage]) -> int:
+    """The number of steps of the best passage's procedure (its highest item number: a chunk may hold its end)."""
+    for passage in sorted(passages, key=lambda p: -p.score)[:3]:
+        items = numbered_items(passage.text)
+        if items:
+            return max(item.number for item in items)
+    return 0
 
 
 def _last_customer_text(messages: Sequence[Message]) -> str | None:

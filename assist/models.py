@@ -12,6 +12,11 @@ ContactLevel = Literal["no_touch", "low_touch", "high_touch"]
 Grade = Literal["low", "medium", "high"]
 Role = Literal["customer", "agent", "bot"]
 Severity = Literal["low", "medium", "high"]
+Tier = Literal["basic", "intermediate", "advanced"]
+EscalationAction = Literal["keep", "escalate", "offer_human", "offer_self_service"]
+FollowUpKind = Literal["promise", "transfer", "after_resolution"]
+FollowUpStatus = Literal["open", "done", "missed"]
+TIERS: tuple[Tier, ...] = ("basic", "intermediate", "advanced")
 
 MAX_TEXT_CHARS = 20_000
 MAX_MESSAGES = 500
@@ -46,6 +51,7 @@ class Case(_Model):
     product_complexity: Grade | None = None
     strategic_importance: Grade | None = None
     contact_level: ContactLevel | None = None
+    tier: Tier | None = Field(default=None, description="the support tier the case is at now (basic when absent)")
 
 
 class Conversation(_Model):
@@ -206,6 +212,31 @@ class MessageTone(BaseModel):
     issues: list[ToneIssue]
 
 
+class Escalation(BaseModel):
+    """The support tier the case is at, the one it needs, and what the agent should do about it, with reasons."""
+
+    tier: Tier
+    needed: Tier
+    action: EscalationAction
+    to_tier: Tier | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class FollowUp(BaseModel):
+    """Something to come back to: a promise made at a time, a transfer to check, a resolved case to follow up."""
+
+    id: str = ""
+    conversation_id: str
+    kind: FollowUpKind
+    due_at: str
+    text: str
+    status: FollowUpStatus = "open"
+    created_from: str
+    message_index: int | None = None
+    language: str = ""
+    agent: str = ""
+
+
 class KnowledgeState(BaseModel):
     """Whether the knowledge base was being indexed when the assist was made (it may miss what is not indexed)."""
 
@@ -234,3 +265,5 @@ class Assistance(BaseModel):
     degraded: bool = False
     llm: dict[str, Any] = Field(default_factory=dict)
     knowledge: KnowledgeState = Field(default_factory=KnowledgeState)
+    escalation: Escalation | None = None
+    follow_ups: list[FollowUp] = Field(default_factory=list)

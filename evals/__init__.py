@@ -1,6 +1,6 @@
 """Evaluation scripts on ``../shared/eval/`` (not tests): each prints a table beside a simple baseline.
 
-``tactful eval retrieval``, ``tone``, ``sarcasm``, ``gaps`` and ``steps`` call :func:`run`.
+``tactful eval retrieval``, ``tone``, ``sarcasm``, ``gaps``, ``steps`` and ``journey`` call :func:`run`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ EVALUATIONS = {
     "gaps": "evals.gaps",
     "sarcasm": "evals.sarcasm",
     "steps": "evals.steps",
+    "journey": "evals.journey",
 }
 # Evaluations whose own data has a frozen held-out split: they score the split asked for (dev while tuning).
-SPLIT_AWARE = frozenset({"steps"})
+SPLIT_AWARE = frozenset({"steps", "journey"})
 
 
 def run(what: str, *, data: Path, limit: int = 0, out: str = "", split: str = "") -> int:
