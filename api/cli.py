@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--limit", type=int, default=0, help="evaluate on at most this many items (0: all)")
     ev.add_argument("--out", default="", help="also write the table as Markdown to this file")
     ev.add_argument(
-        "--split", choices=["dev", "held_out", "both"], default="", help="steps, journey: the split to score (default dev)"
+        "--split",
+        choices=["dev", "held_out", "both"],
+        default="",
+        help="steps, journey: the split to score (default dev)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

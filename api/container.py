@@ -113,7 +113,12 @@ class Container:
             fetchers=fetchers,
         )
         assist = AssistService(
-            rules=AssistEngine(knowledge, sarcasm=build_sarcasm(settings)),
+            rules=AssistEngine(
+                knowledge,
+                sarcasm=build_sarcasm(settings),
+                escalation_policy=knowledge.escalation_policy,
+                timezone=settings.zone(),
+            ),
             knowledge=knowledge,
             db=db,
             refiner=build_refiner(settings, embeddings=embeddings),

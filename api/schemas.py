@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from assist.errors import InvalidInput
 from assist.language import validate_language
-from assist.models import MAX_TEXT_CHARS, Assistance, ContactLevel, Conversation, Passage
+from assist.models import MAX_TEXT_CHARS, Assistance, ContactLevel, Conversation, FollowUp, Passage
 from kb_index.documents import MAX_DOCUMENT_CHARS
 
 MAX_BATCH = 1000
@@ -355,3 +356,35 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+# --- the case journey -------------------------------------------------------------------------------------
+
+
+class FollowUpsOut(BaseModel):
+    items: list[FollowUp]
+
+
+class FollowUpDoneIn(BaseModel):
+    agent: str | None = Field(default=None, max_length=200, description="the agent marking it (an agent key must)")
+
+
+class ResolveIn(BaseModel):
+    at: datetime | None = Field(default=None, description="when it was resolved (now when absent; not in the future)")
+
+
+class ResolveOut(BaseModel):
+    conversation_id: str
+    resolved_at: str
+    follow_up: FollowUp
+
+
+class SurveyIn(BaseModel):
+    score: int = Field(ge=1, le=5, description="the customer's satisfaction, 1 (not at all) to 5 (very)")
+    comment: str = Field(default="", max_length=2000)
+
+
+class SurveyOut(BaseModel):
+    id: int
+    conversation_id: str
+    score: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     history_retention_days: float = Field(default=30.0, ge=0)
     # The tone check's learned sarcasm scorer (assist/sarcasm.py, the bundled e5 model): off, the phrase banks alone.
     tone_learned_sarcasm: bool = True
+    # The support team's time zone (IANA name): an agent's "I'll call you tomorrow at 10" is due at 10:00 there.
+    timezone: str = "UTC"
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
@@ -84,6 +87,20 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tactful.db'}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"TACTFUL_TIMEZONE: unknown time zone {value!r} (an IANA name such as Europe/Rome)"
+            ) from exc
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def keys(self) -> dict[str, str]:
         """key -> role."""

@@ -9,14 +9,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
 
 from assist.contact_level import decide_contact_level
 from assist.customer_state import ACKNOWLEDGE_FROM, assess_customer
 from assist.empathy import suggest_empathy
-from assist.escalation import advise_escalation
-from assist.flags import raise_flags
+from assist.escalation import POLICY_KIND, advise_escalation
+from assist.flags import missed_promise_flag, raise_flags
+from assist.follow_ups import detect_follow_ups
 from assist.language import conversation_language, validate_language
 from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
 from assist.next_steps import pick_articles, plan
@@ -44,11 +45,13 @@ class AssistEngine:
         *,
         sarcasm: SarcasmScorer | None = None,
         escalation_policy: Callable[[], str | None] | None = None,
+        timezone: tzinfo = UTC,
     ) -> None:
         self.retriever = retriever
         self.sarcasm = sarcasm  # the learned sarcasm scorer; None: the phrase banks alone
         # The company's escalation policy (the text of its `escalation_policy` documents), read at each assist.
         self.escalation_policy = escalation_policy
+        self.timezone = timezone  # the team's: "tomorrow at 10" in an agent's promise is read in it
 
     def assist(
         self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
@@ -115,6 +118,12 @@ class AssistEngine:
             )
         reports = timed("agent_tone", lambda: self._agent_reports(conversation, language=language, name=name))
         flags = raise_flags(conversation, level=level.level, state=state, agent_reports=reports, now=now)
+        follow_ups = timed(
+            "follow_ups", lambda: detect_follow_ups(conversation, language=language, tz=self.timezone, now=now)
+        )
+        if not any(flag.kind == "broken_promise" for flag in flags):
+            missed = (missed_promise_flag(conversation, f) for f in follow_ups)
+            flags += [flag for flag in missed if flag is not None][:1]
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)
         tones = [
             MessageTone(index=i, score=r.score, issues=[x for x in r.issues if x.kind not in _IGNORED_IN_SENT])
@@ -136,6 +145,7 @@ class AssistEngine:
             query=query,
             message_tones=[t for t in tones if t.issues],
             escalation=escalation,
+            follow_ups=follow_ups,
         )
         return assistance, passages
 
@@ -144,7 +154,7 @@ class AssistEngine:
         the steps will come from added when the search did not bring them: a knowledge base often has one topic in
         several languages. That topic is the best passage's that holds a procedure (a numbered list), else the best
         passage's: a passage close to every question ("hub") must not pull in a whole procedure of its topic."""
-        passages = self.retriever.search(query, k=PASSAGES, language=languages[0])
+        passages = [p for p in self.retriever.search(query, k=PASSAGES, language=languages[0]) if p.kind != POLICY_KIND]
         if not passages:
             return passages
         by_score = sorted(passages, key=lambda p: -p.score)

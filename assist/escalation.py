@@ -37,6 +37,7 @@ from assist.text import compile_folded, fold, stems, words
 from prompts import SUPPORTED_LANGUAGES, load_bank
 
 BANK = "escalation"
+POLICY_KIND = "escalation_policy"  # a knowledge-base document of this kind holds the company's escalation policy
 # Cues read in the customer's messages, by the tier they call for at least.
 INTERMEDIATE_CUES = ("technical", "dispute", "exception", "tried")
 ADVANCED_CUES = ("safety", "complaint")
@@ -233,7 +234,7 @@ def _default_needs(
     if "human" in cues and level != "no_touch":
         advice.need("intermediate", "human")
     current: Tier = conversation.case.tier or "basic"
-    failing = ("tried" in cues or "repeat_contact" in signals or state.frustration >= HIGH_FRUSTRATION)
+    failing = "tried" in cues or "repeat_contact" in signals or state.frustration >= HIGH_FRUSTRATION
     if current == "intermediate" and failing:
         advice.need("advanced", "failed_at", tier=advice.bank["tiers"][current])
 

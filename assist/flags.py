@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from assist.customer_state import EMPATHY_FROM, FLAG_FROM, SEVERE_FROM, find_signals
-from assist.models import ContactLevel, Conversation, CustomerState, Flag, MessageState, Severity, ToneIssue, ToneReport
+from assist.models import (
+    ContactLevel,
+    Conversation,
+    CustomerState,
+    Flag,
+    FollowUp,
+    MessageState,
+    Severity,
+    ToneIssue,
+    ToneReport,
+)
 from assist.promises import callback_promise, not_kept
 
 # Tone issues that make a sarcasm flag: any issue scored on the non_sarcastic dimension, or of these kinds.
@@ -261,6 +271,19 @@ def _broken_promise_flag(conversation: Conversation, now: datetime | None) -> Fl
         return None
     message = "The customer says a promised call or reply never came (no promise found in this conversation)."
     return _flag(conversation, "broken_promise", "medium", message, said)
+
+
+def missed_promise_flag(conversation: Conversation, follow_up: FollowUp) -> Flag | None:
+    """A broken promise read from a promise follow-up that turned missed: any promise made for a time (a visit, a
+    refund by a date), not only a call back."""
+    index = follow_up.message_index
+    if follow_up.kind != "promise" or follow_up.status != "missed" or index is None:
+        return None
+    text = conversation.messages[index].text
+    start = max(text.find(follow_up.created_from), 0)
+    span = _Span(index, start, start + len(follow_up.created_from))
+    message = f"Agent promised something by {follow_up.due_at}; no agent message came by then."
+    return _flag(conversation, "broken_promise", "high", message, span)
 
 
 # --- public API -----------------------------------------------------------------------------------

@@ -27,15 +27,15 @@ __all__ = [
     "PromiseBank",
     "callback_promise",
     "clauses",
-    "promise_due",
-    "read_agent_message",
-    "transfer_span",
     "not_kept",
     "parse_frame",
     "policy_frames",
     "promise_bank",
+    "promise_due",
+    "read_agent_message",
     "render_frame",
     "time_promises",
+    "transfer_span",
 ]
 
 BANK = "promises"
@@ -472,7 +472,9 @@ def _sentence_due(
 ) -> tuple[datetime, Precision] | None:
     cal = bank.calendar
     parts = [
-        (a, b) for a, b in _segments(folded) if not (cal.condition.search(folded[a:b]) or cal.general.search(folded[a:b]))
+        (a, b)
+        for a, b in _segments(folded)
+        if not (cal.condition.search(folded[a:b]) or cal.general.search(folded[a:b]))
     ]
     if not parts or not _commits(sentence, bank, " ".join(folded[a:b] for a, b in parts)):
         return None
@@ -523,9 +525,7 @@ class AgentCommitment:
     due: Due | None = None
 
 
-def read_agent_message(
-    text: str, *, at: datetime, tz: tzinfo, language: str | None = None
-) -> AgentCommitment | None:
+def read_agent_message(text: str, *, at: datetime, tz: tzinfo, language: str | None = None) -> AgentCommitment | None:
     """A transfer ("I'm passing you to billing") first; else a timed promise; else a colleague who will take the
     case up, as a transfer. None when the message commits to neither."""
     span = transfer_span(text, language=language)

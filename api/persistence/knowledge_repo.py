@@ -101,6 +101,11 @@ def save_document(s: Session, doc: SourceDocument, *, chunks: int) -> str:
     return "updated"
 
 
+def texts_of_kind(s: Session, kind: str) -> list[str]:
+    """The texts of the documents of one kind, by id (e.g. the company's escalation policy)."""
+    return list(s.scalars(select(DocumentRow.text).where(DocumentRow.kind == kind).order_by(DocumentRow.id)))
+
+
 def indexed_at_map(s: Session) -> dict[str, str]:
     return {r[0]: iso(r[1]) for r in s.execute(select(DocumentRow.id, DocumentRow.indexed_at)).all()}
 

@@ -1,4 +1,5 @@
-"""The service's tables: documents, jobs, conversations, assists, flags, feedback, gaps, key/value state."""
+"""The service's tables: documents, jobs, conversations, assists, flags, feedback, gaps, key/value state, follow-ups,
+resolutions and surveys."""
 
 from __future__ import annotations
 
@@ -151,3 +152,46 @@ class HistoryMessageRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FollowUpRow(Base):
+    """Something an agent must come back to: a timed promise, a transfer to check, a resolved case."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (UniqueConstraint("conversation_id", "kind", "source", name="uq_follow_up_source"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    # What it came from, unique per conversation and kind: the agent message's index, or "resolved".
+    source: Mapped[str] = mapped_column(String(40))
+    message_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    created_from: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    agent: Mapped[str] = mapped_column(String(200), default="", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ResolutionRow(Base):
+    """A conversation marked resolved (by the agent, or by a helpdesk's status event)."""
+
+    __tablename__ = "resolutions"
+    conversation_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    resolved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    agent: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(40), default="api")
+
+
+class SurveyRow(Base):
+    """A customer's satisfaction score (1-5) for a conversation."""
+
+    __tablename__ = "surveys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(200), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
 
 from sqlalchemy.orm import Session
 
 from api import gaps
-from api.persistence import review_repo
+from api.persistence import journey_repo, review_repo
 from api.persistence.database import Database
+from api.persistence.tables import ConversationRow
 from api.services.history import ConversationHistory
 from api.services.knowledge import KnowledgeService
 from assist.engine import AssistEngine, build_query
+from assist.errors import NotFound
+from assist.follow_ups import after_resolution
 from assist.language import detect_language
 from assist.models import Assistance, ContactLevel, Conversation, Passage, ToneReport, policy_texts
 from assist.refine import Done, Refiner
@@ -31,14 +35,29 @@ EventName = Literal["assist", "part", "done"]
 
 
 @dataclass(frozen=True)
+class Stored:
+    """What one assist stored: its flags and the conversation's follow-ups, with their ids."""
+
+    flags: list[StoredFlag]
+    follow_ups: list[dict[str, Any]]
+
+    def fields(self) -> dict[str, Any]:
+        return {"flags": self.flags, "follow_ups": self.follow_ups}
+
+
+@dataclass(frozen=True)
 class AssistOutcome:
-    """An assistance and its flags as stored (with their ids, for supervisors' links)."""
+    """An assistance with its flags and follow-ups as stored (with their ids, for supervisors' links)."""
 
     assistance: Assistance
-    flags: list[StoredFlag]
+    stored: Stored
+
+    @property
+    def flags(self) -> list[StoredFlag]:
+        return self.stored.flags
 
     def payload(self) -> dict[str, Any]:
-        return {**self.assistance.model_dump(mode="json"), "flags": self.flags}
+        return {**self.assistance.model_dump(mode="json"), **self.stored.fields()}
 
 
 @dataclass(frozen=True)
@@ -79,9 +98,9 @@ class AssistService:
             result = self.refiner.refine(result, conversation=conversation, passages=passages, draft=draft)
         gap = self._gap(result.query, result.language, passages)
         with self.db.session() as s:
-            flags = self._store(s, conversation, result, gap=gap)
+            stored = self._store(s, conversation, result, gap=gap)
             review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
-        return AssistOutcome(result, flags)
+        return AssistOutcome(result, stored)
 
     def stream(
         self, conversation: Conversation, *, draft: str | None = None
@@ -94,8 +113,8 @@ class AssistService:
         result, passages = self._rules(conversation, draft=draft)
         gap = self._gap(result.query, result.language, passages)
         with self.db.session() as s:
-            flags = self._store(s, conversation, result, gap=gap)
-        return self._events(conversation, result, passages=passages, draft=draft, flags=flags)
+            stored = self._store(s, conversation, result, gap=gap)
+        return self._events(conversation, result, passages=passages, draft=draft, stored=stored)
 
     def assess(self, conversation: Conversation) -> list[StoredFlag]:
         """A conversation as it now stands, heard from a helpdesk: its flags and gap stored, no suggestion (no
@@ -104,7 +123,7 @@ class AssistService:
         from_customer = conversation.messages[-1].role == "customer"
         gap = self._gap(result.query, result.language, passages) if from_customer else None
         with self.db.session() as s:
-            return self._store(s, conversation, result, gap=gap)
+            return self._store(s, conversation, result, gap=gap).flags
 
     def check_tone(
         self,
@@ -161,18 +180,18 @@ class AssistService:
         *,
         passages: list[Passage],
         draft: str | None,
-        flags: list[StoredFlag],
+        stored: Stored,
     ) -> Iterator[tuple[EventName, dict[str, Any]]]:
         final = result
         try:
             pending = self.refiner.planned(result, draft) if self.refiner is not None else []
-            yield "assist", {**result.model_dump(mode="json"), "flags": flags, "pending": pending}
+            yield "assist", {**result.model_dump(mode="json"), **stored.fields(), "pending": pending}
             if self.refiner is not None:
                 for update in self.refiner.stream(result, conversation=conversation, passages=passages, draft=draft):
                     final = update.assistance
                     if not isinstance(update, Done):
                         yield "part", {"part": update.part, "items": update.items, "engine": "llm"}
-            yield "done", {**final.model_dump(mode="json"), "flags": flags}
+            yield "done", {**final.model_dump(mode="json"), **stored.fields()}
         finally:
             # Stored even when the client went away mid-stream: feedback may still refer to this suggestion.
             with self.db.session() as s:
@@ -188,13 +207,48 @@ class AssistService:
         return Gap(question, language, best, [float(x) for x in vector])
 
     @staticmethod
-    def _store(s: Session, conversation: Conversation, result: Assistance, *, gap: Gap | None) -> list[StoredFlag]:
+    def _store(s: Session, conversation: Conversation, result: Assistance, *, gap: Gap | None) -> Stored:
         level = result.contact_level.level
         review_repo.save_conversation(s, conversation, language=result.language, level=level)
         flags = review_repo.record_flags(s, result.flags, language=result.language, level=level)
         if gap is not None:
             _record_gap(s, gap, conversation_id=conversation.id)
-        return flags
+        journey_repo.save_follow_ups(s, result.follow_ups)
+        return Stored(flags, journey_repo.conversation_follow_ups(s, conversation.id))
+
+    # --- the case journey -----------------------------------------------------------------------------
+
+    def resolve(self, conversation_id: str, *, at: datetime | None = None, source: str = "api") -> dict[str, Any]:
+        """Mark a stored conversation resolved: its after-resolution follow-up (due after its contact level's
+        delay, with the survey question) is stored. Unknown conversation: ``NotFound``."""
+        at = at or datetime.now(UTC)
+        with self.db.session() as s:
+            row = s.get(ConversationRow, conversation_id)
+            if row is None:
+                raise NotFound(f"no conversation with id {conversation_id!r}", field="conversation_id")
+            conversation = Conversation.model_validate(row.data)
+            level = cast(ContactLevel, row.contact_level or "low_touch")
+            agent = (conversation.agent.id or conversation.agent.name or "") if conversation.agent else ""
+            journey_repo.resolve(s, conversation_id, at=at, agent=agent, source=source)
+            follow_up = after_resolution(
+                conversation, language=row.language or "en", level=level, resolved_at=at, agent=agent
+            )
+            journey_repo.save_follow_ups(s, [follow_up])
+            items = journey_repo.conversation_follow_ups(s, conversation_id)
+            return {
+                "conversation_id": conversation_id,
+                "resolved_at": journey_repo.resolved_at(s, conversation_id),
+                "follow_up": next(f for f in items if f["kind"] == "after_resolution"),
+            }
+
+    def survey(self, conversation_id: str, *, score: int, comment: str) -> dict[str, Any]:
+        """Record a customer's satisfaction score for a stored conversation."""
+        with self.db.session() as s:
+            row = s.get(ConversationRow, conversation_id)
+            if row is None:
+                raise NotFound(f"no conversation with id {conversation_id!r}", field="conversation_id")
+            survey_id = journey_repo.record_survey(s, conversation_id, score=score, comment=comment, agent=row.agent)
+        return {"id": survey_id, "conversation_id": conversation_id, "score": score}
 
 
 def _record_gap(s: Session, gap: Gap, *, conversation_id: str | None) -> None:

@@ -21,6 +21,7 @@ from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
 from api.persistence.tables import JobRow, utcnow
 from assist.errors import InvalidInput, NotFound
+from assist.escalation import POLICY_KIND as ESCALATION_POLICY_KIND
 from assist.language import detect_language
 from assist.models import KnowledgeState, Passage
 from kb_index.chunking import chunk_document
@@ -54,6 +55,7 @@ class KnowledgeService:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._indexed_at: dict[str, str] = {}
+        self._escalation_policy: str | None = None
         self._idle = threading.Event()
         self._idle.set()
         self._write_lock = threading.Lock()  # one writer: a job, or a delete
@@ -161,9 +163,15 @@ class KnowledgeService:
     def _passage(self, hit: Hit) -> Passage:
         return passage_from_hit(hit, indexed_at=self._indexed_at.get(hit.document_id, ""))
 
+    def escalation_policy(self) -> str | None:
+        """The company's escalation policy (its documents of kind ``escalation_policy``), as last indexed."""
+        return self._escalation_policy
+
     def _refresh_freshness(self) -> None:
         with self.db.session() as s:
             self._indexed_at = repo.indexed_at_map(s)
+            texts = repo.texts_of_kind(s, ESCALATION_POLICY_KIND)
+        self._escalation_policy = "\n\n".join(texts) or None
 
     # -- the worker -------------------------------------------------------------------------------
     def _enqueue(self, job_id: str) -> None:
