@@ -88,6 +88,7 @@ class AssistEngine:
             lambda: advise_escalation(
                 conversation,
                 language=steps_language,
+                customer_language=language,
                 level=level.level,
                 state=state,
                 done_steps=len(planned.done),

@@ -65,10 +65,11 @@ def _cues(language: str) -> Cues:
     return Cues(language, {name: compile_folded(regexes) for name, regexes in bank["cues"].items()})
 
 
-def _found_cues(texts: Sequence[str]) -> set[str]:
+def _found_cues(texts: Sequence[str], language: str) -> set[str]:
+    """The cues found in ``texts``, read with the bank of their language and the English one."""
     folded = [fold(t) for t in texts]
     found: set[str] = set()
-    for language in SUPPORTED_LANGUAGES:
+    for language in dict.fromkeys((language, "en")):
         for name, patterns in _cues(language).patterns.items():
             if name not in found and any(p.search(t) for p in patterns for t in folded):
                 found.add(name)
@@ -155,12 +156,14 @@ def advise_escalation(
     language: str,
     level: ContactLevel,
     state: CustomerState,
+    customer_language: str | None = None,
     done_steps: int = 0,
     procedure_steps: int = 0,
     articles: Sequence[Article] = (),
     policy: str | None = None,
 ) -> Escalation:
-    """The tier the case is at and needs, the action for the agent, and the reasons, in ``language``.
+    """The tier the case is at and needs, the action for the agent, and the reasons, in ``language`` (the agent's);
+    the customer's messages are read in ``customer_language`` (``language`` when not given).
 
     ``done_steps``/``procedure_steps``: how much of the knowledge base's procedure the conversation already did and
     how long it is (a long procedure is named among the reasons for a harder tier); ``articles``: what the customer could be sent; ``policy``: the company's escalation policy text.
@@ -176,7 +179,8 @@ def advise_escalation(
             if _rule_matches(rule, conversation, customer_stems):
                 advice.need(rule.tier, "policy", rule=rule.text)
     else:
-        _default_needs(advice, conversation, customer, level=level, state=state)
+        _default_needs(advice, conversation, customer, cues=_found_cues(customer, customer_language or language),
+                       level=level, state=state)  # fmt: skip
         if advice.needed != "basic" and done_steps:
             advice.reasons.append(bank["reasons"]["done_steps"].format(n=done_steps))  # type: ignore[union-attr]
         if advice.needed != "basic" and procedure_steps >= LONG_PROCEDURE:
@@ -184,7 +188,7 @@ def advise_escalation(
     needed = advice.needed
     reasons = list(advice.reasons or [])
     on_self_service = level == "no_touch" or _bot_answers(conversation)
-    asks_person = "human" in _found_cues(customer)
+    asks_person = "human" in _found_cues(customer, customer_language or language)
     action: EscalationAction
     to_tier: Tier | None = None
     if on_self_service and (needed != "basic" or asks_person or state.frustration >= HIGH_FRUSTRATION):
@@ -209,10 +213,10 @@ def _default_needs(
     conversation: Conversation,
     customer: Sequence[str],
     *,
+    cues: set[str],
     level: ContactLevel,
     state: CustomerState,
 ) -> None:
-    cues = _found_cues(customer)
     signals = set(state.signals)
     valuable = level == "high_touch" or conversation.customer.vip or conversation.case.strategic_importance == "high"
     for cue in ADVANCED_CUES:

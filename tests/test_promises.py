@@ -141,3 +141,132 @@ def test_a_customer_saying_nobody_came_back(text: str) -> None:
 
 def test_a_happy_customer_is_not_a_broken_promise() -> None:
     assert not_kept("Thanks, you called me back quickly!") is None
+
+
+# --- when a promise falls due, and transfers (follow-ups) -------------------------------------------------
+
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from assist.promises import promise_due, read_agent_message, transfer_span  # noqa: E402
+
+ROME = ZoneInfo("Europe/Rome")
+WARSAW = ZoneInfo("Europe/Warsaw")
+# Thursday 12 March 2026, 14:05 UTC = 15:05 in Rome and Warsaw.
+THURSDAY = datetime(2026, 3, 12, 14, 5, tzinfo=UTC)
+
+
+def _local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, tzinfo=ROME)
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "due", "precision"),
+    [
+        ("en", "I'll call you back tomorrow at 10am.", _local(2026, 3, 13, 10), "time"),
+        ("en", "We will refund you within 5 business days.", _local(2026, 3, 19, 15, 5), "day"),
+        ("en", "I'll email you the invoice by the end of the day.", _local(2026, 3, 12, 18), "day"),
+        ("en", "You'll have the replacement by Friday.", _local(2026, 3, 13, 18), "day"),
+        ("en", "I will get back to you within 48 hours.", _local(2026, 3, 14, 15, 5), "time"),
+        ("en", "Your new router will arrive on 20 March.", _local(2026, 3, 20, 18), "day"),
+        ("en", "We'll sort this out by the end of the week.", _local(2026, 3, 13, 18), "day"),
+        ("en", "I'll call you at 9:30 on Monday, ok?", _local(2026, 3, 16, 9, 30), "time"),
+        ("it", "La richiamo domani alle 10:30.", _local(2026, 3, 13, 10, 30), "time"),
+        ("it", "Il tecnico sarà da lei giovedì entro le 12.", _local(2026, 3, 19, 12), "time"),
+        ("it", "Riceverà il rimborso entro 5 giorni lavorativi.", _local(2026, 3, 19, 15, 5), "day"),
+        ("it", "Ti mando la fattura entro venerdì", _local(2026, 3, 13, 18), "day"),
+        ("es", "Le llamo mañana a las 16h.", _local(2026, 3, 13, 16), "time"),
+        ("es", "Recibirá la factura antes del viernes.", _local(2026, 3, 13, 18), "day"),
+        ("es", "Te escribiremos la próxima semana con la solución.", _local(2026, 3, 20, 18), "day"),
+        ("es", "un tecnico te llamara pasado manana entre las 9:00 y las 14:00", _local(2026, 3, 14, 14), "time"),
+        ("pl", "Zadzwonię jutro o 14:00.", _local(2026, 3, 13, 14), "time"),
+        ("pl", "Kurier przyjedzie w piątek.", _local(2026, 3, 13, 18), "day"),
+        ("pl", "odezwiemy sie do konca tygodnia", _local(2026, 3, 13, 18), "day"),
+        ("pl", "Zwrot otrzyma Pan w ciągu 3 dni roboczych.", _local(2026, 3, 17, 15, 5), "day"),
+    ],
+)
+def test_a_timed_promise_falls_due_in_the_team_time_zone(
+    language: str, text: str, due: datetime, precision: str
+) -> None:
+    found = promise_due(text, at=THURSDAY, tz=ROME, language=language)
+    assert found is not None, text
+    assert (found.at, found.precision) == (due, precision)
+    assert text[found.start : found.end].strip()
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "If it hasn't arrived by Monday, write to us."),  # a condition
+        ("en", "Please reply by Friday with the photos."),  # a request to the customer
+        ("en", "Refunds usually take 5-7 business days."),  # a general statement
+        ("en", "I'll look into it as soon as possible."),  # no time
+        ("en", "Could we call you tomorrow at 10?"),  # a question
+        ("en", 'You wrote "I was promised a call by Friday" and I am sorry.'),  # quoted words
+        ("en", "I called the courier yesterday at 10am."),  # the past
+        ("it", "Se non arriva entro lunedì, ci scriva pure."),
+        ("it", "Di solito il rimborso arriva entro 5 giorni lavorativi."),
+        ("es", "Por favor, envíenos las fotos antes del jueves."),
+        ("es", "Normalmente los reembolsos tardan 5 días hábiles."),
+        ("pl", "Jeśli paczka nie dotrze do piątku, prosimy o kontakt."),
+        ("pl", "Zazwyczaj zwrot trwa 5 dni roboczych."),
+    ],
+)
+def test_conditions_requests_general_statements_and_questions_promise_nothing(language: str, text: str) -> None:
+    assert promise_due(text, at=THURSDAY, tz=ROME, language=language) is None
+
+
+def test_a_weekday_named_on_that_day_is_next_week_and_zones_move_the_clock() -> None:
+    found = promise_due("I'll call you on Thursday.", at=THURSDAY, tz=ROME, language="en")
+    assert found is not None and found.at == _local(2026, 3, 19, 18)
+    # The same words in Warsaw (same offset) and New York (other offset) are due at 10:00 there.
+    for zone in (WARSAW, ZoneInfo("America/New_York")):
+        found = promise_due("I'll call you tomorrow at 10.", at=THURSDAY, tz=zone, language="en")
+        assert found is not None and found.at == datetime(2026, 3, 13, 10, tzinfo=zone)
+        assert found.at.utcoffset() == zone.utcoffset(datetime(2026, 3, 13, 10))
+
+
+def test_a_time_of_day_already_past_is_tomorrow() -> None:
+    found = promise_due("I'll call you at 11.", at=THURSDAY, tz=ROME, language="en")  # 15:05 in Rome
+    assert found is not None and found.at == _local(2026, 3, 13, 11)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "I'm transferring you to our billing team now."),
+        ("en", "Let me pass you over to a specialist, one moment."),
+        ("it", "La passo subito al reparto tecnico."),
+        ("it", "Ho inoltrato la sua pratica al servizio garanzia."),
+        ("es", "Le paso con el departamento de facturación."),
+        ("es", "Te dejo ahora con una compañera de seguridad."),
+        ("pl", "Przełączam Pana do działu reklamacji."),
+        ("pl", "Przekazuję rozmowę kierownikowi zmiany."),
+    ],
+)
+def test_transfers_are_read_in_every_language(language: str, text: str) -> None:
+    assert transfer_span(text, language=language) == (0, len(text))
+    found = read_agent_message(text, at=THURSDAY, tz=ROME, language=language)
+    assert found is not None and found.kind == "transfer"
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "I won't transfer you, I can fix it right here."),
+        ("it", "Ti passo il link per il reso."),  # "ti passo" + a thing, not a team
+        ("es", "Te paso el número de seguimiento."),
+        ("pl", "Przekażę informację do magazynu."),
+    ],
+)
+def test_not_a_transfer(language: str, text: str) -> None:
+    assert transfer_span(text, language=language) is None
+
+
+def test_a_colleague_who_will_call_at_a_time_is_a_promise_and_without_a_time_a_transfer() -> None:
+    timed = read_agent_message(
+        "A colleague from billing will call you within 2 hours.", at=THURSDAY, tz=ROME, language="en"
+    )
+    assert timed is not None and timed.kind == "promise"
+    assert timed.due is not None and timed.due.at == _local(2026, 3, 12, 17, 5)
+    untimed = read_agent_message("A colleague from billing will call you.", at=THURSDAY, tz=ROME, language="en")
+    assert untimed is not None and untimed.kind == "transfer"
