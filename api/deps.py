@@ -18,5 +18,6 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 AgentRole = Annotated[str, Depends(require("agent"))]
 SupervisorRole = Annotated[str, Depends(require("supervisor"))]
+CaseRole = Annotated[str, Depends(require("agent", "supervisor"))]  # the case journey: agents and supervisors
 KnowledgeRole = Annotated[str, Depends(require("knowledge"))]
 AnyRole = Annotated[str, Depends(require("agent", "supervisor", "knowledge"))]

@@ -69,8 +69,8 @@ def _found_cues(texts: Sequence[str], language: str) -> set[str]:
     """The cues found in ``texts``, read with the bank of their language and the English one."""
     folded = [fold(t) for t in texts]
     found: set[str] = set()
-    for language in dict.fromkeys((language, "en")):
-        for name, patterns in _cues(language).patterns.items():
+    for bank_language in dict.fromkeys((language, "en")):
+        for name, patterns in _cues(bank_language).patterns.items():
             if name not in found and any(p.search(t) for p in patterns for t in folded):
                 found.add(name)
     return found

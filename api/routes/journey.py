@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query
 
-from api.deps import AgentRole, ContainerDep
+from api.deps import CaseRole, ContainerDep
 from api.errors import ApiError
 from api.persistence import journey_repo
 from api.schemas import FollowUpDoneIn, FollowUpsOut, ResolveIn, ResolveOut, SurveyIn, SurveyOut
@@ -20,7 +20,7 @@ FollowUpStatusQuery = Query("", pattern="^(|open|done|missed)$", description="op
 @router.get("/follow-ups", response_model=FollowUpsOut)
 def list_follow_ups(
     container: ContainerDep,
-    role: AgentRole,
+    role: CaseRole,
     status: str = FollowUpStatusQuery,
     due_before: datetime | None = None,
     agent: str = Query("", max_length=200, description="whose follow-ups (an agent key must name its agent)"),
@@ -37,7 +37,7 @@ def list_follow_ups(
 
 @router.post("/follow-ups/{follow_up_id}/done", response_model=FollowUp)
 def follow_up_done(
-    follow_up_id: str, container: ContainerDep, role: AgentRole, body: FollowUpDoneIn | None = None
+    follow_up_id: str, container: ContainerDep, role: CaseRole, body: FollowUpDoneIn | None = None
 ) -> FollowUp:
     """Mark a follow-up done. An agent key marks its own agent's (or one with no agent) only."""
     agent = body.agent if body else None
@@ -53,7 +53,7 @@ def follow_up_done(
 
 
 @router.post("/conversations/{conversation_id}/resolve", response_model=ResolveOut)
-def resolve(conversation_id: str, container: ContainerDep, _: AgentRole, body: ResolveIn | None = None) -> ResolveOut:
+def resolve(conversation_id: str, container: ContainerDep, _: CaseRole, body: ResolveIn | None = None) -> ResolveOut:
     """Mark a conversation Tactful has seen as resolved: its after-resolution follow-up is due after its contact
     level's delay (high touch sooner and personal, no touch the survey question alone)."""
     at = body.at if body else None
@@ -65,6 +65,6 @@ def resolve(conversation_id: str, container: ContainerDep, _: AgentRole, body: R
 
 
 @router.post("/conversations/{conversation_id}/survey", response_model=SurveyOut, status_code=201)
-def survey(conversation_id: str, body: SurveyIn, container: ContainerDep, _: AgentRole) -> SurveyOut:
+def survey(conversation_id: str, body: SurveyIn, container: ContainerDep, _: CaseRole) -> SurveyOut:
     """Record the customer's answer to the satisfaction question (1-5)."""
     return SurveyOut.model_validate(container.assist.survey(conversation_id, score=body.score, comment=body.comment))
