@@ -338,3 +338,26 @@ def test_sidebar_shows_a_step_the_customer_already_did_as_done(sidebar: Page) ->
     expect(done.first).to_contain_text("LM-5520318")
     assert all("order number" not in text for text in sidebar.locator("#steps li.step p").all_inner_texts())
     assert scroll_width(sidebar) <= 360
+
+
+def test_sidebar_shows_the_tier_advice_and_the_open_follow_up_and_marks_it_done(
+    sidebar: Page, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    sidebar.fill(
+        "#conversation",
+        "customer: The smart speaker won't turn on. I already tried resetting it and unplugging it, nothing works.\n"
+        "agent: I'm sorry! I'll call you back tomorrow at 10:00 with a solution.",
+    )
+    sidebar.click("#assist")
+    expect(sidebar.locator("#results")).to_be_visible()
+    expect(sidebar.locator("#escalation-action")).to_have_attribute("data-action", "escalate")
+    expect(sidebar.locator("#escalation-badge")).to_contain_text("needs intermediate")
+    expect(sidebar.locator("#escalation-reasons li").first).to_contain_text("intermediate tier")
+    follow_up = sidebar.locator("#follow-ups li.follow-up")
+    expect(follow_up).to_have_count(1)
+    expect(follow_up.first).to_contain_text("promise")
+    expect(follow_up.first).to_contain_text("I'll call you back tomorrow at 10:00")
+    sidebar.screenshot(path=str(tmp_path_factory.mktemp("shots") / "sidebar-follow-ups.png"), full_page=True)
+    assert scroll_width(sidebar) <= 360
+    follow_up.first.get_by_role("button", name="Done").click()
+    expect(sidebar.locator("#follow-ups-panel")).to_be_hidden()

@@ -59,6 +59,7 @@
     if ($("level-override").value) kase.contact_level = $("level-override").value;
     const conversation = { id: state.conversationId, customer, case: kase, messages: parseConversation($("conversation").value) };
     if (state.channel) conversation.channel = state.channel;
+    if (state.agent) conversation.agent = { id: state.agent };
     return { conversation, draft: $("draft").value };
   }
 
@@ -142,6 +143,7 @@
     if (!result) return;
     // The merged answer: keep it for feedback and "use rewrite"; the parts on screen are already these.
     done.flags = done.flags || result.flags;
+    done.follow_ups = done.follow_ups || result.follow_ups;
     state.result = done;
     renderMeta(done);
   }
@@ -216,6 +218,59 @@
       el("span", { class: "badge sev-" + f.severity }, f.kind.replace(/_/g, " ") + " · " + f.severity), " ",
       el("span", {}, f.message),
       f.excerpt ? el("div", { class: "small muted" }, "“" + f.excerpt + "”") : null)));
+  }
+
+  const ACTIONS = {
+    keep: "keep",
+    escalate: "escalate",
+    offer_human: "offer a person",
+    offer_self_service: "send the article",
+  };
+
+  function renderEscalation(escalation) {
+    $("escalation-panel").hidden = !escalation;
+    if (!escalation) return;
+    $("escalation-badge").textContent = escalation.tier + (escalation.needed !== escalation.tier ? " → needs " + escalation.needed : "");
+    const action = $("escalation-action");
+    action.textContent = ACTIONS[escalation.action] || escalation.action;
+    action.className = "badge" + (escalation.action === "keep" ? "" : " sev-medium");
+    action.dataset.action = escalation.action;
+    fill($("escalation-reasons"), (escalation.reasons || []).map((r) => el("li", {}, r)));
+  }
+
+  function localTime(iso) {
+    const when = new Date(iso);
+    return Number.isNaN(when.getTime()) ? String(iso) : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  const FOLLOW_UP_KINDS = { promise: "promise", transfer: "transfer check", after_resolution: "after resolution" };
+
+  function renderFollowUps(items) {
+    const shown = items.filter((f) => f.status !== "done");
+    $("follow-ups-panel").hidden = !shown.length;
+    fill($("follow-ups"), shown.map((f) => {
+      const copy = el("button", { type: "button", class: "small", text: "Copy" });
+      copy.addEventListener("click", async () => {
+        copy.textContent = (await copyText(f.text)) ? "Copied ✓" : "Select & copy";
+      });
+      const done = el("button", { type: "button", class: "small", text: "Done" });
+      done.addEventListener("click", async () => {
+        try {
+          await T.request("/v1/follow-ups/" + encodeURIComponent(f.id) + "/done",
+            { method: "POST", json: { agent: state.agent || "sidebar" } });
+          f.status = "done";
+          renderFollowUps(items);
+        } catch (err) {
+          T.reportError(err);
+        }
+      });
+      return el("li", { class: "follow-up", attrs: { "data-status": f.status } },
+        el("div", { class: "small" },
+          el("span", { class: "badge" + (f.status === "missed" ? " sev-high" : "") }, FOLLOW_UP_KINDS[f.kind] || f.kind),
+          " ", el("span", { class: "muted" }, (f.status === "missed" ? "missed · was due " : "due ") + localTime(f.due_at))),
+        f.created_from && f.kind !== "after_resolution" ? el("div", { class: "small muted" }, "“" + f.created_from + "”") : null,
+        el("p", {}, f.text), copy, " ", done);
+    }));
   }
 
   function renderEmpathy(items) {
@@ -329,6 +384,8 @@
     renderLevel(result.contact_level);
     renderCustomer(result.customer || {});
     renderFlags(result.flags || []);
+    renderEscalation(result.escalation);
+    renderFollowUps(result.follow_ups || []);
     renderEmpathy(result.empathy || []);
     renderSteps(result.next_steps || [], result.language);
     renderDone(result.done_steps || []);
@@ -404,6 +461,8 @@
     if (conversation.id !== undefined && conversation.id !== null) state.conversationId = "chatwoot-" + conversation.id;
     state.channel = conversation.channel || state.channel;
     state.customer = contact.id !== undefined ? { id: String(contact.id) } : {};
+    const agent = data.currentAgent || {};
+    state.agent = agent.id !== undefined && agent.id !== null ? String(agent.id) : state.agent;
     $("demo-picker").value = "";
     $("customer-name").value = contact.name || sender.name || "";
     const attrs = contact.custom_attributes || sender.custom_attributes || {};
