@@ -297,6 +297,20 @@ def test_resolved_conversations_are_forgotten_after_the_retention_period(client:
         assert history_repo.load_messages(s, "chatwoot-209", limit=10) == []
 
 
+def test_a_resolved_event_adds_the_after_resolution_follow_up(client: TestClient) -> None:
+    post(client, real_event(211, 9710, "Thanks, it works now."))
+    assert post(client, {"event": "conversation_status_changed", "id": 211, "status": "resolved"}).json()["status"] == (
+        "resolved"
+    )
+    items = client.get("/v1/follow-ups", headers=auth("supervisor")).json()["items"]
+    [follow_up] = [f for f in items if f["conversation_id"] == "chatwoot-211"]
+    assert follow_up["kind"] == "after_resolution" and follow_up["status"] == "open"
+    # Unknown to Tactful (never assessed): ignored, no follow-up.
+    assert post(client, {"event": "conversation_status_changed", "id": 999, "status": "resolved"}).json()["status"] == (
+        "ignored"
+    )
+
+
 class FakeChatwoot:
     """Chatwoot's messages API on a loopback port (the one edge Tactful cannot run here): it lists the messages
     of one conversation, in the API's own shape, to a caller with the right token."""

@@ -30,6 +30,7 @@ from api.schemas import (
     WebhookResolution,
 )
 from api.services.history import HeardConversation
+from assist.errors import NotFound
 
 router = APIRouter(prefix="/v1/webhooks", tags=["integrations"])
 log = logging.getLogger("tactful.webhooks")
@@ -74,6 +75,8 @@ async def chatwoot(
     resolved = resolved_conversation(event)
     if resolved is not None:
         known = await run_in_threadpool(container.history.resolve, resolved)
+        if known:  # the after-resolution follow-up, when Tactful has assessed the conversation
+            await run_in_threadpool(_resolve_case, container, resolved)
         return WebhookResolution(status="resolved" if known else "ignored", conversation_id=resolved)
     if event.get("event") != "message_created":
         return WebhookIgnored(status="ignored", reason=f"event {event.get('event')!r}")
@@ -91,6 +94,13 @@ async def chatwoot(
     background.add_task(assess, container, heard)
     response.status_code = 202
     return WebhookHeard(status="accepted", conversation_id=heard.id, history=history)
+
+
+def _resolve_case(container: Container, conversation_id: str) -> None:
+    try:
+        container.assist.resolve(conversation_id, source="chatwoot")
+    except NotFound:
+        log.info("resolved conversation %s was never assessed: no follow-up", conversation_id)
 
 
 def _first_delivery(container: Container, delivery: str) -> bool:
