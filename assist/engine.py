@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
 
+from assist.channel import channel_of, shape_empathy, shape_steps
 from assist.contact_level import decide_contact_level
 from assist.customer_state import ACKNOWLEDGE_FROM, assess_customer
 from assist.empathy import suggest_empathy
@@ -100,6 +101,9 @@ class AssistEngine:
         empathy = timed(
             "empathy", lambda: suggest_empathy(conversation, language=language, level=level.level, state=state)
         )
+        channel = channel_of(conversation, language=steps_language)
+        empathy = shape_empathy(empathy, conversation, channel=channel.channel, language=language)
+        steps = shape_steps(planned.steps, channel=channel.channel)
         name = conversation.customer.name
         policy = policy_texts(passages)
         tone = None
@@ -135,7 +139,7 @@ class AssistEngine:
             language=language,
             contact_level=level,
             empathy=empathy,
-            next_steps=planned.steps,
+            next_steps=steps,
             articles=articles,
             done_steps=planned.done,
             tone=tone,
@@ -147,6 +151,8 @@ class AssistEngine:
             message_tones=[t for t in tones if t.issues],
             escalation=escalation,
             follow_ups=follow_ups,
+            channel=channel.channel,
+            channel_note=channel.note,
         )
         return assistance, passages
 

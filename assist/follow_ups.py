@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from assist.empathy import first_name
 from assist.flags import SAME_TURN
 from assist.models import ContactLevel, Conversation, FollowUp, FollowUpStatus, Message
 from assist.promises import AgentCommitment, read_agent_message
@@ -31,11 +32,6 @@ EXCERPT_CHARS = 300
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def first_name(name: str | None) -> str | None:
-    parts = (name or "").split()
-    return parts[0] if parts else None
 
 
 def _opening(language: str, name: str | None) -> str:

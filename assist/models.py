@@ -118,6 +118,7 @@ class EmpathySuggestion(BaseModel):
     text: str
     trigger: str = ""
     engine: Literal["rules", "llm"] = "rules"
+    channel: str = ""  # the channel it was written for (chat, email, phone, sms, social)
 
 
 class NextStep(BaseModel):
@@ -126,6 +127,7 @@ class NextStep(BaseModel):
     language: str = ""
     translated: bool = False
     engine: Literal["rules", "llm"] = "rules"
+    channel: str = ""  # the channel it was written for
 
 
 class DoneStep(BaseModel):
@@ -266,4 +268,6 @@ class Assistance(BaseModel):
     llm: dict[str, Any] = Field(default_factory=dict)
     knowledge: KnowledgeState = Field(default_factory=KnowledgeState)
     escalation: Escalation | None = None
+    channel: str = "chat"  # the channel the suggestions were written for
+    channel_note: str = ""  # why it is not the conversation's ("unknown channel: written for chat")
     follow_ups: list[FollowUp] = Field(default_factory=list)
