@@ -388,3 +388,60 @@ class SurveyOut(BaseModel):
     id: int
     conversation_id: str
     score: int
+
+
+class SuggestionCounts(BaseModel):
+    accepted: int
+    edited: int
+    dismissed: int
+
+
+class FlagCounts(BaseModel):
+    raised: int
+    confirmed: int
+    dismissed: int
+
+
+class FollowUpCounts(BaseModel):
+    on_time: int
+    late: int
+    missed: int
+    open: int
+
+
+class EscalationCounts(BaseModel):
+    suggested: int
+    taken: int = Field(description="suggested, and the case's tier (from the helpdesk) reached the tier suggested")
+
+
+class SurveyFigures(BaseModel):
+    responses: int
+    mean_score: float | None
+
+
+class ServiceFigures(BaseModel):
+    """One agent's, one team's or everyone's figures over the period."""
+
+    conversations: int
+    assists: int
+    suggestions: SuggestionCounts
+    agent_messages: int
+    tone_issues_per_100_messages: dict[str, float] = Field(description="issues in the agents' sent messages, by kind")
+    tone_issues_per_100_messages_total: float
+    flags: FlagCounts
+    flags_by_kind: dict[str, int]
+    follow_ups: FollowUpCounts
+    escalations: EscalationCounts
+    first_response_s: float | None = Field(description="median seconds to the first agent reply (messages with `at`)")
+    between_responses_s: float | None = Field(description="median seconds from a customer turn to the next reply")
+    survey: SurveyFigures
+
+
+class ServiceReportOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    all: ServiceFigures
+    agents: dict[str, ServiceFigures]
+    teams: dict[str, ServiceFigures]

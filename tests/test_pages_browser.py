@@ -361,3 +361,34 @@ def test_sidebar_shows_the_tier_advice_and_the_open_follow_up_and_marks_it_done(
     assert scroll_width(sidebar) <= 360
     follow_up.first.get_by_role("button", name="Done").click()
     expect(sidebar.locator("#follow-ups-panel")).to_be_hidden()
+
+
+def test_the_service_report_page_charts_each_agent_and_downloads_the_csv(
+    browser: Browser, live_server: str, api_keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import httpx
+
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    conv = {
+        "id": f"report-{agent}",
+        "agent": {"id": agent, "team": "night shift"},
+        "messages": [
+            {"role": "customer", "text": "Where is my order?"},
+            {"role": "agent", "text": "Obviously you didn't read the email. Good luck with that."},
+        ],
+    }
+    headers = {"Authorization": f"Bearer {api_keys['agent']}"}
+    assert httpx.post(f"{live_server}/v1/assist", json={"conversation": conv}, headers=headers).status_code == 200
+    page = new_page(browser)
+    page.goto(f"{live_server}/supervisor/report#key={api_keys['supervisor']}")
+    row = page.locator(f"#figures tbody tr[data-name='{agent}']")
+    expect(row).to_have_count(1)
+    expect(page.locator("#figures tbody tr[data-name='night shift']")).to_have_count(1)
+    expect(page.locator("#tone-chart svg text", has_text=agent)).to_have_count(1)
+    expect(page.locator("#tone-chart svg rect.bar.tone").first).to_be_visible()
+    page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "service-report.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("#csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("group,name,") and f"agent,{agent}," in text
+    close(page)

@@ -34,6 +34,11 @@ def supervisor(request: Request) -> HTMLResponse:
     return _page(request, "supervisor.html", role="supervisor", title="Tactful · review")
 
 
+@router.get("/supervisor/report", response_class=HTMLResponse)
+def service_report(request: Request) -> HTMLResponse:
+    return _page(request, "report.html", role="supervisor", title="Tactful · service review")
+
+
 @router.get("/knowledge", response_class=HTMLResponse)
 def knowledge(request: Request) -> HTMLResponse:
     return _page(request, "knowledge.html", role="knowledge", title="Tactful · knowledge")

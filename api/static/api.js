@@ -151,6 +151,12 @@
     return response;
   }
 
+  /** A text answer (a CSV export) with the signed-in key. */
+  async function text(path, options) {
+    const response = await send(path, options || {}, "text/csv");
+    return response.text();
+  }
+
   async function request(path, options) {
     const response = await send(path, options || {}, "application/json");
     if (response.status === 204) return null;
@@ -336,7 +342,7 @@
   }
 
   window.Tactful = {
-    ApiError, request, stream, el, fill, highlight, setStatus, reportError, debounce, date, dateTime, percent, bar, boot,
+    ApiError, request, text, stream, el, fill, highlight, setStatus, reportError, debounce, date, dateTime, percent, bar, boot,
     role, devOpen, showLogin,
   };
 })();
