@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ContactLevel = Literal["no_touch", "low_touch", "high_touch"]
 Grade = Literal["low", "medium", "high"]
@@ -20,6 +20,7 @@ TIERS: tuple[Tier, ...] = ("basic", "intermediate", "advanced")
 
 MAX_TEXT_CHARS = 20_000
 MAX_MESSAGES = 500
+CLOCK_SKEW = timedelta(minutes=10)  # a message time this far ahead of ours is still accepted (clocks differ)
 
 
 class _Model(BaseModel):
@@ -29,7 +30,18 @@ class _Model(BaseModel):
 class Message(_Model):
     role: Role
     text: str = Field(max_length=MAX_TEXT_CHARS)
-    at: datetime | None = None
+    at: datetime | None = Field(default=None, description="when it was sent (ISO-8601; UTC when no zone is given)")
+
+    @field_validator("at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        """A message cannot be sent later than now (a few minutes of clock skew between machines aside)."""
+        if value is None:
+            return value
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if aware > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("at is in the future: a message's time is when it was sent")
+        return value
 
 
 class Customer(_Model):
@@ -44,6 +56,9 @@ class Agent(_Model):
     id: str | None = None
     name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, description="ISO 639-1: steps meant for the agent come in it")
+    team: str | None = Field(
+        default=None, max_length=200, description="the agent's team (the service review groups by it)"
+    )
 
 
 class Case(_Model):

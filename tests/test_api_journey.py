@@ -140,9 +140,10 @@ def test_resolve_and_survey_refuse_bad_input_with_the_field_named(app: TestClien
     assert app.post("/v1/conversations/j-4/resolve", headers=auth("knowledge")).status_code == 403
 
 
-def test_an_impossible_message_time_is_refused_with_the_field_named(app: TestClient) -> None:
+@pytest.mark.parametrize("at", ["2026-13-01T10:00:00Z", "2026-02-30T10:00:00Z", _iso(NOW + timedelta(days=2))])
+def test_an_impossible_or_future_message_time_is_refused_with_the_field_named(app: TestClient, at: str) -> None:
     conv = promised("j-5", "ag-5")
-    conv["messages"][1]["at"] = "2026-13-01T10:00:00Z"
+    conv["messages"][1]["at"] = at
     response = app.post("/v1/assist", json={"conversation": conv}, headers=auth("agent"))
     assert response.status_code == 422
     assert response.json()["error"]["field"].startswith("conversation.messages.1.at")
