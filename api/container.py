@@ -118,6 +118,7 @@ class Container:
                 sarcasm=build_sarcasm(settings),
                 escalation_policy=knowledge.escalation_policy,
                 timezone=settings.zone(),
+                index_version=knowledge.version,
             ),
             knowledge=knowledge,
             db=db,

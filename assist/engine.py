@@ -6,8 +6,10 @@ protocols in ``assist.ports``.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
@@ -29,6 +31,7 @@ from assist.tone import check_tone
 
 T = TypeVar("T")
 PASSAGES = 8
+RETRIEVALS_KEPT = 512  # turns whose retrieval is kept (a few per agent typing)
 # Issues that matter for a draft but not for a message already sent (supervisors look for tone, not style).
 _IGNORED_IN_SENT = frozenset({"missing_name", "too_long", "too_curt", "missing_acknowledgement", "boilerplate"})
 
@@ -47,12 +50,18 @@ class AssistEngine:
         sarcasm: SarcasmScorer | None = None,
         escalation_policy: Callable[[], str | None] | None = None,
         timezone: tzinfo = UTC,
+        index_version: Callable[[], object] | None = None,
     ) -> None:
         self.retriever = retriever
         self.sarcasm = sarcasm  # the learned sarcasm scorer; None: the phrase banks alone
         # The company's escalation policy (the text of its `escalation_policy` documents), read at each assist.
         self.escalation_policy = escalation_policy
         self.timezone = timezone  # the team's: "tomorrow at 10" in an agent's promise is read in it
+        # While an agent types, each draft edit re-assists the same turn: its retrieval is kept, keyed by the
+        # knowledge base's version (``index_version``; without one nothing is kept).
+        self.index_version = index_version
+        self._retrievals: OrderedDict[tuple[object, str, tuple[str, ...]], list[Passage]] = OrderedDict()
+        self._retrievals_lock = threading.Lock()
 
     def assist(
         self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
@@ -157,6 +166,23 @@ class AssistEngine:
         return assistance, passages
 
     def retrieve(self, query: str, *, languages: tuple[str, ...]) -> list[Passage]:
+        """:meth:`search_versions`, kept per knowledge-base version for the turn's draft edits."""
+        if self.index_version is None:
+            return self.search_versions(query, languages=languages)
+        key = (self.index_version(), query, languages)
+        with self._retrievals_lock:
+            kept = self._retrievals.get(key)
+            if kept is not None:
+                self._retrievals.move_to_end(key)
+                return list(kept)
+        found = self.search_versions(query, languages=languages)
+        with self._retrievals_lock:
+            self._retrievals[key] = found
+            while len(self._retrievals) > RETRIEVALS_KEPT:
+                self._retrievals.popitem(last=False)
+        return list(found)
+
+    def search_versions(self, query: str, *, languages: tuple[str, ...]) -> list[Passage]:
         """The passages for ``query``, with the versions in ``languages`` (the customer's, the agent's) of the topic
         the steps will come from added when the search did not bring them: a knowledge base often has one topic in
         several languages. That topic is the best passage's that holds a procedure (a numbered list), else the best

@@ -151,3 +151,25 @@ def test_issues_of_style_are_not_held_against_a_message_already_sent(retriever: 
     assert "missing_name" in {i.kind for i in as_draft.issues}
     c = conv(messages=turns("Where is my parcel? It is a week late.", POLITE))
     assert AssistEngine(retriever).assist(c).message_tones == []
+
+
+def test_a_turn_retrieval_is_kept_across_draft_edits_until_the_knowledge_base_changes() -> None:
+    version = [1]
+    retriever = StaticRetriever(passages())
+    engine = AssistEngine(retriever, index_version=lambda: version[0])
+    conv = Conversation.model_validate(conversation())
+    first = engine.assist(conv, draft="Hi Ada, I'm checking.")
+    searches = len(retriever.searches)
+    again = engine.assist(conv, draft="Hi Ada, I'm checking the tracking now.")
+    assert len(retriever.searches) == searches  # the draft changed, the turn did not: no new search
+    assert [s.text for s in again.next_steps] == [s.text for s in first.next_steps]
+    version[0] = 2  # a job finished: what search finds may have changed
+    engine.assist(conv, draft="Hi Ada.")
+    assert len(retriever.searches) > searches
+    # Without a version, nothing is kept.
+    plain = StaticRetriever(passages())
+    uncached = AssistEngine(plain)
+    uncached.assist(conv)
+    n = len(plain.searches)
+    uncached.assist(conv)
+    assert len(plain.searches) == 2 * n

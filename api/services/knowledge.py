@@ -56,6 +56,7 @@ class KnowledgeService:
         self._thread: threading.Thread | None = None
         self._indexed_at: dict[str, str] = {}
         self._escalation_policy: str | None = None
+        self._version = 0  # bumped whenever what search may find changed (a job ran, a document was deleted)
         self._idle = threading.Event()
         self._idle.set()
         self._write_lock = threading.Lock()  # one writer: a job, or a delete
@@ -163,6 +164,10 @@ class KnowledgeService:
     def _passage(self, hit: Hit) -> Passage:
         return passage_from_hit(hit, indexed_at=self._indexed_at.get(hit.document_id, ""))
 
+    def version(self) -> int:
+        """The knowledge base's version in this process: answers kept for one version are stale at the next."""
+        return self._version
+
     def escalation_policy(self) -> str | None:
         """The company's escalation policy (its documents of kind ``escalation_policy``), as last indexed."""
         return self._escalation_policy
@@ -172,6 +177,7 @@ class KnowledgeService:
             self._indexed_at = repo.indexed_at_map(s)
             texts = repo.texts_of_kind(s, ESCALATION_POLICY_KIND)
         self._escalation_policy = "\n\n".join(texts) or None
+        self._version += 1
 
     # -- the worker -------------------------------------------------------------------------------
     def _enqueue(self, job_id: str) -> None:
@@ -209,6 +215,7 @@ class KnowledgeService:
         except (KnowledgeError, InvalidInput, OSError, ValueError, RuntimeError) as exc:
             log.warning("job %s failed: %s", job_id, exc)
             self._finish(job_id, status="failed", error=str(getattr(exc, "message", exc)))
+            self._refresh_freshness()  # a failed job may have changed some documents before it stopped
             return
         finally:
             self._running = None
