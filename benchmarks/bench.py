@@ -243,13 +243,15 @@ def serving_rows(folder: Path, store: ChromaStore, e5: E5Embeddings, repeat: int
         samples.append((time.perf_counter() - start) * 1000)
     n50, n95 = percentiles(samples)
     drafts = [" ".join(DRAFT_100.split()[: 20 + i]) for i in range(60)]
+    # As the service runs it: a turn's retrieval is kept while the agent edits the draft (the index is fixed here).
+    typing = AssistEngine(_PassageAdapter(retriever), index_version=lambda: 0)
     for conv in convs:
-        engine.assist(conv)  # the customer's turns arrive: embedded once
+        typing.assist(conv)  # the customer's turns arrive: embedded and retrieved once
     di = iter(range(10**9))
 
     def edit_draft() -> None:
         i = next(di)
-        engine.assist(convs[i % len(convs)], draft=drafts[i % len(drafts)])
+        typing.assist(convs[i % len(convs)], draft=drafts[i % len(drafts)])
 
     d50, d95 = timed(edit_draft, repeat)
     t50, t95 = timed(
