@@ -64,3 +64,9 @@ def test_an_unknown_channel_is_chat_and_the_assistance_says_so() -> None:
     assert all(item.channel == "chat" for item in result.empathy)
     result, _, _ = rules(conversation(channel="email"))
     assert (result.channel, result.channel_note) == ("email", "")
+
+
+def test_every_language_has_every_channel_phrase() -> None:
+    keys = set(load_bank("channel", "en"))
+    for language in SUPPORTED_LANGUAGES:
+        assert set(load_bank("channel", language)) == keys, language

@@ -102,3 +102,11 @@ def test_the_engine_lists_follow_ups_and_flags_a_missed_promise_of_any_kind() ->
     broken = [f for f in result.flags if f.kind == "broken_promise"]
     assert len(broken) == 1 and broken[0].message_index == 1
     assert "technician will visit" in broken[0].excerpt
+
+
+def test_every_language_has_every_follow_up_message() -> None:
+    en = load_bank("follow_ups", "en")
+    for language in SUPPORTED_LANGUAGES:
+        bank = load_bank("follow_ups", language)
+        assert set(bank) == set(en) and set(bank["after_resolution"]) == set(AFTER_RESOLUTION), language
+        assert "{name}" in bank["greeting"], language

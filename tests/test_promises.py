@@ -270,3 +270,12 @@ def test_a_colleague_who_will_call_at_a_time_is_a_promise_and_without_a_time_a_t
     assert timed.due is not None and timed.due.at == _local(2026, 3, 12, 17, 5)
     untimed = read_agent_message("A colleague from billing will call you.", at=THURSDAY, tz=ROME, language="en")
     assert untimed is not None and untimed.kind == "transfer"
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_every_calendar_compiles_with_the_groups_the_code_reads(language: str) -> None:
+    calendar = promise_bank(language).calendar
+    assert len(calendar.weekdays) == 7 and len(calendar.months) == 12
+    assert all("h" in p.groupindex for p in calendar.time_of_day)
+    assert all("d" in p.groupindex for p in calendar.date)
+    assert calendar.transfer and calendar.handover
