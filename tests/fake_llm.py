@@ -24,6 +24,12 @@ EMPATHY = {
     "es": "Entiendo lo frustrante que es esperar un paquete que no avanza, {name}.",
     "pl": "Rozumiem, jak frustrujące jest czekanie na paczkę, która stoi w miejscu, {name}.",
 }
+FOLLOW_UP = {
+    "en": "Hello {name}, here is the update I promised: the courier has confirmed your parcel is on its way.",
+    "it": "Buongiorno {name}, ecco l'aggiornamento promesso: il corriere ha confermato che il pacco è in viaggio.",
+    "es": "Hola {name}, aquí tiene la novedad prometida: el transportista ha confirmado que su paquete está en camino.",
+    "pl": "Dzień dobry {name}, oto obiecana informacja: kurier potwierdził, że paczka jest w drodze.",
+}
 LANGUAGES = {"English": "en", "Italian": "it", "Spanish": "es", "Polish": "pl"}
 
 
@@ -43,7 +49,9 @@ def json_reply(obj: object, **kwargs: Any) -> Reply:
 def task_of(request: Request) -> str:
     """Which prompt this is: ``empathy``, ``next_steps`` or ``rewrite`` (from the answer format it asks for)."""
     prompt = user_prompt(request)
-    for task, marker in (("empathy", '{"phrasings"'), ("next_steps", '{"steps"'), ("rewrite", '{"rewrite"')):
+    markers = (("empathy", '{"phrasings"'), ("next_steps", '{"steps"'), ("rewrite", '{"rewrite"'),
+               ("follow_up", '{"message"'))  # fmt: skip
+    for task, marker in markers:
         if marker in prompt:
             return task
     return "unknown"
@@ -81,6 +89,8 @@ def good_model(request: Request) -> Reply:
         listed = data_blocks(request)[0]
         step = _first_step(listed[0]["text"])
         return json_reply({"steps": [{"text": step, "citations": [{"passage": listed[0]["id"], "quote": step}]}]})
+    if task == "follow_up":
+        return json_reply({"message": FOLLOW_UP[language_of(request)].format(name=customer_of(request))})
     draft = data_blocks(request)[0]
     body = draft.replace("Calm down. ", "").replace(", as I ALREADY told you", "")
     return json_reply({"rewrite": f"{customer_of(request)}, I understand how frustrating this wait is. {body}"})

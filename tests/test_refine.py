@@ -11,6 +11,7 @@ import logging
 import re
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -502,3 +503,42 @@ def test_every_prompt_names_the_language_and_the_level_and_fences_its_data(langu
         assert "Answer with JSON only" in prompt
     assert "[CUSTOMER_" in job.prompts["empathy"] and "Ada" not in job.prompts["empathy"]
     assert "#A1234" in job.prompts["rewrite"] and "59.99" in job.prompts["rewrite"]
+
+
+# --- the case journey ----------------------------------------------------------------------------------
+
+
+SENT = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+PROMISED = conversation(
+    customer={"name": "Ada Byron"},
+    channel="email",
+    messages=[
+        {"role": "customer", "text": "My parcel is late, there has been no tracking update for a week."},
+        {"role": "agent", "text": "I'm sorry Ada. I'll call you back tomorrow at 10:00 with an update.", "at": SENT},
+        {"role": "customer", "text": "Ok, thanks."},
+    ],
+)
+
+
+def test_the_llm_writes_the_open_follow_up_message_and_phrasings_keep_the_channel(fake: FakeLLM) -> None:
+    result = refine(make_refiner(fake.url), PROMISED, draft=None)
+    assert sorted(fake.tasks()) == ["empathy", "follow_up", "next_steps"]
+    (follow_up,) = result.follow_ups
+    assert follow_up.text.startswith("Hello Ada, here is the update I promised")
+    prompt = next(user_prompt(r) for r in fake.requests if task_of(r) == "follow_up")
+    assert "Ada" not in prompt and "call you back tomorrow at 10:00" in prompt  # the promise, names redacted
+    (phrasing,) = result.empathy
+    assert phrasing.channel == "email" and phrasing.text.startswith("Dear Ada,") and "Kind regards" in phrasing.text
+    assert all(step.channel == "email" for step in result.next_steps)
+
+
+def test_a_follow_up_message_with_a_new_promise_keeps_the_rules_message(fake: FakeLLM) -> None:
+    fake.behave = lambda r: (
+        json_reply({"message": "Hello Ada, I guarantee a full refund today, no questions asked."})
+        if task_of(r) == "follow_up"
+        else good_model(r)
+    )
+    before, _, _ = rules(PROMISED, None)
+    result = refine(make_refiner(fake.url), PROMISED, draft=None)
+    assert result.follow_ups[0].text == before.follow_ups[0].text
+    assert result.llm["parts"]["follow_up"]["status"] == "rejected"

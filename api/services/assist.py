@@ -191,6 +191,10 @@ class AssistService:
                     final = update.assistance
                     if not isinstance(update, Done):
                         yield "part", {"part": update.part, "items": update.items, "engine": "llm"}
+            if final.follow_ups != result.follow_ups:  # the LLM wrote a follow-up message: stored as shown
+                with self.db.session() as s:
+                    journey_repo.save_follow_ups(s, final.follow_ups)
+                    stored = Stored(stored.flags, journey_repo.conversation_follow_ups(s, conversation.id))
             yield "done", {**final.model_dump(mode="json"), **stored.fields()}
         finally:
             # Stored even when the client went away mid-stream: feedback may still refer to this suggestion.

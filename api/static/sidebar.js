@@ -144,6 +144,7 @@
     // The merged answer: keep it for feedback and "use rewrite"; the parts on screen are already these.
     done.flags = done.flags || result.flags;
     done.follow_ups = done.follow_ups || result.follow_ups;
+    renderFollowUps(done.follow_ups || []);
     state.result = done;
     renderMeta(done);
   }

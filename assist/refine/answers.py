@@ -15,6 +15,7 @@ __all__ = [
     "SCHEMAS",
     "CitationOut",
     "EmpathyOut",
+    "FollowUpOut",
     "Part",
     "RewriteOut",
     "StepOut",
@@ -23,7 +24,7 @@ __all__ = [
     "wire_schema",
 ]
 
-Part = Literal["empathy", "next_steps", "rewrite"]
+Part = Literal["empathy", "next_steps", "rewrite", "follow_up"]
 MAX_LLM_STEPS = 5
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 _GRAMMAR_HEAVY = frozenset({"maxLength", "minLength", "maxItems", "title"})
@@ -58,7 +59,16 @@ class RewriteOut(_Out):
     rewrite: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
 
 
-SCHEMAS: dict[Part, type[_Out]] = {"empathy": EmpathyOut, "next_steps": StepsOut, "rewrite": RewriteOut}
+class FollowUpOut(_Out):
+    message: str = Field(min_length=1, max_length=2000)
+
+
+SCHEMAS: dict[Part, type[_Out]] = {
+    "empathy": EmpathyOut,
+    "next_steps": StepsOut,
+    "rewrite": RewriteOut,
+    "follow_up": FollowUpOut,
+}
 
 
 @cache

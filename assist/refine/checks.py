@@ -14,7 +14,7 @@ from assist.language import detect_language
 from assist.models import EmpathySuggestion
 from assist.next_steps import LEVEL_LIMITS
 from assist.ports import ChatReply
-from assist.refine.answers import EmpathyOut, Part, RewriteOut, StepsOut, _Out
+from assist.refine.answers import EmpathyOut, FollowUpOut, Part, RewriteOut, StepsOut, _Out
 from assist.refine.prompts import EMPATHY_COUNT, Refinement, normal
 from assist.tone import check_tone
 
@@ -53,8 +53,18 @@ class OutputChecks:
             return self._empathy(parsed, job)
         if isinstance(parsed, StepsOut):
             return self._steps(parsed, job)
+        if isinstance(parsed, FollowUpOut):
+            return self._follow_up(parsed, job)
         assert isinstance(parsed, RewriteOut)
         return self._rewrite(parsed, job)
+
+    def _follow_up(self, parsed: FollowUpOut, job: Refinement) -> Outcome:
+        """The follow-up message: safe like a phrasing (no new promise, no leak, the customer's language)."""
+        text = job.vault.restore(parsed.message).strip()
+        reason = self._unsafe(text, job, promises=True)
+        if reason:
+            return Outcome("follow_up", "rejected", reason=reason)
+        return Outcome("follow_up", "ok", items=[text])
 
     def _empathy(self, parsed: EmpathyOut, job: Refinement) -> Outcome:
         items: list[EmpathySuggestion] = []

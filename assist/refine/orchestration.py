@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from assist.channel import channel_of, shape_empathy, shape_steps
 from assist.errors import LLMUnavailable
 from assist.grounding import Embed
 from assist.language import detect_language
@@ -34,7 +35,7 @@ from assist.ports import LLM, ChatReply
 from assist.refine.answers import SCHEMAS, Part, parse_json, wire_schema
 from assist.refine.checks import Outcome, OutputChecks
 from assist.refine.config import RefineConfig
-from assist.refine.prompts import Refinement, build_refinement
+from assist.refine.prompts import Refinement, build_refinement, refinable_follow_up
 
 __all__ = ["Done", "PartUpdate", "Refiner"]
 
@@ -146,8 +147,8 @@ class Refiner:
                 outcome = _result(future, futures[future])
                 outcomes[outcome.part] = outcome
                 if outcome.status == "ok":
-                    merged = _merge(merged, outcome)
-                    yield PartUpdate(outcome.part, _items(outcome), merged)
+                    merged = _merge(merged, outcome, job)
+                    yield PartUpdate(outcome.part, _items(outcome, merged), merged)
         for future in pending:
             future.cancel()
             outcomes[futures[future]] = Outcome(futures[future], "timeout", reason="deadline")
@@ -239,6 +240,8 @@ def _parts(assistance: Assistance, draft: str | None) -> list[Part]:
     parts: list[Part] = ["empathy", "next_steps"]
     if draft and draft.strip() and assistance.tone is not None:
         parts.append("rewrite")
+    if refinable_follow_up(assistance) is not None:
+        parts.append("follow_up")
     return parts
 
 
@@ -250,21 +253,33 @@ def _result(future: Future[Outcome], part: Part) -> Outcome:
         return Outcome(part, "error", reason="internal")
 
 
-def _merge(assistance: Assistance, outcome: Outcome) -> Assistance:
+def _merge(assistance: Assistance, outcome: Outcome, job: Refinement) -> Assistance:
+    """``assistance`` with the part the LLM improved; phrasings and steps shaped for the channel as the rules'."""
+    channel = channel_of(job.conversation, language=job.language).channel
     if outcome.part == "empathy":
-        return assistance.model_copy(update={"empathy": outcome.items, "engine": "llm"})
+        empathy = shape_empathy(outcome.items, job.conversation, channel=channel, language=job.language)
+        return assistance.model_copy(update={"empathy": empathy, "engine": "llm"})
     if outcome.part == "next_steps":
-        return assistance.model_copy(update={"next_steps": outcome.items, "engine": "llm"})
+        steps = shape_steps(outcome.items, channel=channel)
+        return assistance.model_copy(update={"next_steps": steps, "engine": "llm"})
+    if outcome.part == "follow_up":
+        chosen = refinable_follow_up(assistance)
+        follow_ups = [
+            f.model_copy(update={"text": outcome.items[0]}) if f is chosen else f for f in assistance.follow_ups
+        ]
+        return assistance.model_copy(update={"follow_ups": follow_ups, "engine": "llm"})
     tone = assistance.tone
     assert tone is not None
     new_tone = tone.model_copy(update={"rewrite": outcome.items[0], "engine": "llm"})
     return assistance.model_copy(update={"tone": new_tone, "engine": "llm"})
 
 
-def _items(outcome: Outcome) -> list[dict[str, Any]]:
-    if outcome.part == "rewrite":
+def _items(outcome: Outcome, merged: Assistance) -> list[dict[str, Any]]:
+    """The part's items as the merged answer holds them (phrasings and steps shaped for the channel)."""
+    if outcome.part in ("rewrite", "follow_up"):
         return [{"text": outcome.items[0]}]
-    return [item.model_dump(mode="json") for item in outcome.items]
+    items = merged.empathy if outcome.part == "empathy" else merged.next_steps
+    return [item.model_dump(mode="json") for item in items]
 
 
 def _finish(assistance: Assistance, *, degraded: bool, stats: dict[str, Any], started: float) -> Assistance:

@@ -12,14 +12,14 @@ from typing import Any
 from assist.customer_state import mood
 from assist.empathy import first_name
 from assist.grounding import facts
-from assist.models import Assistance, Conversation, Passage, policy_texts
+from assist.models import Assistance, Conversation, FollowUp, Passage, policy_texts
 from assist.next_steps import LEVEL_LIMITS
 from assist.privacy import Pseudonymizer
 from assist.refine.answers import MAX_LLM_STEPS, SCHEMAS, Part
 from assist.refine.config import RefineConfig
 from prompts import render
 
-__all__ = ["EMPATHY_COUNT", "Refinement", "build_refinement", "normal"]
+__all__ = ["EMPATHY_COUNT", "Refinement", "build_refinement", "normal", "refinable_follow_up"]
 
 EMPATHY_COUNT = 2
 _WORD = re.compile(r"\w+")
@@ -78,6 +78,7 @@ def build_refinement(
     ]
     tone = assistance.tone
     redacted_draft = vault.redact(draft or "")
+    follow_up = refinable_follow_up(assistance)
     context: dict[str, Any] = {
         "language": assistance.language,
         "level": level,
@@ -90,12 +91,19 @@ def build_refinement(
         "draft": _data(redacted_draft),
         "facts": sorted(facts(redacted_draft)),
         "issues": sorted({vault.redact(i.message) for i in tone.issues}) if tone else [],
+        "kind": follow_up.kind if follow_up else "",
+        "promised": _data(vault.redact(follow_up.created_from) if follow_up else ""),
     }
     system = render("system.j2", canary=canary, language=assistance.language, level=level, privacy=cfg.privacy)
     prompts: dict[Part, str] = {part: render(f"{part}.j2", **context) for part in SCHEMAS}
     examples = frozenset(e for prompt in prompts.values() for e in _examples(prompt))
     policy = tuple(policy_texts(passages))
     return Refinement(assistance, conversation, draft, vault, system, chosen, prompts, examples, policy)
+
+
+def refinable_follow_up(assistance: Assistance) -> FollowUp | None:
+    """The conversation's first open promise or transfer: the follow-up whose message the LLM may write."""
+    return next((f for f in assistance.follow_ups if f.status == "open" and f.kind in ("promise", "transfer")), None)
 
 
 def _examples(prompt: str) -> set[str]:
