@@ -147,3 +147,24 @@ def test_an_impossible_or_future_message_time_is_refused_with_the_field_named(ap
     response = app.post("/v1/assist", json={"conversation": conv}, headers=auth("agent"))
     assert response.status_code == 422
     assert response.json()["error"]["field"].startswith("conversation.messages.1.at")
+
+
+def test_a_company_escalation_policy_indexed_through_the_api_drives_the_advice(app: TestClient) -> None:
+    policy = {
+        "id": "escalation-policy-en",
+        "title": "Escalation policy",
+        "language": "en",
+        "kind": "escalation_policy",
+        "text": "# Escalation policy\n\n## Advanced\n- Water damage to a device\n\n## Intermediate\n- Orders over 500 EUR\n",
+    }
+    r = app.post("/v1/documents", json={"documents": [policy]}, headers=auth("knowledge"))
+    assert r.status_code == 202, r.text
+    job = app.app.state.container.knowledge.wait(r.json()["job_id"], timeout=300)  # type: ignore[attr-defined]
+    assert job["status"] == "succeeded"
+    wet = conversation(id="j-p", messages=[{"role": "customer", "text": "My speaker has water damage after the rain."}])
+    advice = assist(app, wet)["escalation"]
+    assert (advice["needed"], advice["action"], advice["to_tier"]) == ("advanced", "escalate", "advanced")
+    assert any("Water damage to a device" in reason for reason in advice["reasons"])
+    # Deleted, the defaults are back.
+    assert app.delete("/v1/documents/escalation-policy-en", headers=auth("knowledge")).status_code == 204
+    assert assist(app, wet)["escalation"]["needed"] == "basic"
