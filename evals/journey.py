@@ -17,7 +17,6 @@ Two parts, written by authors who never saw the rules (``BRIEF.md``), split by a
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from assist.models import Conversation
 from assist.promises import read_agent_message
+from evals._demo import demo_container
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "journey_corpus"
@@ -143,23 +143,11 @@ def conversation_of(item: dict[str, Any]) -> Conversation:
 def evaluate(data: Path, *, limit: int = 0, split: str = "dev") -> str:
     """Both parts' figures on ``split`` (dev, held_out or both), as Markdown."""
     del data  # the set lives in the repository
-    from api.container import Container
-    from api.demo import ensure_demo_indexed
-    from api.settings import Settings
-
     messages = load_messages(split)[: limit or None]
     table, misses = score_messages(messages)
     conversations = load_conversations(split)[: limit or None]
-    with tempfile.TemporaryDirectory(prefix="tactful-journey-") as tmp:
-        container = Container.build(Settings(data_dir=Path(tmp), dev_open=True, tone_learned_sarcasm=False))
-        container.start()
-        try:
-            job = ensure_demo_indexed(container)
-            if job:
-                container.knowledge.wait(job, timeout=1800)
-            results = [(item, container.assist.rules.assist(conversation_of(item))) for item in conversations]
-        finally:
-            container.stop()
+    with demo_container("tactful-journey-") as container:
+        results = [(item, container.assist.rules.assist(conversation_of(item))) for item in conversations]
     return _report(split, table, misses, results)
 
 

@@ -21,7 +21,6 @@ The split is by author, frozen before anything was fitted (``split.json``): tune
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 
 from assist.models import Assistance, Conversation, NextStep
 from assist.procedures import numbered_items, plain
+from evals._demo import demo_container
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "steps_corpus"
@@ -203,9 +203,6 @@ def _score(case: GoldCase, assistance: Assistance, matcher: StepMatcher) -> Tall
 def evaluate(data: Path, *, limit: int = 0, split: str = "dev") -> str:
     """Score the rules engine's next steps on the gold conversations of ``split`` (dev, held_out or both)."""
     del data  # the steps set lives in the repository; ../shared/eval is not needed
-    from api.container import Container
-    from api.demo import ensure_demo_indexed
-    from api.settings import Settings
     from kb_index.loaders import iter_paths, load_path
 
     splits = ["dev", "held_out"] if split == "both" else [split]
@@ -213,25 +210,17 @@ def evaluate(data: Path, *, limit: int = 0, split: str = "dev") -> str:
     if limit:
         cases = cases[:limit]
     documents = {doc.id: doc.text for doc in map(load_path, iter_paths([DEMO_KB]))}
-    with tempfile.TemporaryDirectory(prefix="tactful-steps-") as tmp:
-        container = Container.build(Settings(data_dir=Path(tmp), dev_open=True, tone_learned_sarcasm=False))
-        container.start()
-        try:
-            job = ensure_demo_indexed(container)
-            if job:
-                container.knowledge.wait(job, timeout=1800)
-            embed = container.knowledge.retriever.store.embeddings.embed_documents
-            matcher = StepMatcher(documents, embed)
-            report = Report()
-            details: list[str] = []
-            for name, case in cases:
-                assistance = container.assist.rules.assist(case.conversation)
-                tally = _score(case, assistance, matcher)
-                report.by_split[name].add(tally)
-                report.by_language[(name, case.language)].add(tally)
-                details.append(_detail(case, assistance, matcher))
-        finally:
-            container.stop()
+    with demo_container("tactful-steps-") as container:
+        embed = container.knowledge.retriever.store.embeddings.embed_documents
+        matcher = StepMatcher(documents, embed)
+        report = Report()
+        details: list[str] = []
+        for name, case in cases:
+            assistance = container.assist.rules.assist(case.conversation)
+            tally = _score(case, assistance, matcher)
+            report.by_split[name].add(tally)
+            report.by_language[(name, case.language)].add(tally)
+            details.append(_detail(case, assistance, matcher))
     return _table(report, details)
 
 
