@@ -16,6 +16,7 @@ from api.services.assist import AssistService
 from api.services.history import ConversationHistory, HistoryFetcher
 from api.services.knowledge import KnowledgeService
 from api.settings import Settings
+from api.survey import SurveyLinks
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
 from assist.llm import CircuitBreaker, OpenAICompatibleLLM, TTLCache
@@ -125,6 +126,7 @@ class Container:
             refiner=build_refiner(settings, embeddings=embeddings),
             gap_threshold=settings.gap_threshold,
             history=history,
+            survey_link=SurveyLinks(settings).link,
         )
         return cls(settings=settings, db=db, knowledge=knowledge, assist=assist, history=history)
 

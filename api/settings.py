@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     tone_learned_sarcasm: bool = True
     # The support team's time zone (IANA name): an agent's "I'll call you tomorrow at 10" is due at 10:00 there.
     timezone: str = "UTC"
+    # The address customers reach Tactful at (https://tactful.example.com): with it, a resolved case's follow-up
+    # carries a one-click survey link (/survey/<signed token>). survey_secret signs those links (default: derived
+    # from the API keys, so rotating them invalidates old links).
+    public_url: str = ""
+    survey_secret: SecretStr = SecretStr("")
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
@@ -118,6 +123,7 @@ class Settings(BaseSettings):
             ("TACTFUL_LLM_API_KEY", self.llm_api_key),
             ("TACTFUL_CHATWOOT_WEBHOOK_SECRET", self.chatwoot_webhook_secret),
             ("TACTFUL_CHATWOOT_API_TOKEN", self.chatwoot_api_token),
+            ("TACTFUL_SURVEY_SECRET", self.survey_secret),
         ):
             if PLACEHOLDER in value.get_secret_value():
                 raise ConfigError(

@@ -48,21 +48,29 @@ def transfer_message(language: str, name: str | None) -> str:
     return f"{_opening(language, name)} {load_bank(BANK, language)['transfer']}"
 
 
-def resolution_message(language: str, name: str | None, level: ContactLevel) -> str:
-    """The after-resolution message for a contact level, ending with the satisfaction question."""
+def resolution_message(language: str, name: str | None, level: ContactLevel, *, survey_link: str | None = None) -> str:
+    """The after-resolution message for a contact level, ending with the satisfaction question (or the link to the
+    one-click survey, when customers can reach it)."""
     bank = load_bank(BANK, language)
-    return f"{_opening(language, name)} {bank['after_resolution'][level]} {bank['survey']}"
+    survey = bank["survey_link"].format(link=survey_link) if survey_link else bank["survey"]
+    return f"{_opening(language, name)} {bank['after_resolution'][level]} {survey}"
 
 
 def after_resolution(
-    conversation: Conversation, *, language: str, level: ContactLevel, resolved_at: datetime, agent: str = ""
+    conversation: Conversation,
+    *,
+    language: str,
+    level: ContactLevel,
+    resolved_at: datetime,
+    agent: str = "",
+    survey_link: str | None = None,
 ) -> FollowUp:
     """The follow-up of a resolved case, due after its contact level's delay."""
     return FollowUp(
         conversation_id=conversation.id,
         kind="after_resolution",
         due_at=iso(resolved_at + AFTER_RESOLUTION[level]),
-        text=resolution_message(language, conversation.customer.name, level),
+        text=resolution_message(language, conversation.customer.name, level, survey_link=survey_link),
         created_from="resolved",
         language=language,
         agent=agent,

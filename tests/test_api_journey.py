@@ -168,3 +168,27 @@ def test_a_company_escalation_policy_indexed_through_the_api_drives_the_advice(a
     # Deleted, the defaults are back.
     assert app.delete("/v1/documents/escalation-policy-en", headers=auth("knowledge")).status_code == 204
     assert assist(app, wet)["escalation"]["needed"] == "basic"
+
+
+def test_a_resolved_case_links_a_one_click_survey_that_only_its_customer_can_answer(tmp_path: Path) -> None:
+    from api.app import create_app
+
+    settings = make_settings(tmp_path / "data", public_url="http://testserver/")
+    with TestClient(create_app(settings)) as client:
+        conv = conversation(id="j-s.1", customer={"name": "Ana Ruiz"}, case={"contact_level": "no_touch"},
+                            messages=[{"role": "customer", "text": "¿Dónde está mi pedido? No llega."}])  # fmt: skip
+        assist(client, conv)
+        text = client.post("/v1/conversations/j-s.1/resolve", headers=auth("agent")).json()["follow_up"]["text"]
+        assert text.startswith("Hola Ana:") and "http://testserver/survey/" in text
+        link = text[text.index("http://testserver") :].split()[0]
+        page = client.get(link)
+        assert page.status_code == 200 and page.text.count('name="score"') == 5 and 'lang="es"' in page.text
+        answered = client.post(link, data={"score": "4"})
+        assert answered.status_code == 201 and "Gracias" in answered.text
+        report = client.get("/v1/reports/service", headers=auth("supervisor")).json()
+        assert report["all"]["survey"] == {"responses": 1, "mean_score": 4.0}
+        forged = link[:-3] + ("aaa" if not link.endswith("aaa") else "bbb")
+        assert client.get(forged).status_code == 404
+        assert client.post(forged, data={"score": "1"}).status_code == 404
+        assert client.post(link, data={"score": "9"}).status_code == 422
+        assert client.get("/v1/reports/service", headers=auth("supervisor")).json()["all"]["survey"]["responses"] == 1

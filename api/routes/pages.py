@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+
+from api.survey import SurveyLinks
+from assist.follow_ups import BANK as FOLLOW_UPS
+from prompts import load_bank
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -37,6 +41,36 @@ def supervisor(request: Request) -> HTMLResponse:
 @router.get("/supervisor/report", response_class=HTMLResponse)
 def service_report(request: Request) -> HTMLResponse:
     return _page(request, "report.html", role="supervisor", title="Tactful · service review")
+
+
+def _survey(request: Request, token: str, *, thanks: bool = False, status_code: int = 200) -> HTMLResponse:
+    container = request.app.state.container
+    conversation_id = SurveyLinks(container.settings).conversation_of(token)
+    language = container.assist.conversation_language(conversation_id) if conversation_id else None
+    bank = load_bank(FOLLOW_UPS, language or "en")
+    if conversation_id is None or language is None:
+        return HTMLResponse("<!doctype html><title>Not found</title><p>This survey link is not valid.</p>", 404)
+    context = {
+        "language": language, "title": bank["title"], "question": bank["survey"].split("?")[0] + "?",
+        "scores": bank["scores"], "thanks": bank["thanks"] if thanks else "",
+    }  # fmt: skip
+    return templates.TemplateResponse(request, "survey.html", context, status_code=status_code)
+
+
+@router.get("/survey/{token}", response_class=HTMLResponse)
+def survey_page(request: Request, token: str) -> HTMLResponse:
+    """The one-click satisfaction survey a customer opens from a follow-up (no key: the link is signed)."""
+    return _survey(request, token)
+
+
+@router.post("/survey/{token}", response_class=HTMLResponse)
+def survey_answer(request: Request, token: str, score: int = Form(ge=1, le=5)) -> HTMLResponse:
+    container = request.app.state.container
+    conversation_id = SurveyLinks(container.settings).conversation_of(token)
+    if conversation_id is None:
+        return _survey(request, token)
+    container.assist.survey(conversation_id, score=score, comment="")
+    return _survey(request, token, thanks=True, status_code=201)
 
 
 @router.get("/knowledge", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ exception: its flags are stored before the first event (the client sees their id
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -82,6 +82,7 @@ class AssistService:
         refiner: Refiner | None,
         gap_threshold: float,
         history: ConversationHistory | None = None,
+        survey_link: Callable[[str], str | None] | None = None,
     ) -> None:
         self.rules = rules
         self.knowledge = knowledge
@@ -89,6 +90,7 @@ class AssistService:
         self.refiner = refiner
         self.gap_threshold = gap_threshold
         self.history = history
+        self.survey_link = survey_link  # the one-click survey link of a conversation, when customers can reach us
 
     def assist(self, conversation: Conversation, *, draft: str | None = None) -> AssistOutcome:
         """Suggestions for the agent's next reply and the tone check of ``draft``; everything stored at once."""
@@ -234,8 +236,9 @@ class AssistService:
             level = cast(ContactLevel, row.contact_level or "low_touch")
             agent = (conversation.agent.id or conversation.agent.name or "") if conversation.agent else ""
             journey_repo.resolve(s, conversation_id, at=at, agent=agent, source=source)
+            link = self.survey_link(conversation_id) if self.survey_link else None
             follow_up = after_resolution(
-                conversation, language=row.language or "en", level=level, resolved_at=at, agent=agent
+                conversation, language=row.language or "en", level=level, resolved_at=at, agent=agent, survey_link=link
             )
             journey_repo.save_follow_ups(s, [follow_up])
             items = journey_repo.conversation_follow_ups(s, conversation_id)
@@ -244,6 +247,12 @@ class AssistService:
                 "resolved_at": journey_repo.resolved_at(s, conversation_id),
                 "follow_up": next(f for f in items if f["kind"] == "after_resolution"),
             }
+
+    def conversation_language(self, conversation_id: str) -> str | None:
+        """The language a stored conversation was assessed in; None when Tactful never saw it."""
+        with self.db.session() as s:
+            row = s.get(ConversationRow, conversation_id)
+            return (row.language or "en") if row is not None else None
 
     def survey(self, conversation_id: str, *, score: int, comment: str) -> dict[str, Any]:
         """Record a customer's satisfaction score for a stored conversation."""
