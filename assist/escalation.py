@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -102,11 +102,24 @@ def parse_policy(text: str) -> list[PolicyRule]:
     return rules
 
 
+@dataclass(frozen=True)
+class _PolicyWords:
+    headings: Mapping[Tier, re.Pattern[str]]
+    value: re.Pattern[str]
+
+
+@cache
+def _policy_words(language: str) -> _PolicyWords:
+    spec = load_bank(BANK, language)["policy"]
+    headings = {tier: compile_folded([spec["headings"][tier]])[0] for tier in TIERS}
+    return _PolicyWords(headings, compile_folded([spec["value"]])[0])
+
+
 def _heading_tier(folded: str) -> Tier | None:
     for language in SUPPORTED_LANGUAGES:
-        headings = load_bank(BANK, language)["policy"]["headings"]
+        headings = _policy_words(language).headings
         for tier in reversed(TIERS):
-            if compile_folded([headings[tier]])[0].search(folded):
+            if headings[tier].search(folded):
                 return tier
     return None
 
@@ -114,7 +127,7 @@ def _heading_tier(folded: str) -> Tier | None:
 def _min_value(rule: str) -> float | None:
     folded = fold(rule)
     for language in SUPPORTED_LANGUAGES:
-        m = compile_folded([load_bank(BANK, language)["policy"]["value"]])[0].search(folded)
+        m = _policy_words(language).value.search(folded)
         if m is not None:
             digits = re.sub(r"[^\d]", "", m["n"].split(",")[0] if "," in m["n"][-3:] else m["n"])
             return float(digits) if digits else None
@@ -136,17 +149,18 @@ def _rank(tier: Tier) -> int:
 
 @dataclass
 class _Advice:
+    """The tier a case needs so far, and why (in the bank's language)."""
+
     bank: Mapping[str, Any]
     needed: Tier = "basic"
-    reasons: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        self.reasons = []
+    reasons: list[str] = field(default_factory=list)
 
     def need(self, needed: Tier, reason: str, **values: Any) -> None:
         if _rank(needed) > _rank(self.needed):
             self.needed = needed
-        assert self.reasons is not None
+        self.say(reason, **values)
+
+    def say(self, reason: str, **values: Any) -> None:
         self.reasons.append(self.bank["reasons"][reason].format(**values))
 
 
@@ -166,11 +180,13 @@ def advise_escalation(
     the customer's messages are read in ``customer_language`` (``language`` when not given).
 
     ``done_steps``/``procedure_steps``: how much of the knowledge base's procedure the conversation already did and
-    how long it is (a long procedure is named among the reasons for a harder tier); ``articles``: what the customer could be sent; ``policy``: the company's escalation policy text.
+    how long it is (named among the reasons for a harder tier); ``articles``: what the customer could be sent;
+    ``policy``: the text of the company's escalation policy.
     """
     bank = load_bank(BANK, language)
     current: Tier = conversation.case.tier or "basic"
     customer = conversation.customer_texts()
+    cues = _found_cues(customer, customer_language or language)
     advice = _Advice(bank)
     rules = parse_policy(policy) if policy else []
     if rules:
@@ -179,16 +195,15 @@ def advise_escalation(
             if _rule_matches(rule, conversation, customer_stems):
                 advice.need(rule.tier, "policy", rule=rule.text)
     else:
-        _default_needs(advice, conversation, customer, cues=_found_cues(customer, customer_language or language),
-                       level=level, state=state)  # fmt: skip
+        _default_needs(advice, conversation, cues=cues, level=level, state=state)
         if advice.needed != "basic" and done_steps:
-            advice.reasons.append(bank["reasons"]["done_steps"].format(n=done_steps))  # type: ignore[union-attr]
+            advice.say("done_steps", n=done_steps)
         if advice.needed != "basic" and procedure_steps >= LONG_PROCEDURE:
-            advice.reasons.append(bank["reasons"]["long_procedure"].format(n=procedure_steps))  # type: ignore[union-attr]
+            advice.say("long_procedure", n=procedure_steps)
     needed = advice.needed
-    reasons = list(advice.reasons or [])
+    reasons = list(advice.reasons)
     on_self_service = level == "no_touch" or _bot_answers(conversation)
-    asks_person = "human" in _found_cues(customer, customer_language or language)
+    asks_person = "human" in cues
     action: EscalationAction
     to_tier: Tier | None = None
     if on_self_service and (needed != "basic" or asks_person or state.frustration >= HIGH_FRUSTRATION):
@@ -211,7 +226,6 @@ def advise_escalation(
 def _default_needs(
     advice: _Advice,
     conversation: Conversation,
-    customer: Sequence[str],
     *,
     cues: set[str],
     level: ContactLevel,
