@@ -46,6 +46,17 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     return run_index(settings, [Path(p) for p in args.paths], full=args.full)
 
 
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the schema migrations (a web or job process also applies them when it opens the database)."""
+    from api.persistence.database import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database)
+    print(f"database at revision {db.revision}")
+    db.dispose()
+    return 0
+
+
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from evals import run
 
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
+    sub.add_parser("migrate", help="bring the database (TACTFUL_DATABASE_URL) to the newest schema")
     index = sub.add_parser("index", help="index files and folders")
     index.add_argument("paths", nargs="+")
     index.add_argument("--full", action="store_true", help="then rebuild the whole index into a new collection")
@@ -102,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"tactful: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    handler = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve}[args.command]
+    handler = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve, "migrate": _migrate}[
+        args.command
+    ]
     return handler(args, settings)
 
 

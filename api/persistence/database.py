@@ -1,4 +1,4 @@
-"""Engine and sessions; schema creation."""
+"""Engine and sessions; the schema brought up to date by migrations on opening."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.persistence.tables import Base
+from api.persistence.migrate import upgrade
 
 
 def iso(value: datetime | None) -> str:
@@ -39,7 +39,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        self.revision = upgrade(self.engine)  # the newest schema, by migrations (api/persistence/migrations)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
