@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.container import Container
 from api.demo import ensure_demo_indexed
-from api.routes import agent, health, journey, knowledge, pages, reports, stream, supervisor, webhooks
+from api.routes import agent, health, helpdesks, journey, knowledge, pages, reports, stream, supervisor, webhooks
 from api.schemas import ErrorOut
 from api.settings import Settings
 
@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         supervisor.router,
         journey.router,
         reports.router,
+        helpdesks.router,
         webhooks.router,
         pages.router,
     ):

@@ -57,6 +57,53 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _installation(args: argparse.Namespace, settings: Settings) -> int:
+    """Manage helpdesk installations from the shell (the same as /v1/installations, for admins on the machine)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from api.persistence.database import Database
+    from api.schemas import InstallationIn
+    from api.secrets import SecretBox
+    from api.services.installations import Installations
+    from assist.errors import TactfulError
+
+    if args.action == "key":
+        print(SecretBox.new_key())
+        return 0
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database)
+    installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
+    try:
+        if args.action == "add":
+            body = InstallationIn(kind=args.kind, name=args.name, base_url=args.base_url, api_token=args.api_token,
+                                  webhook_secret=args.webhook_secret, allowed_origins=args.origin)  # fmt: skip
+            print(json.dumps(installations.create(**body.model_dump())))
+        elif args.action == "list":
+            for item in installations.list():
+                print(json.dumps(item))
+        elif args.action == "rotate":
+            if args.api_token is None and args.webhook_secret is None:
+                print("tactful: give --api-token, --webhook-secret or both", file=sys.stderr)
+                return 2
+            print(
+                json.dumps(installations.rotate(args.id, api_token=args.api_token, webhook_secret=args.webhook_secret))
+            )
+        else:
+            installations.remove(args.id)
+            print(f"removed {args.id}")
+    except ValidationError as exc:
+        print(f"tactful: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    except TactfulError as exc:
+        print(f"tactful: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from evals import run
 
@@ -89,6 +136,23 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
     sub.add_parser("migrate", help="bring the database (TACTFUL_DATABASE_URL) to the newest schema")
+    inst = sub.add_parser("installation", help="helpdesk installations: add, list, rotate, remove, key")
+    inst_sub = inst.add_subparsers(dest="action", required=True)
+    add = inst_sub.add_parser("add", help="add an installation (prints it, without its secrets)")
+    add.add_argument("--kind", required=True, choices=["chatwoot", "zendesk", "zammad"])
+    add.add_argument("--name", required=True)
+    add.add_argument("--base-url", required=True)
+    add.add_argument("--api-token", required=True)
+    add.add_argument("--webhook-secret", required=True)
+    add.add_argument("--origin", action="append", default=[], help="an allowed frame origin (repeatable)")
+    inst_sub.add_parser("list", help="list the installations")
+    rotate = inst_sub.add_parser("rotate", help="replace an installation's API token and/or webhook secret")
+    rotate.add_argument("id")
+    rotate.add_argument("--api-token")
+    rotate.add_argument("--webhook-secret")
+    remove = inst_sub.add_parser("remove", help="delete an installation")
+    remove.add_argument("id")
+    inst_sub.add_parser("key", help="print a new TACTFUL_SECRET_KEY")
     index = sub.add_parser("index", help="index files and folders")
     index.add_argument("paths", nargs="+")
     index.add_argument("--full", action="store_true", help="then rebuild the whole index into a new collection")
@@ -114,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"tactful: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    handler = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve, "migrate": _migrate}[
-        args.command
-    ]
+    handlers = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve, "migrate": _migrate,
+                "installation": _installation}  # fmt: skip
+    handler = handlers[args.command]
     return handler(args, settings)
 
 

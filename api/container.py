@@ -12,8 +12,10 @@ from langchain_core.embeddings import Embeddings
 
 from api.chatwoot import ChatwootClient
 from api.persistence.database import Database
+from api.secrets import SecretBox
 from api.services.assist import AssistService
 from api.services.history import ConversationHistory, HistoryFetcher
+from api.services.installations import Installations
 from api.services.knowledge import KnowledgeService
 from api.settings import Settings
 from api.survey import SurveyLinks
@@ -87,6 +89,7 @@ class Container:
     knowledge: KnowledgeService
     assist: AssistService
     history: ConversationHistory
+    installations: Installations
     demo_conversations: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -128,7 +131,10 @@ class Container:
             history=history,
             survey_link=SurveyLinks(settings).link,
         )
-        return cls(settings=settings, db=db, knowledge=knowledge, assist=assist, history=history)
+        installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
+        return cls(
+            settings=settings, db=db, knowledge=knowledge, assist=assist, history=history, installations=installations
+        )
 
     def start(self) -> None:
         self.knowledge.start()

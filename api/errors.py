@@ -28,6 +28,7 @@ STATUS = {
     "method_not_allowed": 405,
     "knowledge_base_unavailable": 503,
     "llm_unavailable": 503,
+    "helpdesk_unavailable": 502,
     "internal": 500,
 }
 

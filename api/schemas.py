@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
 from assist.errors import InvalidInput
 from assist.language import validate_language
@@ -445,3 +445,49 @@ class ServiceReportOut(BaseModel):
     all: ServiceFigures
     agents: dict[str, ServiceFigures]
     teams: dict[str, ServiceFigures]
+
+
+# --- helpdesk installations and write-back -------------------------------------------------------------------
+
+HelpdeskKind = Literal["chatwoot", "zendesk", "zammad"]
+_ORIGIN = r"^https?://[A-Za-z0-9.*-]+(?::\d+)?$"
+
+
+class InstallationIn(_In):
+    kind: HelpdeskKind
+    name: str = Field(min_length=1, max_length=200)
+    base_url: str = Field(min_length=1, max_length=500, pattern=r"^https?://\S+$", description="the helpdesk's URL")
+    api_token: str = Field(min_length=1, max_length=2000, description="encrypted at rest, never answered")
+    webhook_secret: str = Field(min_length=8, max_length=2000, description="encrypted at rest, never answered")
+    allowed_origins: list[Annotated[str, StringConstraints(pattern=_ORIGIN)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+class InstallationOut(BaseModel):
+    """An installation as answered: never a secret."""
+
+    id: str
+    kind: HelpdeskKind
+    name: str
+    base_url: str
+    allowed_origins: list[str]
+    created_at: str
+    rotated_at: str | None = None
+
+
+class InstallationsOut(BaseModel):
+    items: list[InstallationOut]
+
+
+class RotateIn(_In):
+    api_token: str | None = Field(default=None, min_length=1, max_length=2000)
+    webhook_secret: str | None = Field(default=None, min_length=8, max_length=2000)
+
+
+class NoteIn(_In):
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+
+
+class NoteOut(BaseModel):
+    helpdesk_note_id: str

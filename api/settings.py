@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("agent", "supervisor", "knowledge", "admin")
 PLACEHOLDER = "change-me"  # how .env.example marks a secret to replace
+FERNET_KEY_BYTES = 32
 
 
 class ConfigError(ValueError):
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     # from the API keys, so rotating them invalidates old links).
     public_url: str = ""
     survey_secret: SecretStr = SecretStr("")
+    # The key that encrypts helpdesk installations' API tokens and webhook secrets at rest (a Fernet key:
+    # `tactful installation key` prints a new one). Without it, installations cannot be added.
+    secret_key: SecretStr = SecretStr("")
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
@@ -93,6 +98,18 @@ class Settings(BaseSettings):
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tactful.db'}"
 
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key and PLACEHOLDER not in key:
+            try:
+                if len(base64.urlsafe_b64decode(key.encode())) != FERNET_KEY_BYTES:
+                    raise ValueError("wrong length")
+            except (ValueError, TypeError) as exc:
+                raise ValueError("TACTFUL_SECRET_KEY must be a key from `tactful installation key`") from exc
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -124,6 +141,7 @@ class Settings(BaseSettings):
             ("TACTFUL_CHATWOOT_WEBHOOK_SECRET", self.chatwoot_webhook_secret),
             ("TACTFUL_CHATWOOT_API_TOKEN", self.chatwoot_api_token),
             ("TACTFUL_SURVEY_SECRET", self.survey_secret),
+            ("TACTFUL_SECRET_KEY", self.secret_key),
         ):
             if PLACEHOLDER in value.get_secret_value():
                 raise ConfigError(

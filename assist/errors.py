@@ -30,5 +30,11 @@ class KnowledgeBaseUnavailable(TactfulError):
     code = "knowledge_base_unavailable"
 
 
+class HelpdeskUnavailable(TactfulError):
+    """The helpdesk's API did not take a write (a note): down, refused, or an error."""
+
+    code = "helpdesk_unavailable"
+
+
 class LLMUnavailable(TactfulError):
     code = "llm_unavailable"

@@ -1,5 +1,5 @@
 """The service's tables: documents, jobs, conversations, assists, flags, feedback, gaps, key/value state, follow-ups,
-resolutions and surveys."""
+resolutions, surveys and helpdesk installations."""
 
 from __future__ import annotations
 
@@ -195,3 +195,18 @@ class SurveyRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     agent: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class InstallationRow(Base):
+    """A helpdesk installation Tactful serves: its kind, address, allowed frame origins and secrets (encrypted)."""
+
+    __tablename__ = "installations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    base_url: Mapped[str] = mapped_column(String(500))
+    api_token: Mapped[str] = mapped_column(Text)  # encrypted (api/secrets.py)
+    webhook_secret: Mapped[str] = mapped_column(Text)  # encrypted
+    allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

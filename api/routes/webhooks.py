@@ -16,6 +16,7 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
+from api import zammad as zammad_api
 from api.chatwoot import SignatureError, heard_from_event, resolved_conversation, verify
 from api.container import Container
 from api.deps import ContainerDep
@@ -96,6 +97,47 @@ async def chatwoot(
     return WebhookHeard(status="accepted", conversation_id=heard.id, history=history)
 
 
+@router.post(
+    "/zammad/{installation_id}",
+    response_model=WebhookReceipt,
+    responses={202: {"model": WebhookHeard, "description": "A new article stored, assessed after this answer"}},
+)
+async def zammad(
+    installation_id: str,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    container: ContainerDep,
+) -> WebhookReceipt:
+    """A Zammad trigger webhook of one installation (``X-Hub-Signature`` checked on the raw body, redeliveries
+    dropped by ``X-Zammad-Delivery``): a customer's article feeds state and gaps, an agent's is tone-checked."""
+    installation = await run_in_threadpool(container.installations.get, installation_id, kind="zammad")
+    body = await request.body()
+    try:
+        zammad_api.verify(installation.webhook_secret, body, signature=request.headers.get("X-Hub-Signature", ""))
+    except zammad_api.SignatureError as exc:
+        raise ApiError("unauthorized", str(exc), field="X-Hub-Signature") from exc
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ApiError("bad_request", "the body is not JSON", field="body") from exc
+    heard = zammad_api.heard_from_trigger(payload, installation_id=installation_id)
+    if heard is None:
+        return WebhookIgnored(status="ignored", reason="not a public article from the customer or an agent")
+    delivery = request.headers.get("X-Zammad-Delivery", "").strip()[:150]
+    recorded = await run_in_threadpool(
+        container.history.record, heard, delivery=f"zammad:{installation_id}:{delivery}" if delivery else None
+    )
+    if recorded.redelivered:
+        return WebhookDuplicate(status="duplicate", delivery=delivery)
+    history = HistorySummary.model_validate(recorded.summary())
+    if not recorded.stored:
+        return WebhookHeard(status="unchanged", conversation_id=heard.id, history=history)
+    background.add_task(assess, container, heard)
+    response.status_code = 202
+    return WebhookHeard(status="accepted", conversation_id=heard.id, history=history)
+
+
 def _resolve_case(container: Container, conversation_id: str) -> None:
     try:
         container.assist.resolve(conversation_id, source="chatwoot")
@@ -121,4 +163,4 @@ def assess(container: Container, heard: HeardConversation) -> None:
         log.info("assessed %s: %d messages, history %s", heard.id, len(conversation.messages),
                  "complete" if complete else "partial")  # fmt: skip
     except Exception:  # a background task has nobody to answer: log it, keep serving
-        log.exception("assessing %s from a Chatwoot webhook failed", heard.id)
+        log.exception("assessing %s from a %s webhook failed", heard.id, heard.source)

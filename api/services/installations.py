@@ -1,0 +1,91 @@
+"""Helpdesk installations (tenants): one Tactful serves several Chatwoot, Zendesk and Zammad installations, each
+with its own address, allowed frame origins and secrets. Secrets are encrypted at rest and never answered."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from api.persistence.database import Database, iso
+from api.persistence.tables import InstallationRow, utcnow
+from api.secrets import SecretBox
+from assist.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Installation:
+    """An installation with its secrets opened, for the code that talks to the helpdesk (never to a client)."""
+
+    id: str
+    kind: str
+    base_url: str
+    api_token: str
+    webhook_secret: str
+
+
+def installation_json(row: InstallationRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "name": row.name,
+        "base_url": row.base_url,
+        "allowed_origins": list(row.allowed_origins or []),
+        "created_at": iso(row.created_at),
+        "rotated_at": iso(row.rotated_at) or None,
+    }
+
+
+class Installations:
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self.db = db
+        self.box = box
+
+    def create(
+        self, *, kind: str, name: str, base_url: str, api_token: str, webhook_secret: str, allowed_origins: list[str]
+    ) -> dict[str, Any]:
+        row = InstallationRow(
+            id=uuid.uuid4().hex[:12], kind=kind, name=name, base_url=base_url.rstrip("/"),
+            api_token=self.box.seal(api_token), webhook_secret=self.box.seal(webhook_secret),
+            allowed_origins=allowed_origins,
+        )  # fmt: skip
+        with self.db.session() as s:
+            s.add(row)
+            s.flush()
+            return installation_json(row)
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            rows = s.query(InstallationRow).order_by(InstallationRow.created_at).all()
+            return [installation_json(r) for r in rows]
+
+    def rotate(self, installation_id: str, *, api_token: str | None, webhook_secret: str | None) -> dict[str, Any]:
+        with self.db.session() as s:
+            row = self._row(s, installation_id)
+            if api_token is not None:
+                row.api_token = self.box.seal(api_token)
+            if webhook_secret is not None:
+                row.webhook_secret = self.box.seal(webhook_secret)
+            row.rotated_at = utcnow()
+            return installation_json(row)
+
+    def remove(self, installation_id: str) -> None:
+        with self.db.session() as s:
+            s.delete(self._row(s, installation_id))
+
+    def get(self, installation_id: str, *, kind: str | None = None) -> Installation:
+        """An installation with its secrets opened; ``NotFound`` when unknown (or of another kind)."""
+        with self.db.session() as s:
+            row = self._row(s, installation_id)
+            if kind is not None and row.kind != kind:
+                raise NotFound(f"no {kind} installation with id {installation_id!r}", field="installation_id")
+            return Installation(
+                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret)
+            )
+
+    @staticmethod
+    def _row(s: Any, installation_id: str) -> InstallationRow:
+        row = s.get(InstallationRow, installation_id)
+        if row is None:
+            raise NotFound(f"no installation with id {installation_id!r}", field="installation_id")
+        return row

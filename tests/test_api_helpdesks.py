@@ -1,0 +1,214 @@
+"""Helpdesk installations and Zammad, on SQLite and PostgreSQL, against a fake Zammad REST API on a loopback port:
+secrets encrypted and never answered, signed trigger webhooks assessed once, internal notes written back."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+
+from api.zammad import sign
+from tests.conftest import auth, make_settings
+
+TOKEN = "zammad-token-abc"
+SECRET = "hook-secret-123"
+
+
+class FakeZammad:
+    """Zammad's ticket_articles API: records each note (with its Authorization header) and answers its id, or
+    fails with ``status`` when a test sets it."""
+
+    def __init__(self) -> None:
+        fake = self
+        self.notes: list[tuple[str, dict[str, Any]]] = []
+        self.status = 201
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test reads ``notes``."""
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.notes.append((self.headers.get("Authorization", ""), body))
+                ok = self.path == "/api/v1/ticket_articles" and fake.status == 201
+                answer = json.dumps({"id": 700 + len(fake.notes)} if ok else {"error": "boom"}).encode()
+                self.send_response(fake.status if self.path == "/api/v1/ticket_articles" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def zammad() -> Iterator[FakeZammad]:
+    fake = FakeZammad()
+    yield fake
+    fake.server.shutdown()
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    from api.app import create_app
+
+    settings = make_settings(tmp_path / "data", database_url=database_url, secret_key=Fernet.generate_key().decode())
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _install(app: TestClient, base_url: str) -> dict[str, Any]:
+    body = {"kind": "zammad", "name": "Support EU", "base_url": base_url, "api_token": TOKEN,
+            "webhook_secret": SECRET, "allowed_origins": ["https://support.example.com"]}  # fmt: skip
+    r = app.post("/v1/installations", json=body, headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+def _trigger(ticket: int, article: int, sender: str, body: str, **article_fields: Any) -> bytes:
+    payload = {
+        "ticket": {"id": ticket, "title": "Parcel", "customer_id": 5, "customer": {"firstname": "Ada", "lastname": "B"}},
+        "article": {"id": article, "ticket_id": ticket, "body": body, "content_type": "text/html", "internal": False,
+                    "sender": sender, "type": "email", "created_at": "2026-11-30T10:00:00Z", **article_fields},
+    }  # fmt: skip
+    return json.dumps(payload).encode()
+
+
+def _deliver(app: TestClient, installation: str, body: bytes, *, delivery: str, secret: str = SECRET) -> Any:
+    headers = {"X-Hub-Signature": sign(secret, body), "X-Zammad-Delivery": delivery, "X-Zammad-Trigger": "tactful",
+               "Content-Type": "application/json"}  # fmt: skip
+    return app.post(f"/v1/webhooks/zammad/{installation}", content=body, headers=headers)
+
+
+def test_an_installation_keeps_its_secrets_encrypted_and_never_answers_them(
+    app: TestClient, zammad: FakeZammad
+) -> None:
+    created = _install(app, zammad.url)
+    assert set(created) == {"id", "kind", "name", "base_url", "allowed_origins", "created_at", "rotated_at"}
+    listed = app.get("/v1/installations", headers=auth("admin")).json()["items"]
+    assert [i["id"] for i in listed] == [created["id"]] and TOKEN not in json.dumps(listed)
+    engine = app.app.state.container.db.engine  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT api_token, webhook_secret FROM installations")).one()
+    assert TOKEN not in stored[0] and SECRET not in stored[1]
+    assert app.get("/v1/installations", headers=auth("agent")).status_code == 403
+    assert app.post("/v1/installations", json={}, headers=auth("supervisor")).status_code == 403
+    for change, field in (({"kind": "freshdesk"}, "kind"), ({"base_url": "ftp://x"}, "base_url"),
+                          ({"allowed_origins": ["not an origin"]}, "allowed_origins.0"),
+                          ({"webhook_secret": "short"}, "webhook_secret")):  # fmt: skip
+        body = {"kind": "zammad", "name": "x", "base_url": zammad.url, "api_token": "t", "webhook_secret": SECRET}
+        r = app.post("/v1/installations", json=body | change, headers=auth("admin"))
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, (change, r.text)
+
+
+def test_zammad_articles_are_verified_stored_once_and_assessed(app: TestClient, zammad: FakeZammad) -> None:
+    installation = _install(app, zammad.url)["id"]
+    asked = _trigger(42, 1, "Customer", "<p>My parcel has not arrived.<br>It is the <b>third time</b> I write!</p>")
+    r = _deliver(app, installation, asked, delivery="d-1")
+    assert r.status_code == 202 and r.json()["conversation_id"] == f"zammad-{installation}-42"
+    assert _deliver(app, installation, asked, delivery="d-1").json()["status"] == "duplicate"
+    sarcastic = _trigger(42, 2, "Agent", "Obviously you typed the wrong address. Good luck with that.")
+    assert _deliver(app, installation, sarcastic, delivery="d-2").status_code == 202
+    flags = app.get("/v1/flags", headers=auth("supervisor")).json()["items"]
+    assert any(f["conversation_id"] == f"zammad-{installation}-42" and f["kind"] == "sarcasm" for f in flags)
+    conversation = app.get(f"/v1/conversations/zammad-{installation}-42", headers=auth("supervisor")).json()
+    texts = [m["text"] for m in conversation["conversation"]["messages"]]
+    assert texts[0] == "My parcel has not arrived.\nIt is the third time I write!"  # HTML read as text
+    note = _trigger(42, 3, "Agent", "internal remark", internal=True)
+    assert _deliver(app, installation, note, delivery="d-3").json()["status"] == "ignored"
+
+
+def test_unsigned_tampered_unknown_and_malformed_webhooks_change_nothing(app: TestClient, zammad: FakeZammad) -> None:
+    installation = _install(app, zammad.url)["id"]
+    body = _trigger(7, 1, "Customer", "Hello?")
+    unsigned = app.post(f"/v1/webhooks/zammad/{installation}", content=body)
+    assert unsigned.status_code == 401 and unsigned.json()["error"]["field"] == "X-Hub-Signature"
+    tampered = _deliver(app, installation, body, delivery="t-1", secret="another-secret")
+    assert tampered.status_code == 401
+    assert _deliver(app, "nope", body, delivery="t-2").status_code == 404
+    malformed = _deliver(app, installation, json.dumps({"ticket": {"id": "x"}, "article": {}}).encode(), delivery="t-3")
+    assert malformed.status_code == 422 and malformed.json()["error"]["field"] == "ticket.id"
+    missing = app.get(f"/v1/conversations/zammad-{installation}-7", headers=auth("supervisor"))
+    assert missing.status_code == 404
+
+
+def test_rotating_the_webhook_secret_takes_effect_and_deleting_stops_the_webhooks(
+    app: TestClient, zammad: FakeZammad
+) -> None:
+    installation = _install(app, zammad.url)["id"]
+    r = app.post(f"/v1/installations/{installation}/rotate", json={"webhook_secret": "new-secret-456"},
+                 headers=auth("admin"))  # fmt: skip
+    assert r.status_code == 200 and r.json()["rotated_at"]
+    body = _trigger(8, 1, "Customer", "Where is my refund?")
+    assert _deliver(app, installation, body, delivery="r-1").status_code == 401
+    assert _deliver(app, installation, body, delivery="r-2", secret="new-secret-456").status_code == 202
+    empty = app.post(f"/v1/installations/{installation}/rotate", json={}, headers=auth("admin"))
+    assert empty.status_code == 422
+    assert app.delete(f"/v1/installations/{installation}", headers=auth("admin")).status_code == 204
+    assert _deliver(app, installation, body, delivery="r-3", secret="new-secret-456").status_code == 404
+    assert app.delete(f"/v1/installations/{installation}", headers=auth("admin")).status_code == 404
+
+
+def test_a_note_is_written_back_to_zammad_and_a_failing_zammad_is_a_502(app: TestClient, zammad: FakeZammad) -> None:
+    installation = _install(app, zammad.url)["id"]
+    conversation = f"zammad-{installation}-42"
+    r = app.post(f"/v1/conversations/{conversation}/notes", json={"text": "Suggested: offer a replacement."},
+                 headers=auth("agent"))  # fmt: skip
+    assert r.status_code == 201 and r.json() == {"helpdesk_note_id": "701"}
+    [(authorization, note)] = zammad.notes
+    assert authorization == f"Token token={TOKEN}"
+    assert note == {"ticket_id": 42, "body": "Suggested: offer a replacement.", "type": "note", "internal": True}
+    zammad.status = 500
+    failed = app.post(f"/v1/conversations/{conversation}/notes", json={"text": "again"}, headers=auth("agent"))
+    assert failed.status_code == 502 and "Zammad" in failed.json()["error"]["message"]
+    unknown = app.post("/v1/conversations/chat-1/notes", json={"text": "x"}, headers=auth("agent"))
+    assert unknown.status_code == 404 and unknown.json()["error"]["field"] == "conversation_id"
+    empty = app.post(f"/v1/conversations/{conversation}/notes", json={"text": ""}, headers=auth("agent"))
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "text"
+
+
+def test_without_a_secret_key_installations_cannot_be_added(tmp_path: Path) -> None:
+    from api.app import create_app
+
+    with TestClient(create_app(make_settings(tmp_path / "data"))) as client:
+        body = {"kind": "zammad", "name": "x", "base_url": "http://z", "api_token": "t", "webhook_secret": SECRET}
+        r = client.post("/v1/installations", json=body, headers=auth("admin"))
+        assert r.status_code == 409 and r.json()["error"]["field"] == "TACTFUL_SECRET_KEY"
+
+
+def test_the_installation_command_adds_lists_rotates_and_removes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import main
+
+    assert main(["installation", "key"]) == 0
+    key = capsys.readouterr().out.strip()
+    monkeypatch.setenv("TACTFUL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TACTFUL_SECRET_KEY", key)
+    assert main(["installation", "add", "--kind", "zammad", "--name", "EU", "--base-url", "https://z.example.com",
+                 "--api-token", TOKEN, "--webhook-secret", SECRET, "--origin", "https://z.example.com"]) == 0  # fmt: skip
+    added = json.loads(capsys.readouterr().out)
+    assert added["kind"] == "zammad" and TOKEN not in json.dumps(added)
+    assert main(["installation", "list"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == added["id"]
+    assert main(["installation", "rotate", added["id"], "--webhook-secret", "rotated-secret"]) == 0
+    assert json.loads(capsys.readouterr().out)["rotated_at"]
+    assert main(["installation", "add", "--kind", "zammad", "--name", "x", "--base-url", "ftp://bad",
+                 "--api-token", "t", "--webhook-secret", SECRET]) == 2  # fmt: skip
+    assert "base_url" in capsys.readouterr().err
+    assert main(["installation", "remove", added["id"]]) == 0
+    assert main(["installation", "remove", added["id"]]) == 1
