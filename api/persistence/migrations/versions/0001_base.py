@@ -1,6 +1,7 @@
-"""The schema as it was before migrations (0.4.0): documents, jobs, conversations, assists, flags,
-feedback, gaps, webhook deliveries and conversation history. A database created by an earlier Tactful without
-migrations is stamped at this revision, then upgraded.
+"""The schema before migrations (0.4.0).
+
+Documents, jobs, conversations, assists, flags, feedback, gaps, webhook deliveries and conversation history. A
+database created by an earlier Tactful without migrations is stamped at this revision, then upgraded.
 
 Revision ID: 0001_base
 Revises: None

@@ -1,4 +1,6 @@
-"""Helpdesk installations (tenants): kind, address, allowed frame origins, encrypted secrets.
+"""Helpdesk installations.
+
+Tenants: kind, address, allowed frame origins, encrypted secrets.
 
 Revision ID: 0003_installations
 Revises: 0002_case_journey
