@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from api.errors import invalid_input
 from api.persistence.history_repo import NewMessage
 from api.services.history import HeardConversation, HistoryUnavailable
-from assist.errors import InvalidInput
+from assist.errors import HelpdeskUnavailable, InvalidInput
 from assist.models import MAX_TEXT_CHARS, Conversation
 
 MAX_AGE_S = 300
@@ -92,7 +92,7 @@ def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:
     return NewMessage(message_id=ident, role=role, text=text, at=at)
 
 
-def heard_from_event(event: dict[str, Any]) -> HeardConversation | None:
+def heard_from_event(event: dict[str, Any], *, prefix: str = "chatwoot") -> HeardConversation | None:
     """What a ``message_created`` event says: the new message (and any earlier ones the payload lists, as older
     payloads and tests did), the conversation's metadata, and whether its first message is among them. None
     when there is nothing to assess (a private note, an activity or template message, no text). ``InvalidInput``
@@ -118,8 +118,8 @@ def heard_from_event(event: dict[str, Any]) -> HeardConversation | None:
     first = min((m.at for m in messages if m.at is not None), default=None)
     account = _dict(event.get("account")).get("id", chat.get("account_id"))
     heard = HeardConversation(
-        id=f"chatwoot-{chat['id']}",
-        source="chatwoot",
+        id=f"{prefix}-{chat['id']}",
+        source=prefix if prefix == "chatwoot" else "chatwoot-installation",
         messages=messages,
         meta={
             "channel": chat.get("channel") if isinstance(chat.get("channel"), str) else None,
@@ -153,13 +153,13 @@ def _timed(messages: list[NewMessage]) -> list[NewMessage]:
     return out[::-1]
 
 
-def resolved_conversation(event: dict[str, Any]) -> str | None:
+def resolved_conversation(event: dict[str, Any], *, prefix: str = "chatwoot") -> str | None:
     """The conversation a status event resolves (``conversation_status_changed`` or ``conversation_resolved``)."""
     if event.get("event") not in ("conversation_status_changed", "conversation_resolved", "conversation_updated"):
         return None
     if event.get("status") != "resolved" or event.get("id") is None:
         return None
-    return f"chatwoot-{event['id']}"
+    return f"{prefix}-{event['id']}"
 
 
 class ChatwootClient:
@@ -169,6 +169,27 @@ class ChatwootClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+
+    def add_private_note(self, locator: dict[str, str], text: str) -> str:
+        """A private note in the conversation (Chatwoot's messages API, ``private: true``); its message id."""
+        if not locator.get("account_id") or not locator.get("conversation_id"):
+            raise HelpdeskUnavailable(
+                "Chatwoot's account of this conversation is unknown (no webhook carried it yet)",
+                field="conversation_id",
+            )
+        url = (
+            f"{self.base_url}/api/v1/accounts/{locator['account_id']}/conversations/"
+            f"{locator['conversation_id']}/messages"
+        )
+        body = {"content": text, "message_type": "outgoing", "private": True}
+        try:
+            response = httpx.post(url, json=body, headers={"api_access_token": self.token}, timeout=self.timeout_s)
+            response.raise_for_status()
+            return str(response.json()["id"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise HelpdeskUnavailable(
+                f"Chatwoot did not take the note (POST {url}: {exc})", field="conversation_id"
+            ) from exc
 
     def messages(self, locator: dict[str, str]) -> list[NewMessage]:
         url = (

@@ -19,7 +19,7 @@ import httpx
 
 from api.persistence.history_repo import NewMessage
 from api.services.history import HeardConversation
-from assist.errors import InvalidInput
+from assist.errors import HelpdeskUnavailable, InvalidInput
 from assist.models import MAX_TEXT_CHARS
 
 SENDERS = {"Customer": "customer", "Agent": "agent"}
@@ -32,10 +32,6 @@ _BREAK = re.compile(r"<\s*(?:br|/p|/div|/li)\s*/?>", re.IGNORECASE)
 
 class SignatureError(ValueError):
     pass
-
-
-class HelpdeskError(RuntimeError):
-    """The helpdesk's API did not take what Tactful sent (down, refused, or an error)."""
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -130,4 +126,6 @@ class ZammadClient:
             response.raise_for_status()
             return str(response.json()["id"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            raise HelpdeskError(f"Zammad did not take the note (POST {url}: {exc})") from exc
+            raise HelpdeskUnavailable(
+                f"Zammad did not take the note (POST {url}: {exc})", field="conversation_id"
+            ) from exc

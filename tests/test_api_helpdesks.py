@@ -212,3 +212,79 @@ def test_the_installation_command_adds_lists_rotates_and_removes(
     assert "base_url" in capsys.readouterr().err
     assert main(["installation", "remove", added["id"]]) == 0
     assert main(["installation", "remove", added["id"]]) == 1
+
+
+# --- Chatwoot installations --------------------------------------------------------------------------------
+
+
+class FakeChatwootNotes:
+    """Chatwoot's messages API: records each private note (path, token header, body) and answers its id."""
+
+    def __init__(self) -> None:
+        fake = self
+        self.notes: list[tuple[str, str, dict[str, Any]]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test reads ``notes``."""
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.notes.append((self.path, self.headers.get("api_access_token", ""), body))
+                answer = json.dumps({"id": 9000 + len(fake.notes), "private": True}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def _chatwoot_event(conversation: int, message: int, text: str) -> dict[str, Any]:
+    return {
+        "event": "message_created", "id": message, "content": text, "message_type": "incoming",
+        "created_at": "2026-11-30T10:00:00Z", "private": False, "account": {"id": 3},
+        "sender": {"id": 11, "name": "Ada Byron", "type": "contact"},
+        "conversation": {"id": conversation, "account_id": 3, "channel": "Channel::WebWidget",
+                         "meta": {"sender": {"id": 11, "name": "Ada Byron"}}, "messages": []},
+    }  # fmt: skip
+
+
+def test_a_chatwoot_installation_has_its_own_webhook_and_takes_private_notes(app: TestClient) -> None:
+    import time
+
+    from api.chatwoot import sign as chatwoot_sign
+
+    fake = FakeChatwootNotes()
+    try:
+        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
+                "webhook_secret": SECRET, "allowed_origins": ["https://app.chatwoot.com"]}  # fmt: skip
+        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        raw = json.dumps(_chatwoot_event(55, 901, "My order never arrived, this is the second time I write.")).encode()
+        stamp = int(time.time())
+        headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+                   "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "cw-1"}  # fmt: skip
+        r = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=headers)
+        assert r.status_code == 202 and r.json()["conversation_id"] == f"chatwoot-{installation}-55"
+        forged = headers | {
+            "X-Chatwoot-Signature": chatwoot_sign("other-secret", raw, stamp),
+            "X-Chatwoot-Delivery": "x",
+        }
+        assert app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=forged).status_code == 401
+        note = app.post(f"/v1/conversations/chatwoot-{installation}-55/notes", json={"text": "Offer a refund."},
+                        headers=auth("agent"))  # fmt: skip
+        assert note.status_code == 201 and note.json() == {"helpdesk_note_id": "9001"}
+        [(path, token, sent)] = fake.notes
+        assert path == "/api/v1/accounts/3/conversations/55/messages" and token == "cw-token"
+        assert sent == {"content": "Offer a refund.", "message_type": "outgoing", "private": True}
+        # A Zammad installation's id is not a Chatwoot one.
+        zammad = _install(app, "http://127.0.0.1:9")["id"]
+        assert app.post(f"/v1/webhooks/chatwoot/{zammad}", content=raw, headers=headers).status_code == 404
+    finally:
+        fake.server.shutdown()

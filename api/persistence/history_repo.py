@@ -59,14 +59,20 @@ def conversation_state(s: Session, conversation_id: str) -> HistoryConversationR
     return s.get(HistoryConversationRow, conversation_id)
 
 
-def ensure_conversation(s: Session, conversation_id: str, *, source: str, complete: bool) -> HistoryConversationRow:
-    """The conversation's row, created (with ``complete``) the first time it is heard."""
+def ensure_conversation(
+    s: Session, conversation_id: str, *, source: str, complete: bool, locator: dict[str, str] | None = None
+) -> HistoryConversationRow:
+    """The conversation's row, created (with ``complete``) the first time it is heard; ``locator`` kept."""
     row = s.get(HistoryConversationRow, conversation_id)
     if row is not None:
+        if locator and row.locator != locator:
+            row.locator = dict(locator)
         return row
     try:
         with s.begin_nested():
-            row = HistoryConversationRow(id=conversation_id, source=source, complete=complete)
+            row = HistoryConversationRow(
+                id=conversation_id, source=source, complete=complete, locator=dict(locator or {})
+            )
             s.add(row)
         return row
     except IntegrityError:  # a concurrent delivery of the same new conversation inserted it first

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import require
+from api.chatwoot import ChatwootClient
+from api.container import Container
 from api.deps import AgentRole, ContainerDep
 from api.schemas import InstallationIn, InstallationOut, InstallationsOut, NoteIn, NoteOut, RotateIn
-from api.zammad import HelpdeskError, ZammadClient
-from assist.errors import HelpdeskUnavailable, InvalidInput, NotFound
+from api.zammad import ZammadClient
+from assist.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1", tags=["helpdesks"])
 AdminRole = Annotated[str, Depends(require("admin"))]
@@ -47,19 +50,31 @@ def delete_installation(installation_id: str, container: ContainerDep, _: AdminR
 
 @router.post("/conversations/{conversation_id}/notes", response_model=NoteOut, status_code=201)
 async def add_note(conversation_id: str, body: NoteIn, container: ContainerDep, _: AgentRole) -> NoteOut:
-    """Post a suggestion as an internal note to the conversation's helpdesk (Zammad: a ticket article with
-    ``internal: true``). 502 when the helpdesk does not take it."""
+    """Post a suggestion as an internal note to the conversation's helpdesk: a Zammad ticket article with
+    ``internal: true``, or a Chatwoot private message. 502 when the helpdesk does not take it."""
+    write = _note_writer(conversation_id, container)
+    return NoteOut(helpdesk_note_id=await run_in_threadpool(write, body.text))
+
+
+def _note_writer(conversation_id: str, container: Container) -> Callable[[str], str]:
+    """How to write a note to this conversation's helpdesk; ``NotFound`` for one Tactful cannot write to."""
     kind, _sep, rest = conversation_id.partition("-")
-    installation_id, _sep, ticket_id = rest.rpartition("-")
-    if kind != "zammad" or not installation_id or not ticket_id.isdigit():
-        raise NotFound(
-            f"{conversation_id!r} is not a conversation of a helpdesk installation Tactful can write to",
-            field="conversation_id",
-        )
-    installation = container.installations.get(installation_id, kind="zammad")
-    client = ZammadClient(installation.base_url, installation.api_token)
-    try:
-        note_id = await run_in_threadpool(client.add_note, ticket_id, body.text)
-    except HelpdeskError as exc:
-        raise HelpdeskUnavailable(str(exc), field="conversation_id") from exc
-    return NoteOut(helpdesk_note_id=note_id)
+    installation_id, _sep, remote_id = rest.rpartition("-")
+    if kind == "zammad" and installation_id and remote_id.isdigit():
+        zammad = container.installations.get(installation_id, kind="zammad")
+        client = ZammadClient(zammad.base_url, zammad.api_token)
+        return lambda text: client.add_note(remote_id, text)
+    if kind == "chatwoot" and rest:
+        locator = container.history.locator(conversation_id)
+        if installation_id:
+            chatwoot = container.installations.get(installation_id, kind="chatwoot")
+            url, token = chatwoot.base_url, chatwoot.api_token
+        else:
+            settings = container.settings
+            url, token = settings.chatwoot_api_url, settings.chatwoot_api_token.get_secret_value()
+        if url and token:
+            chatwoot_client = ChatwootClient(url, token)
+            return lambda text: chatwoot_client.add_private_note(locator, text)
+    raise NotFound(
+        f"{conversation_id!r} is not a conversation of a helpdesk Tactful can write to", field="conversation_id"
+    )

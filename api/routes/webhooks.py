@@ -45,11 +45,41 @@ log = logging.getLogger("tactful.webhooks")
 async def chatwoot(
     request: Request, response: Response, background: BackgroundTasks, container: ContainerDep
 ) -> WebhookReceipt:
+    """The Chatwoot installation configured by environment (``TACTFUL_CHATWOOT_*``); conversations ``chatwoot-<id>``."""
     secret = container.settings.chatwoot_webhook_secret.get_secret_value()
     if not secret:
         raise ApiError(
             "forbidden", "Chatwoot webhooks are off: set TACTFUL_CHATWOOT_WEBHOOK_SECRET", field="X-Chatwoot-Signature"
         )
+    return await _chatwoot_event(request, response, background, container, secret=secret, prefix="chatwoot")
+
+
+@router.post(
+    "/chatwoot/{installation_id}",
+    response_model=WebhookReceipt,
+    responses={202: {"model": WebhookHeard, "description": "A new message stored, assessed after this answer"}},
+)
+async def chatwoot_installation(
+    installation_id: str, request: Request, response: Response, background: BackgroundTasks, container: ContainerDep
+) -> WebhookReceipt:
+    """A Chatwoot installation registered through ``/v1/installations``; conversations
+    ``chatwoot-<installation>-<id>`` (ids of different installations never meet)."""
+    installation = await run_in_threadpool(container.installations.get, installation_id, kind="chatwoot")
+    return await _chatwoot_event(
+        request, response, background, container,
+        secret=installation.webhook_secret, prefix=f"chatwoot-{installation_id}",
+    )  # fmt: skip
+
+
+async def _chatwoot_event(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    container: Container,
+    *,
+    secret: str,
+    prefix: str,
+) -> WebhookReceipt:
     body = await request.body()
     try:
         verify(
@@ -73,7 +103,7 @@ async def chatwoot(
         and not await run_in_threadpool(_first_delivery, container, delivery)
     ):
         return WebhookDuplicate(status="duplicate", delivery=delivery)
-    resolved = resolved_conversation(event)
+    resolved = resolved_conversation(event, prefix=prefix)
     if resolved is not None:
         known = await run_in_threadpool(container.history.resolve, resolved)
         if known:  # the after-resolution follow-up, when Tactful has assessed the conversation
@@ -81,7 +111,7 @@ async def chatwoot(
         return WebhookResolution(status="resolved" if known else "ignored", conversation_id=resolved)
     if event.get("event") != "message_created":
         return WebhookIgnored(status="ignored", reason=f"event {event.get('event')!r}")
-    heard = heard_from_event(event)
+    heard = heard_from_event(event, prefix=prefix)
     if heard is None:
         return WebhookIgnored(status="ignored", reason="not a public text message")
     # Stored before the answer, in the same transaction as the delivery id, so that nothing Chatwoot was told we

@@ -89,7 +89,9 @@ class ConversationHistory:
                 with self.db.session() as s:
                     if delivery is not None and not repo.take_delivery(s, delivery, source=heard.source):
                         return Recorded(0, 0, 0, 0, 0, False, redelivered=True)
-                    row = repo.ensure_conversation(s, heard.id, source=heard.source, complete=heard.starts_conversation)
+                    row = repo.ensure_conversation(
+                        s, heard.id, source=heard.source, complete=heard.starts_conversation, locator=heard.locator
+                    )
                     repo.reopen(s, heard.id)
                     added = repo.add_messages(s, heard.id, heard.messages, limit=self.limit)
                     count = repo.count_messages(s, heard.id)
@@ -144,6 +146,12 @@ class ConversationHistory:
         kept = earlier[-(self.limit - len(posted)) :] if len(posted) < self.limit else []
         before = [Message(role=role, text=text) for role, text in kept]  # type: ignore[arg-type]
         return conversation.model_copy(update={"messages": before + list(conversation.messages)})
+
+    def locator(self, conversation_id: str) -> dict[str, str]:
+        """Where a conversation heard from a helpdesk lives there (empty when unknown)."""
+        with self.db.session() as s:
+            row = repo.conversation_state(s, conversation_id)
+            return dict(row.locator or {}) if row is not None else {}
 
     def resolve(self, conversation_id: str, *, at: datetime | None = None) -> bool:
         with self.db.session() as s:
