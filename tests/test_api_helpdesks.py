@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.zammad import sign
 from tests.conftest import auth, make_settings
+from tests.fake_helpdesks import FakeChatwootNotes
 
 TOKEN = "zammad-token-abc"
 SECRET = "hook-secret-123"
@@ -215,35 +216,6 @@ def test_the_installation_command_adds_lists_rotates_and_removes(
 
 
 # --- Chatwoot installations --------------------------------------------------------------------------------
-
-
-class FakeChatwootNotes:
-    """Chatwoot's messages API: records each private note (path, token header, body) and answers its id."""
-
-    def __init__(self) -> None:
-        fake = self
-        self.notes: list[tuple[str, str, dict[str, Any]]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test reads ``notes``."""
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.notes.append((self.path, self.headers.get("api_access_token", ""), body))
-                answer = json.dumps({"id": 9000 + len(fake.notes), "private": True}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
 def _chatwoot_event(conversation: int, message: int, text: str) -> dict[str, Any]:

@@ -392,3 +392,58 @@ def test_the_service_report_page_charts_each_agent_and_downloads_the_csv(
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("group,name,") and f"agent,{agent}," in text
     close(page)
+
+
+def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str]
+) -> None:
+    import time
+
+    import httpx
+
+    from api.chatwoot import sign
+    from tests.conftest import make_settings
+    from tests.fake_helpdesks import FakeChatwootNotes
+
+    fake = FakeChatwootNotes()
+    secret = "browser-hook-secret"
+    settings = make_settings(tmp_path_factory.mktemp("notes"), chatwoot_webhook_secret=secret,
+                             chatwoot_api_url=fake.url, chatwoot_api_token="cw-token")  # fmt: skip
+    try:
+        with serving(settings) as url:
+            event = {
+                "event": "message_created", "id": 501, "content": "My parcel is late, where is it?",
+                "message_type": "incoming", "created_at": "2026-11-30T10:00:00Z", "private": False,
+                "account": {"id": 3}, "sender": {"id": 7, "name": "Zoe Adams", "type": "contact"},
+                "conversation": {"id": 4343, "account_id": 3, "meta": {"sender": {"id": 7, "name": "Zoe Adams"}},
+                                 "messages": []},
+            }  # fmt: skip
+            raw = json.dumps(event).encode()
+            stamp = int(time.time())
+            headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+                       "X-Chatwoot-Signature": sign(secret, raw, stamp), "X-Chatwoot-Delivery": "b-1"}  # fmt: skip
+            assert httpx.post(f"{url}/v1/webhooks/chatwoot", content=raw, headers=headers).status_code == 202
+            context = {"event": "appContext", "data": {
+                "conversation": {"id": 4343, "meta": {"sender": {"name": "Zoe Adams"}},
+                                 "messages": [{"message_type": 0, "content": "My parcel is late, where is it?"}]},
+                "contact": {"id": 7, "name": "Zoe Adams"}}}  # fmt: skip
+            html = f"""<!doctype html><body><script>
+              window.addEventListener("message", (e) => {{
+                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
+              }});
+            </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="700"></iframe></body>"""
+            page = new_page(browser, width=400, height=800)
+            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+            page.goto(f"{url}/__host")
+            frame = page.frame_locator("#app")
+            note = frame.locator("#empathy button.note").first
+            expect(note).to_be_visible()
+            note.click()
+            expect(note).to_have_text("Noted ✓")
+            [(path, token, body)] = fake.notes
+            assert path == "/api/v1/accounts/3/conversations/4343/messages" and token == "cw-token"
+            assert body["private"] is True and body["content"]
+            page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "sidebar-note.png"), full_page=True)
+            close(page)
+    finally:
+        fake.server.shutdown()

@@ -274,6 +274,31 @@
     }));
   }
 
+  /** Whether the conversation lives in a helpdesk Tactful can write a private note to. */
+  function inHelpdesk() {
+    return /^(chatwoot|zammad)-/.test(state.conversationId || "");
+  }
+
+  /** "Note": the suggestion posted as a private note in the helpdesk's conversation (Chatwoot has no API to write
+   * the reply box; the note is where the agent takes it from). Hidden outside a helpdesk conversation. */
+  function noteButton(text, label, onDone) {
+    if (!inHelpdesk()) return null;
+    const button = el("button", { type: "button", class: "small note", text: "Note", attrs: { "aria-label": label } });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await T.request("/v1/conversations/" + encodeURIComponent(state.conversationId) + "/notes",
+          { method: "POST", json: { text } });
+        button.textContent = "Noted ✓";
+        if (onDone) onDone();
+      } catch (err) {
+        button.disabled = false;
+        T.reportError(err);
+      }
+    });
+    return button;
+  }
+
   function renderEmpathy(items) {
     fill($("empathy"), items.length ? items.map((item, index) => {
       const button = el("button", { type: "button", class: "small", text: "Copy", attrs: { "aria-label": "Copy phrasing " + (index + 1) } });
@@ -283,7 +308,9 @@
         window.setTimeout(() => { button.textContent = "Copy"; }, 1500);
         feedback("empathy", index, "accepted", item.text);
       });
-      return el("li", { class: "suggestion" }, el("p", {}, item.text), button);
+      const note = noteButton(item.text, "Post phrasing " + (index + 1) + " as a private note",
+        () => feedback("empathy", index, "accepted", item.text));
+      return el("li", { class: "suggestion" }, el("p", {}, item.text), button, note);
     }) : el("li", { class: "muted small" }, "No phrasing needed here."));
   }
 
