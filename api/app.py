@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         finally:
             built.stop()
 
-    app = FastAPI(title="Tactful", version="0.4.0", lifespan=lifespan)
+    app = FastAPI(title="Tactful", version="0.5.0", lifespan=lifespan)
     errors.install(app)
 
     @app.middleware("http")
@@ -69,7 +69,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
                 errors.ApiError("too_large", f"the body is larger than {limit // 2**20} MB", field="body")
             )
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors}"
+        container = getattr(request.app.state, "container", None)  # None before start-up completes
+        installed = " ".join(container.installations.frame_origins()) if container is not None else ""
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors} {installed}".strip()
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

@@ -116,6 +116,17 @@ def test_an_installation_keeps_its_secrets_encrypted_and_never_answers_them(
         assert r.status_code == 422 and r.json()["error"]["field"] == field, (change, r.text)
 
 
+def test_an_installation_s_origins_may_frame_the_sidebar(app: TestClient, zammad: FakeZammad) -> None:
+    before = app.get("/sidebar").headers["content-security-policy"]
+    assert "https://support.example.com" not in before
+    installation = _install(app, zammad.url)["id"]
+    page = app.get("/sidebar")
+    assert page.headers["content-security-policy"].endswith("https://support.example.com")
+    assert "https://support.example.com" in page.text  # the sidebar accepts its postMessage context too
+    app.delete(f"/v1/installations/{installation}", headers=auth("admin"))
+    assert "https://support.example.com" not in app.get("/sidebar").headers["content-security-policy"]
+
+
 def test_zammad_articles_are_verified_stored_once_and_assessed(app: TestClient, zammad: FakeZammad) -> None:
     installation = _install(app, zammad.url)["id"]
     asked = _trigger(42, 1, "Customer", "<p>My parcel has not arrived.<br>It is the <b>third time</b> I write!</p>")

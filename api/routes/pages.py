@@ -18,7 +18,8 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "
 
 def _page(request: Request, name: str, *, role: str, title: str) -> HTMLResponse:
     settings = request.app.state.container.settings
-    origins = " ".join(o for o in settings.frame_ancestors.split() if o.startswith("http"))
+    configured = [o for o in settings.frame_ancestors.split() if o.startswith("http")]
+    origins = " ".join([*configured, *request.app.state.container.installations.frame_origins()])
     context = {"role": role, "title": title, "dev_open": settings.dev_open, "allowed_origins": origins}
     return templates.TemplateResponse(request, name, context)
 

@@ -3,9 +3,12 @@ with its own address, allowed frame origins and secrets. Secrets are encrypted a
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import select
 
 from api.persistence.database import Database, iso
 from api.persistence.tables import InstallationRow, utcnow
@@ -36,10 +39,24 @@ def installation_json(row: InstallationRow) -> dict[str, Any]:
     }
 
 
+ORIGINS_TTL_S = 30.0  # another process's new installation frames the sidebar within this
+
+
 class Installations:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
         self.box = box
+        self._origins: tuple[float, tuple[str, ...]] | None = None
+
+    def frame_origins(self) -> tuple[str, ...]:
+        """Every installation's allowed frame origins (the sidebar may be embedded there), read at most every
+        ``ORIGINS_TTL_S`` seconds and at once after a change made here."""
+        now = time.monotonic()
+        if self._origins is None or now - self._origins[0] > ORIGINS_TTL_S:
+            with self.db.session() as s:
+                lists = s.scalars(select(InstallationRow.allowed_origins)).all()
+            self._origins = (now, tuple(sorted({o for origins in lists for o in origins or []})))
+        return self._origins[1]
 
     def create(
         self, *, kind: str, name: str, base_url: str, api_token: str, webhook_secret: str, allowed_origins: list[str]
@@ -52,7 +69,9 @@ class Installations:
         with self.db.session() as s:
             s.add(row)
             s.flush()
-            return installation_json(row)
+            created = installation_json(row)
+        self._origins = None
+        return created
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
@@ -72,6 +91,7 @@ class Installations:
     def remove(self, installation_id: str) -> None:
         with self.db.session() as s:
             s.delete(self._row(s, installation_id))
+        self._origins = None
 
     def get(self, installation_id: str, *, kind: str | None = None) -> Installation:
         """An installation with its secrets opened; ``NotFound`` when unknown (or of another kind)."""
