@@ -9,6 +9,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def answer(handler: BaseHTTPRequestHandler, status: int, payload: object) -> None:
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class FakeChatwootNotes:
     """Chatwoot's messages API: records each private note (path, token header, body) and answers its id."""
 
@@ -23,12 +32,35 @@ class FakeChatwootNotes:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.notes.append((self.path, self.headers.get("api_access_token", ""), body))
-                answer = json.dumps({"id": 9000 + len(fake.notes), "private": True}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                answer(self, 200, {"id": 9000 + len(fake.notes), "private": True})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+class FakeZammad:
+    """Zammad's ticket_articles API: records each note (with its Authorization header) and answers its id, or
+    fails with ``status`` when a test sets it."""
+
+    def __init__(self) -> None:
+        fake = self
+        self.notes: list[tuple[str, dict[str, Any]]] = []
+        self.status = 201
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test reads ``notes``."""
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.notes.append((self.headers.get("Authorization", ""), body))
+                known = self.path == "/api/v1/ticket_articles"
+                ok = known and fake.status == 201
+                answer(self, fake.status if known else 404, {"id": 700 + len(fake.notes)} if ok else {"error": "boom"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

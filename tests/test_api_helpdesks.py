@@ -4,9 +4,7 @@ secrets encrypted and never answered, signed trigger webhooks assessed once, int
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +15,10 @@ from fastapi.testclient import TestClient
 
 from api.zammad import sign
 from tests.conftest import auth, make_settings
-from tests.fake_helpdesks import FakeChatwootNotes
+from tests.fake_helpdesks import FakeChatwootNotes, FakeZammad
 
 TOKEN = "zammad-token-abc"
 SECRET = "hook-secret-123"
-
-
-class FakeZammad:
-    """Zammad's ticket_articles API: records each note (with its Authorization header) and answers its id, or
-    fails with ``status`` when a test sets it."""
-
-    def __init__(self) -> None:
-        fake = self
-        self.notes: list[tuple[str, dict[str, Any]]] = []
-        self.status = 201
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test reads ``notes``."""
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.notes.append((self.headers.get("Authorization", ""), body))
-                ok = self.path == "/api/v1/ticket_articles" and fake.status == 201
-                answer = json.dumps({"id": 700 + len(fake.notes)} if ok else {"error": "boom"}).encode()
-                self.send_response(fake.status if self.path == "/api/v1/ticket_articles" else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
 @pytest.fixture

@@ -114,9 +114,21 @@ async def _chatwoot_event(
     heard = heard_from_event(event, prefix=prefix)
     if heard is None:
         return WebhookIgnored(status="ignored", reason="not a public text message")
-    # Stored before the answer, in the same transaction as the delivery id, so that nothing Chatwoot was told we
-    # took is lost and a failed delivery can be retried; assessed after the answer.
-    recorded = await run_in_threadpool(container.history.record, heard, delivery=delivery or None)
+    return await _take(container, heard, delivery=delivery, key=delivery, response=response, background=background)
+
+
+async def _take(
+    container: Container,
+    heard: HeardConversation,
+    *,
+    delivery: str,
+    key: str,
+    response: Response,
+    background: BackgroundTasks,
+) -> WebhookReceipt:
+    """Store a heard message before answering, in the same transaction as its delivery ``key`` (so that nothing the
+    helpdesk was told we took is lost, and a failed delivery can be retried), then assess it after the answer."""
+    recorded = await run_in_threadpool(container.history.record, heard, delivery=key or None)
     if recorded.redelivered:
         return WebhookDuplicate(status="duplicate", delivery=delivery)
     history = HistorySummary.model_validate(recorded.summary())
@@ -155,17 +167,8 @@ async def zammad(
     if heard is None:
         return WebhookIgnored(status="ignored", reason="not a public article from the customer or an agent")
     delivery = request.headers.get("X-Zammad-Delivery", "").strip()[:150]
-    recorded = await run_in_threadpool(
-        container.history.record, heard, delivery=f"zammad:{installation_id}:{delivery}" if delivery else None
-    )
-    if recorded.redelivered:
-        return WebhookDuplicate(status="duplicate", delivery=delivery)
-    history = HistorySummary.model_validate(recorded.summary())
-    if not recorded.stored:
-        return WebhookHeard(status="unchanged", conversation_id=heard.id, history=history)
-    background.add_task(assess, container, heard)
-    response.status_code = 202
-    return WebhookHeard(status="accepted", conversation_id=heard.id, history=history)
+    key = f"zammad:{installation_id}:{delivery}" if delivery else ""
+    return await _take(container, heard, delivery=delivery, key=key, response=response, background=background)
 
 
 def _resolve_case(container: Container, conversation_id: str) -> None:
