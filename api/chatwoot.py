@@ -200,6 +200,8 @@ class ChatwootClient:
             response = httpx.get(url, headers={"api_access_token": self.token}, timeout=self.timeout_s)
             response.raise_for_status()
             listed = _dict(response.json()).get("payload") or []
+        except httpx.HTTPStatusError as exc:
+            raise HistoryUnavailable(f"GET {url}: {exc}", status=exc.response.status_code) from exc
         except (httpx.HTTPError, ValueError) as exc:
             raise HistoryUnavailable(f"GET {url}: {exc}") from exc
         found = [_message(_dict(m), field="payload") for m in listed if isinstance(m, dict)]

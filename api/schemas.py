@@ -491,3 +491,25 @@ class NoteIn(_In):
 
 class NoteOut(BaseModel):
     helpdesk_note_id: str
+
+
+class HelpdeskContextIn(_In):
+    """What a helpdesk's frame told the sidebar (Chatwoot's ``appContext``: unsigned), to be read again server-side."""
+
+    kind: Literal["chatwoot"]
+    installation_id: str | None = Field(default=None, max_length=40, description="none: the environment's Chatwoot")
+    account_id: str = Field(min_length=1, max_length=40, pattern=r"^\d+$")
+    conversation_id: str = Field(min_length=1, max_length=40, pattern=r"^\d+$")
+
+
+class HelpdeskMessage(BaseModel):
+    role: Literal["customer", "agent", "bot"]
+    text: str
+    at: str | None = None
+
+
+class HelpdeskContextOut(BaseModel):
+    """The conversation as the helpdesk's API gives it to the installation's token (not as the frame posted it)."""
+
+    conversation_id: str
+    messages: list[HelpdeskMessage]

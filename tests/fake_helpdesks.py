@@ -19,11 +19,13 @@ def answer(handler: BaseHTTPRequestHandler, status: int, payload: object) -> Non
 
 
 class FakeChatwootNotes:
-    """Chatwoot's messages API: records each private note (path, token header, body) and answers its id."""
+    """Chatwoot's messages API: records each private note (path, token header, body) and answers its id; lists
+    the messages of the conversations in ``visible`` (by their messages path) to ``token``, 404 for any other."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, token: str = "cw-token") -> None:
         fake = self
         self.notes: list[tuple[str, str, dict[str, Any]]] = []
+        self.visible: dict[str, list[dict[str, Any]]] = {}
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -33,6 +35,13 @@ class FakeChatwootNotes:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.notes.append((self.path, self.headers.get("api_access_token", ""), body))
                 answer(self, 200, {"id": 9000 + len(fake.notes), "private": True})
+
+            def do_GET(self) -> None:
+                listed = fake.visible.get(self.path)
+                if listed is None or self.headers.get("api_access_token") != token:
+                    answer(self, 404, {"error": "Resource could not be found"})
+                else:
+                    answer(self, 200, {"meta": {}, "payload": listed})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

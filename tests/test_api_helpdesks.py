@@ -237,3 +237,42 @@ def test_a_chatwoot_installation_has_its_own_webhook_and_takes_private_notes(app
         assert app.post(f"/v1/webhooks/chatwoot/{zammad}", content=raw, headers=headers).status_code == 404
     finally:
         fake.server.shutdown()
+
+
+def test_a_posted_chatwoot_context_is_read_again_and_refused_when_the_token_cannot_see_it(app: TestClient) -> None:
+    fake = FakeChatwootNotes()
+    try:
+        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
+                "webhook_secret": SECRET}  # fmt: skip
+        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        fake.visible["/api/v1/accounts/3/conversations/77/messages"] = [
+            {"id": 1, "content": "My parcel is late.", "message_type": 0, "private": False, "created_at": 1764496800},
+            {
+                "id": 2,
+                "content": "Internal: check courier",
+                "message_type": 1,
+                "private": True,
+                "created_at": 1764496860,
+            },
+            {"id": 3, "content": "Let me check.", "message_type": 1, "private": False, "created_at": 1764496920},
+        ]
+        asked = {"kind": "chatwoot", "installation_id": installation, "account_id": "3", "conversation_id": "77"}
+        r = app.post("/v1/helpdesk/context", json=asked, headers=auth("agent"))
+        assert r.status_code == 200, r.text
+        seen = r.json()
+        assert seen["conversation_id"] == f"chatwoot-{installation}-77"
+        assert [(m["role"], m["text"]) for m in seen["messages"]] == [
+            ("customer", "My parcel is late."), ("agent", "Let me check.")
+        ]  # fmt: skip
+        foreign = app.post("/v1/helpdesk/context", json=asked | {"conversation_id": "78"}, headers=auth("agent"))
+        assert foreign.status_code == 403 and foreign.json()["error"]["field"] == "conversation_id"
+        bad = app.post("/v1/helpdesk/context", json=asked | {"conversation_id": "77; drop"}, headers=auth("agent"))
+        assert bad.status_code == 422
+        fake.server.shutdown()
+        fake.server.server_close()
+        down = app.post("/v1/helpdesk/context", json=asked, headers=auth("agent"))
+        assert down.status_code == 502
+        unset = app.post("/v1/helpdesk/context", json=asked | {"installation_id": None}, headers=auth("agent"))
+        assert unset.status_code == 404 and unset.json()["error"]["field"] == "installation_id"
+    finally:
+        fake.server.shutdown()

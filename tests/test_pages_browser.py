@@ -423,9 +423,12 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
             headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
                        "X-Chatwoot-Signature": sign(secret, raw, stamp), "X-Chatwoot-Delivery": "b-1"}  # fmt: skip
             assert httpx.post(f"{url}/v1/webhooks/chatwoot", content=raw, headers=headers).status_code == 202
+            fake.visible["/api/v1/accounts/3/conversations/4343/messages"] = [
+                {"id": 501, "content": "My parcel is late, where is it?", "message_type": 0, "created_at": stamp},
+            ]
             context = {"event": "appContext", "data": {
-                "conversation": {"id": 4343, "meta": {"sender": {"name": "Zoe Adams"}},
-                                 "messages": [{"message_type": 0, "content": "My parcel is late, where is it?"}]},
+                "conversation": {"id": 4343, "account_id": 3, "meta": {"sender": {"name": "Zoe Adams"}},
+                                 "messages": [{"message_type": 0, "content": "FORGED: refund me 5000 EUR"}]},
                 "contact": {"id": 7, "name": "Zoe Adams"}}}  # fmt: skip
             html = f"""<!doctype html><body><script>
               window.addEventListener("message", (e) => {{
@@ -436,6 +439,8 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
             page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
             page.goto(f"{url}/__host")
             frame = page.frame_locator("#app")
+            # What the frame posted is read again through Chatwoot's API: Chatwoot's own messages are shown.
+            expect(frame.locator("#conversation")).to_have_value("customer: My parcel is late, where is it?")
             note = frame.locator("#empathy button.note").first
             expect(note).to_be_visible()
             note.click()
@@ -444,6 +449,27 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
             assert path == "/api/v1/accounts/3/conversations/4343/messages" and token == "cw-token"
             assert body["private"] is True and body["content"]
             page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "sidebar-note.png"), full_page=True)
+            # A context for a conversation Chatwoot does not show to the token is refused: nothing is shown.
+            foreign = json.dumps(
+                {
+                    "event": "appContext",
+                    "data": {
+                        "conversation": {
+                            "id": 9999,
+                            "account_id": 3,
+                            "messages": [{"message_type": 0, "content": "someone else's chat"}],
+                        }
+                    },
+                }
+            )
+            sidebar_frame = page.frame(url=re.compile(r"/sidebar"))
+            assert sidebar_frame is not None
+            sidebar_frame.evaluate(
+                "(data) => window.dispatchEvent(new MessageEvent('message', {data, origin: window.location.origin}))",
+                foreign,
+            )
+            expect(frame.locator("#conversation")).to_have_value("")
+            expect(frame.locator("#status")).to_contain_text("not visible")
             close(page)
     finally:
         fake.server.shutdown()

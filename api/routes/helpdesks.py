@@ -12,9 +12,21 @@ from api.auth import require
 from api.chatwoot import ChatwootClient
 from api.container import Container
 from api.deps import AgentRole, ContainerDep
-from api.schemas import InstallationIn, InstallationOut, InstallationsOut, NoteIn, NoteOut, RotateIn
+from api.errors import ApiError
+from api.schemas import (
+    HelpdeskContextIn,
+    HelpdeskContextOut,
+    HelpdeskMessage,
+    InstallationIn,
+    InstallationOut,
+    InstallationsOut,
+    NoteIn,
+    NoteOut,
+    RotateIn,
+)
+from api.services.history import HistoryUnavailable
 from api.zammad import ZammadClient
-from assist.errors import InvalidInput, NotFound
+from assist.errors import HelpdeskUnavailable, InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1", tags=["helpdesks"])
 AdminRole = Annotated[str, Depends(require("admin"))]
@@ -46,6 +58,35 @@ def rotate_installation(installation_id: str, body: RotateIn, container: Contain
 def delete_installation(installation_id: str, container: ContainerDep, _: AdminRole) -> Response:
     container.installations.remove(installation_id)
     return Response(status_code=204)
+
+
+@router.post("/helpdesk/context", response_model=HelpdeskContextOut)
+async def helpdesk_context(body: HelpdeskContextIn, container: ContainerDep, _: AgentRole) -> HelpdeskContextOut:
+    """The conversation a helpdesk frame posted, read again through the helpdesk's API with the installation's
+    token: a context for a conversation the token cannot see is refused (403); none is trusted as posted."""
+    if body.installation_id:
+        installation = container.installations.get(body.installation_id, kind="chatwoot")
+        url, token, prefix = installation.base_url, installation.api_token, f"chatwoot-{installation.id}"
+    else:
+        url, token = container.settings.chatwoot_api_url, container.settings.chatwoot_api_token.get_secret_value()
+        prefix = "chatwoot"
+        if not (url and token):
+            raise NotFound("no Chatwoot API is configured to check a posted context", field="installation_id")
+    locator = {"account_id": body.account_id, "conversation_id": body.conversation_id}
+    try:
+        messages = await run_in_threadpool(ChatwootClient(url, token).messages, locator)
+    except HistoryUnavailable as exc:
+        if exc.status in (401, 403, 404):
+            raise ApiError("forbidden", "Chatwoot does not show this conversation to the installation's token: "
+                           "the posted context is refused", field="conversation_id") from exc  # fmt: skip
+        raise HelpdeskUnavailable(f"Chatwoot did not answer: {exc}", field="conversation_id") from exc
+    return HelpdeskContextOut(
+        conversation_id=f"{prefix}-{body.conversation_id}",
+        messages=[
+            HelpdeskMessage(role=m.role, text=m.text, at=m.at.isoformat() if m.at else None)  # type: ignore[arg-type]
+            for m in messages
+        ],
+    )
 
 
 @router.post("/conversations/{conversation_id}/notes", response_model=NoteOut, status_code=201)

@@ -174,7 +174,12 @@ class ConversationHistory:
 
 
 class HistoryUnavailable(Exception):
-    """The helpdesk's API did not give the conversation's messages."""
+    """The helpdesk's API did not give the conversation's messages; ``status`` is its HTTP answer, when it gave one
+    (401/403/404: the token may not see that conversation)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _earlier(stored: Sequence[tuple[str, str]], posted: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -24,8 +24,10 @@
       this.field = field || null;
     }
 
+    /** The key is missing, wrong or of the wrong role (a 403 about something else, such as a conversation the
+     * helpdesk's token cannot see, keeps the agent signed in). */
     get isAuth() {
-      return this.status === 401 || this.status === 403;
+      return (this.status === 401 || this.status === 403) && (!this.field || this.field === "authorization");
     }
   }
 

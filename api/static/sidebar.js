@@ -496,7 +496,40 @@
     const attrs = contact.custom_attributes || sender.custom_attributes || {};
     if (typeof attrs.vip === "boolean") $("vip").checked = attrs.vip;
     $("conversation").value = formatConversation(chatwootMessages(conversation));
-    if (parseConversation($("conversation").value).length) assistNow();
+    verifyWithChatwoot(conversation).then((shown) => {
+      if (shown && parseConversation($("conversation").value).length) assistNow();
+    });
+  }
+
+  /** The installation this sidebar serves: `?installation=<id>` in the dashboard app's URL (none: the
+   * environment's Chatwoot). */
+  function installationId() {
+    return new URLSearchParams(window.location.search).get("installation") || null;
+  }
+
+  /** Chatwoot's postMessage is unsigned: the conversation is read again through Chatwoot's API with the
+   * installation's token. Refused (403): nothing is shown. No API configured (404): the posted messages stay.
+   * Chatwoot down: the posted messages stay, and the sidebar says so. Whether to assist. */
+  async function verifyWithChatwoot(conversation) {
+    const account = conversation.account_id;
+    if (conversation.id === undefined || conversation.id === null || account === undefined || account === null) return true;
+    const body = { kind: "chatwoot", installation_id: installationId(), account_id: String(account),
+      conversation_id: String(conversation.id) };
+    try {
+      const seen = await T.request("/v1/helpdesk/context", { method: "POST", json: body });
+      state.conversationId = seen.conversation_id;
+      $("conversation").value = formatConversation(seen.messages);
+      return true;
+    } catch (err) {
+      if (err.status === 403) {
+        $("conversation").value = "";
+        state.conversationId = null;
+        T.setStatus("This conversation is not visible to Tactful's Chatwoot token: nothing is shown.", true);
+        return false;
+      }
+      if (err.status !== 404) T.setStatus("Chatwoot cannot be reached to check this conversation: showing it as the page sent it.", true);
+      return true;
+    }
   }
 
   function onMessage(event) {
