@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.container import Container
 from api.demo import ensure_demo_indexed
+from api.ratelimit import RateLimiter
 from api.routes import agent, health, helpdesks, journey, knowledge, pages, reports, stream, supervisor, webhooks
 from api.schemas import ErrorOut
 from api.settings import Settings
@@ -30,6 +34,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflict"),
         (413, "Body too large"),
         (422, "Invalid input: `error.field` names the field"),
+        (429, "Past the key's requests per minute: `Retry-After` says when to try again"),
+        (502, "The helpdesk did not take a write"),
         (503, "The knowledge base or the LLM is unavailable"),
     )
 }
@@ -59,17 +65,41 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
 
     app = FastAPI(title="Tactful", version="0.5.0", lifespan=lifespan)
     errors.install(app)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
 
     @app.middleware("http")
     async def limits_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        container = getattr(request.app.state, "container", None)  # None before start-up completes
         length = request.headers.get("content-length")
         limit = _limit_for(request.url.path)
         if length and length.isdigit() and int(length) > limit:
             return errors.error_response(
                 errors.ApiError("too_large", f"the body is larger than {limit // 2**20} MB", field="body")
             )
+        key = request.headers.get("authorization", "")
+        wait = limiter.wait_for(key) if key and request.url.path.startswith("/v1/") else 0.0
+        if wait > 0:
+            if container is not None:
+                container.metrics.rate_limited.inc()
+            per_minute = settings.rate_limit_per_minute
+            refused = errors.error_response(
+                errors.ApiError(
+                    "too_many_requests",
+                    f"more than {per_minute} requests a minute with this key",
+                    field="authorization",
+                )
+            )
+            refused.headers["Retry-After"] = str(math.ceil(wait))
+            return refused
         response = await call_next(request)
-        container = getattr(request.app.state, "container", None)  # None before start-up completes
+        if container is not None:
+            route = request.scope.get("route")
+            path = route.path if isinstance(route, APIRoute) else ("static" if request.url.path.startswith("/static")
+                                                                   else "other")  # fmt: skip
+            container.metrics.requests.labels(path, request.method, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
         installed = " ".join(container.installations.frame_origins()) if container is not None else ""
         response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors} {installed}".strip()
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -11,6 +11,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from api.chatwoot import ChatwootClient
+from api.metrics import Metrics
 from api.persistence.database import Database
 from api.secrets import SecretBox
 from api.services.assist import AssistService
@@ -90,6 +91,7 @@ class Container:
     assist: AssistService
     history: ConversationHistory
     installations: Installations
+    metrics: Metrics
     demo_conversations: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -105,6 +107,7 @@ class Container:
         embeddings = embeddings or build_embeddings(settings)
         store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
         knowledge = KnowledgeService(db, Indexer(store, db.engine), HybridRetriever(store))
+        metrics = Metrics(queue_depth=knowledge.queue_depth)
         fetchers: dict[str, HistoryFetcher] = {}
         if settings.chatwoot_api_url and settings.chatwoot_api_token.get_secret_value():
             fetchers["chatwoot"] = ChatwootClient(
@@ -132,9 +135,11 @@ class Container:
             survey_link=SurveyLinks(settings).link,
         )
         installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
+        assist.on_assist = metrics.observe_assist
         return cls(
-            settings=settings, db=db, knowledge=knowledge, assist=assist, history=history, installations=installations
-        )
+            settings=settings, db=db, knowledge=knowledge, assist=assist, history=history,
+            installations=installations, metrics=metrics,
+        )  # fmt: skip
 
     def start(self) -> None:
         self.knowledge.start()

@@ -25,6 +25,7 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "too_large": 413,
+    "too_many_requests": 429,
     "method_not_allowed": 405,
     "knowledge_base_unavailable": 503,
     "llm_unavailable": 503,

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # The key that encrypts helpdesk installations' API tokens and webhook secrets at rest (a Fernet key:
     # `tactful installation key` prints a new one). Without it, installations cannot be added.
     secret_key: SecretStr = SecretStr("")
+    # Requests per minute each API key may make to /v1 (bursts up to it; 0: no limit). Per process for now.
+    rate_limit_per_minute: int = Field(default=1200, ge=0)
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
 
+from api.deps import ContainerDep
+from api.metrics import CONTENT_TYPE
 from api.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -11,3 +14,13 @@ router = APIRouter(tags=["health"])
 def healthz() -> dict[str, str]:
     """Ready once the app has started (the knowledge base is loaded during start-up)."""
     return {"status": "ok"}
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}},
+)
+def metrics(container: ContainerDep) -> PlainTextResponse:
+    """Request latency per route, assists, flags raised, LLM calls, rate-limited requests and the indexing queue."""
+    return PlainTextResponse(container.metrics.render(), media_type=CONTENT_TYPE)

@@ -91,6 +91,7 @@ class AssistService:
         self.gap_threshold = gap_threshold
         self.history = history
         self.survey_link = survey_link  # the one-click survey link of a conversation, when customers can reach us
+        self.on_assist: Callable[[Assistance], None] | None = None  # told of each assist answered (the metrics)
 
     def assist(self, conversation: Conversation, *, draft: str | None = None) -> AssistOutcome:
         """Suggestions for the agent's next reply and the tone check of ``draft``; everything stored at once."""
@@ -102,6 +103,8 @@ class AssistService:
         with self.db.session() as s:
             stored = self._store(s, conversation, result, gap=gap)
             review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
+        if self.on_assist is not None:
+            self.on_assist(result)
         return AssistOutcome(result, stored)
 
     def stream(
@@ -202,6 +205,8 @@ class AssistService:
             # Stored even when the client went away mid-stream: feedback may still refer to this suggestion.
             with self.db.session() as s:
                 review_repo.save_assist(s, final.model_copy(), conversation_id=conversation.id)
+            if self.on_assist is not None:
+                self.on_assist(final)
 
     def _gap(self, question: str, language: str, passages: list[Passage]) -> Gap | None:
         """The question as a gap when its best passage scored below the threshold (embedded outside any

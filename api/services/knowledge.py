@@ -164,6 +164,10 @@ class KnowledgeService:
     def _passage(self, hit: Hit) -> Passage:
         return passage_from_hit(hit, indexed_at=self._indexed_at.get(hit.document_id, ""))
 
+    def queue_depth(self) -> float:
+        """Indexing jobs waiting or running (for the metrics)."""
+        return float(self._queue.qsize() + (self._running is not None))
+
     def version(self) -> int:
         """The knowledge base's version in this process: answers kept for one version are stale at the next."""
         return self._version
