@@ -31,7 +31,7 @@ _BREAK = re.compile(r"<\s*(?:br|/p|/div|/li)\s*/?>", re.IGNORECASE)
 
 
 class SignatureError(ValueError):
-    pass
+    """A webhook whose ``X-Hub-Signature`` is missing or does not match its body (answered 401)."""
 
 
 def sign(secret: str, body: bytes) -> str:
