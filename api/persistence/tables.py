@@ -1,5 +1,5 @@
 """The service's tables: documents, jobs, conversations, assists, flags, feedback, gaps, key/value state, follow-ups,
-resolutions, surveys and helpdesk installations."""
+resolutions, surveys, helpdesk installations and what happened at their tone gates."""
 
 from __future__ import annotations
 
@@ -210,5 +210,23 @@ class InstallationRow(Base):
     api_token: Mapped[str] = mapped_column(Text)  # encrypted (api/secrets.py)
     webhook_secret: Mapped[str] = mapped_column(Text)  # encrypted
     allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The pre-send tone gate (api/services/tone_gate.py): {} is the default gate.
+    tone_gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ToneGateEventRow(Base):
+    """What happened at a pre-send tone gate: a reply held back, sent anyway, or sent unchecked (Tactful
+    unreachable). ``occurred_at`` is when it happened (an unreachable gate is reported later, when Tactful answers)."""
+
+    __tablename__ = "tone_gate_events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    installation_id: Mapped[str] = mapped_column(String(40), default="", index=True)
+    conversation_id: Mapped[str] = mapped_column(String(200), index=True)
+    agent: Mapped[str] = mapped_column(String(200), default="", index=True)
+    kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
