@@ -18,7 +18,19 @@ from api import errors
 from api.container import Container
 from api.demo import ensure_demo_indexed
 from api.ratelimit import RateLimiter
-from api.routes import agent, health, helpdesks, journey, knowledge, pages, reports, stream, supervisor, webhooks
+from api.routes import (
+    agent,
+    health,
+    helpdesks,
+    journey,
+    knowledge,
+    pages,
+    reports,
+    stream,
+    supervisor,
+    tone_gate,
+    webhooks,
+)
 from api.schemas import ErrorOut
 from api.settings import Settings
 
@@ -114,6 +126,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         journey.router,
         reports.router,
         helpdesks.router,
+        tone_gate.router,
         webhooks.router,
         pages.router,
     ):

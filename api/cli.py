@@ -64,7 +64,7 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
     from api.persistence.database import Database
-    from api.schemas import InstallationIn
+    from api.schemas import InstallationIn, InstallationPatch
     from api.secrets import SecretBox
     from api.services.installations import Installations
     from assist.errors import TactfulError
@@ -72,14 +72,27 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "key":
         print(SecretBox.new_key())
         return 0
+    try:
+        gate = json.loads(args.tone_gate) if getattr(args, "tone_gate", None) else None
+    except ValueError as exc:
+        print(f"tactful: --tone-gate is not JSON: {exc}", file=sys.stderr)
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database)
     installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
     try:
         if args.action == "add":
-            body = InstallationIn(kind=args.kind, name=args.name, base_url=args.base_url, api_token=args.api_token,
-                                  webhook_secret=args.webhook_secret, allowed_origins=args.origin)  # fmt: skip
+            fields = {"kind": args.kind, "name": args.name, "base_url": args.base_url, "api_token": args.api_token,
+                      "webhook_secret": args.webhook_secret, "allowed_origins": args.origin}  # fmt: skip
+            body = InstallationIn.model_validate(fields | ({"tone_gate": gate} if gate is not None else {}))
             print(json.dumps(installations.create(**body.model_dump())))
+        elif args.action == "update":
+            changes = {"name": args.name, "allowed_origins": args.origin or None, "tone_gate": gate}
+            patch = InstallationPatch.model_validate({k: v for k, v in changes.items() if v is not None})
+            if not patch.model_fields_set:
+                print("tactful: give --name, --origin, --tone-gate or several", file=sys.stderr)
+                return 2
+            print(json.dumps(installations.update(args.id, **patch.model_dump(exclude_unset=True))))
         elif args.action == "list":
             for item in installations.list():
                 print(json.dumps(item))
@@ -94,7 +107,8 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
             installations.remove(args.id)
             print(f"removed {args.id}")
     except ValidationError as exc:
-        print(f"tactful: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
+        first = exc.errors()[0]
+        print(f"tactful: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}", file=sys.stderr)
         return 2
     except TactfulError as exc:
         print(f"tactful: {exc.message}", file=sys.stderr)
@@ -136,15 +150,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
     sub.add_parser("migrate", help="bring the database (TACTFUL_DATABASE_URL) to the newest schema")
-    inst = sub.add_parser("installation", help="helpdesk installations: add, list, rotate, remove, key")
+    inst = sub.add_parser("installation", help="helpdesk installations: add, list, update, rotate, remove, key")
     inst_sub = inst.add_subparsers(dest="action", required=True)
     add = inst_sub.add_parser("add", help="add an installation (prints it, without its secrets)")
     add.add_argument("--kind", required=True, choices=["chatwoot", "zendesk", "zammad"])
     add.add_argument("--name", required=True)
     add.add_argument("--base-url", required=True)
-    add.add_argument("--api-token", required=True)
+    add.add_argument("--api-token", default="", help="the helpdesk's API token (none for Zendesk)")
     add.add_argument("--webhook-secret", required=True)
     add.add_argument("--origin", action="append", default=[], help="an allowed frame origin (repeatable)")
+    add.add_argument("--tone-gate", help='the pre-send tone gate, as JSON: {"block_kinds": [...], "min_score": '
+                     'null, "allow_override": true, "public_only": true} (default: the default gate)')  # fmt: skip
+    update = inst_sub.add_parser("update", help="change an installation's name, frame origins or tone gate")
+    update.add_argument("id")
+    update.add_argument("--name")
+    update.add_argument("--origin", action="append", default=[], help="replaces the allowed frame origins")
+    update.add_argument("--tone-gate", help="the pre-send tone gate, as JSON (see add)")
     inst_sub.add_parser("list", help="list the installations")
     rotate = inst_sub.add_parser("rotate", help="replace an installation's API token and/or webhook secret")
     rotate.add_argument("id")

@@ -18,6 +18,7 @@ from api.services.assist import AssistService
 from api.services.history import ConversationHistory, HistoryFetcher
 from api.services.installations import Installations
 from api.services.knowledge import KnowledgeService
+from api.services.tone_gate import ToneGateEvents
 from api.settings import Settings
 from api.survey import SurveyLinks
 from assist.engine import AssistEngine
@@ -92,6 +93,7 @@ class Container:
     history: ConversationHistory
     installations: Installations
     metrics: Metrics
+    tone_gate: ToneGateEvents
     demo_conversations: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -138,7 +140,7 @@ class Container:
         assist.on_assist = metrics.observe_assist
         return cls(
             settings=settings, db=db, knowledge=knowledge, assist=assist, history=history,
-            installations=installations, metrics=metrics,
+            installations=installations, metrics=metrics, tone_gate=ToneGateEvents(db),
         )  # fmt: skip
 
     def start(self) -> None:

@@ -7,9 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
+from api.services.tone_gate import DEFAULT_BLOCK_KINDS, EXCERPT_CHARS, known_kinds
 from assist.errors import InvalidInput
 from assist.language import validate_language
-from assist.models import MAX_TEXT_CHARS, Assistance, ContactLevel, Conversation, FollowUp, Passage
+from assist.models import (
+    MAX_TEXT_CHARS,
+    Assistance,
+    ContactLevel,
+    Conversation,
+    FollowUp,
+    Passage,
+    ToneIssue,
+    ToneReport,
+)
 from kb_index.documents import MAX_DOCUMENT_CHARS
 
 MAX_BATCH = 1000
@@ -79,14 +89,41 @@ class AssistIn(BaseModel):
     draft: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
+class ToneGateContext(_In):
+    """The reply is about to be sent through a helpdesk's pre-send gate (the Zendesk sidebar's ``ticket.save``)."""
+
+    installation_id: str = Field(min_length=1, max_length=40, description="whose gate applies")
+    conversation_id: str = Field(min_length=1, max_length=200)
+    agent: str | None = Field(default=None, max_length=200)
+    public: bool = Field(default=True, description="a public reply (false: an internal note)")
+
+
 class ToneIn(_In):
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     language: str | None = None
     customer_name: str | None = Field(default=None, max_length=200)
     contact_level: ContactLevel | None = None
     conversation: Conversation | None = None
+    gate: ToneGateContext | None = Field(default=None, description="check against an installation's tone gate")
 
     _check_language = field_validator("language")(_language)
+
+
+class ToneGateDecision(BaseModel):
+    """Whether the installation's gate holds the reply back, why (each offending issue), and the way out."""
+
+    blocked: bool
+    allow_override: bool
+    issues: list[ToneIssue] = Field(description="the issues of a blocking kind")
+    rewrite: str | None = None
+    message: str = Field(description="what the helpdesk shows the agent when the reply is held back")
+    event_id: str | None = Field(default=None, description="the 'blocked' event recorded for supervisors")
+
+
+class ToneOut(ToneReport):
+    """A ToneReport, and the gate's decision when the request named one."""
+
+    gate: ToneGateDecision | None = None
 
 
 class FeedbackIn(_In):
@@ -453,15 +490,55 @@ HelpdeskKind = Literal["chatwoot", "zendesk", "zammad"]
 _ORIGIN = r"^https?://[A-Za-z0-9.*-]+(?::\d+)?$"
 
 
+ToneKind = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+
+
+class ToneGate(_In):
+    """An installation's pre-send tone gate: a public reply with an issue of one of ``block_kinds``, or scoring under
+    ``min_score``, is held back before it is sent (Zendesk's ``ticket.save``)."""
+
+    block_kinds: list[ToneKind] = Field(default_factory=lambda: list(DEFAULT_BLOCK_KINDS), max_length=40,
+                                        description="tone-issue kinds that hold a reply back (empty: none)")  # fmt: skip
+    min_score: float | None = Field(default=None, ge=0, le=1, description="hold back a reply scoring under this")
+    allow_override: bool = Field(default=True, description="the agent may send a held reply anyway (recorded)")
+    public_only: bool = Field(default=True, description="internal notes pass unchecked")
+
+    @field_validator("block_kinds")
+    @classmethod
+    def _known(cls, kinds: list[str]) -> list[str]:
+        unknown = sorted(set(kinds) - known_kinds())
+        if unknown:
+            raise ValueError(f"unknown tone-issue kinds {unknown}: use some of {sorted(known_kinds())}")
+        return list(dict.fromkeys(kinds))
+
+
+class ToneGateOut(BaseModel):
+    block_kinds: list[str]
+    min_score: float | None = None
+    allow_override: bool
+    public_only: bool
+
+
+Origins = list[Annotated[str, StringConstraints(pattern=_ORIGIN)]]
+
+
 class InstallationIn(_In):
     kind: HelpdeskKind
     name: str = Field(min_length=1, max_length=200)
     base_url: str = Field(min_length=1, max_length=500, pattern=r"^https?://\S+$", description="the helpdesk's URL")
-    api_token: str = Field(min_length=1, max_length=2000, description="encrypted at rest, never answered")
+    api_token: str = Field(default="", max_length=2000, description="encrypted at rest, never answered; "
+                           "required but for Zendesk (whose sidebar app writes into the reply box itself)")  # fmt: skip
     webhook_secret: str = Field(min_length=8, max_length=2000, description="encrypted at rest, never answered")
-    allowed_origins: list[Annotated[str, StringConstraints(pattern=_ORIGIN)]] = Field(
-        default_factory=list, max_length=20
-    )
+    allowed_origins: Origins = Field(default_factory=list, max_length=20)
+    tone_gate: ToneGate = Field(default_factory=ToneGate)
+
+
+class InstallationPatch(_In):
+    """What an admin may change in place (secrets: ``/rotate``)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    allowed_origins: Origins | None = Field(default=None, max_length=20)
+    tone_gate: ToneGate | None = None
 
 
 class InstallationOut(BaseModel):
@@ -472,6 +549,7 @@ class InstallationOut(BaseModel):
     name: str
     base_url: str
     allowed_origins: list[str]
+    tone_gate: ToneGateOut
     created_at: str
     rotated_at: str | None = None
 
@@ -513,3 +591,38 @@ class HelpdeskContextOut(BaseModel):
 
     conversation_id: str
     messages: list[HelpdeskMessage]
+
+
+# --- the pre-send tone gate's events ----------------------------------------------------------------------------
+
+ToneGateEventKind = Literal["blocked", "overridden", "unreachable"]
+
+
+class ToneGateEventIn(_In):
+    """What happened at a helpdesk's pre-send gate, reported by the sidebar (a retry with the same ``id`` is stored
+    once: the sidebar queues what it could not report and sends it when Tactful answers again)."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$", description="the client's event id")
+    kind: ToneGateEventKind
+    conversation_id: str = Field(min_length=1, max_length=200)
+    installation_id: str | None = Field(default=None, max_length=40)
+    agent: str | None = Field(default=None, max_length=200)
+    kinds: list[ToneKind] = Field(default_factory=list, max_length=40, description="the tone-issue kinds involved")
+    excerpt: str = Field(default="", max_length=EXCERPT_CHARS, description="the offending spans")
+    occurred_at: datetime | None = Field(default=None, description="when it happened (default: now)")
+
+
+class ToneGateEventOut(BaseModel):
+    id: str
+    kind: ToneGateEventKind
+    installation_id: str | None
+    conversation_id: str
+    agent: str | None
+    kinds: list[str]
+    excerpt: str
+    occurred_at: str
+    recorded_at: str
+
+
+class ToneGateEventsOut(BaseModel):
+    items: list[ToneGateEventOut]

@@ -65,7 +65,8 @@ def test_an_installation_keeps_its_secrets_encrypted_and_never_answers_them(
     app: TestClient, zammad: FakeZammad
 ) -> None:
     created = _install(app, zammad.url)
-    assert set(created) == {"id", "kind", "name", "base_url", "allowed_origins", "created_at", "rotated_at"}
+    assert set(created) == {"id", "kind", "name", "base_url", "allowed_origins", "tone_gate", "created_at",
+                            "rotated_at"}  # fmt: skip
     listed = app.get("/v1/installations", headers=auth("admin")).json()["items"]
     assert [i["id"] for i in listed] == [created["id"]] and TOKEN not in json.dumps(listed)
     engine = app.app.state.container.db.engine  # type: ignore[attr-defined]
@@ -76,7 +77,8 @@ def test_an_installation_keeps_its_secrets_encrypted_and_never_answers_them(
     assert app.post("/v1/installations", json={}, headers=auth("supervisor")).status_code == 403
     for change, field in (({"kind": "freshdesk"}, "kind"), ({"base_url": "ftp://x"}, "base_url"),
                           ({"allowed_origins": ["not an origin"]}, "allowed_origins.0"),
-                          ({"webhook_secret": "short"}, "webhook_secret")):  # fmt: skip
+                          ({"webhook_secret": "short"}, "webhook_secret"), ({"api_token": ""}, "api_token"),
+                          ({"tone_gate": {"block_kinds": ["rudeness"]}}, "tone_gate.block_kinds")):  # fmt: skip
         body = {"kind": "zammad", "name": "x", "base_url": zammad.url, "api_token": "t", "webhook_secret": SECRET}
         r = app.post("/v1/installations", json=body | change, headers=auth("admin"))
         assert r.status_code == 422 and r.json()["error"]["field"] == field, (change, r.text)

@@ -17,10 +17,12 @@ from api.schemas import (
     FeedbackReport,
     SearchIn,
     SearchOut,
+    ToneGateDecision,
     ToneIn,
+    ToneOut,
 )
+from api.services.tone_gate import decide, excerpt
 from assist.errors import NotFound
-from assist.models import ToneReport
 
 router = APIRouter(prefix="/v1", tags=["agent"])
 
@@ -39,15 +41,32 @@ def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> AssistOut:
     return AssistOut.model_validate(container.assist.assist(body.conversation, draft=body.draft).payload())
 
 
-@router.post("/tone", response_model=ToneReport)
-def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneReport:
-    return container.assist.check_tone(
+@router.post("/tone", response_model=ToneOut)
+def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneOut:
+    """The tone check; with ``gate``, also whether the installation's pre-send gate holds the reply back (a held
+    reply is recorded as a ``blocked`` event for supervisors)."""
+    report = container.assist.check_tone(
         body.text,
         language=body.language,
         customer_name=body.customer_name,
         contact_level=body.contact_level,
         conversation=body.conversation,
     )
+    if body.gate is None:
+        return ToneOut.model_validate(report.model_dump())
+    gate = body.gate
+    decision = decide(report, container.installations.tone_gate(gate.installation_id), public=gate.public)
+    event = None
+    if decision.blocked:
+        event = container.tone_gate.record(
+            kind="blocked", conversation_id=gate.conversation_id, installation_id=gate.installation_id,
+            agent=gate.agent, kinds=[i.kind for i in decision.issues], excerpt=excerpt(body.text, decision.issues),
+        )  # fmt: skip
+    answer = ToneGateDecision(
+        blocked=decision.blocked, allow_override=decision.allow_override, issues=decision.issues,
+        rewrite=decision.rewrite, message=decision.message, event_id=event["id"] if event else None,
+    )  # fmt: skip
+    return ToneOut.model_validate(report.model_dump() | {"gate": answer})
 
 
 @router.post("/feedback", status_code=204)

@@ -19,6 +19,7 @@ from api.schemas import (
     HelpdeskMessage,
     InstallationIn,
     InstallationOut,
+    InstallationPatch,
     InstallationsOut,
     NoteIn,
     NoteOut,
@@ -41,6 +42,17 @@ def create_installation(body: InstallationIn, container: ContainerDep, _: AdminR
 @router.get("/installations", response_model=InstallationsOut)
 def list_installations(container: ContainerDep, _: AdminRole) -> InstallationsOut:
     return InstallationsOut.model_validate({"items": container.installations.list()})
+
+
+@router.patch("/installations/{installation_id}", response_model=InstallationOut)
+def update_installation(
+    installation_id: str, body: InstallationPatch, container: ContainerDep, _: AdminRole
+) -> InstallationOut:
+    """Change an installation's name, allowed frame origins or tone gate (what is left out stays)."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidInput("give name, allowed_origins, tone_gate or several", field="body")
+    return InstallationOut.model_validate(container.installations.update(installation_id, **changes))
 
 
 @router.post("/installations/{installation_id}/rotate", response_model=InstallationOut)

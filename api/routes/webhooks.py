@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
 from api import zammad as zammad_api
+from api import zendesk as zendesk_api
 from api.chatwoot import SignatureError, heard_from_event, resolved_conversation, verify
 from api.container import Container
 from api.deps import ContainerDep
@@ -169,6 +170,45 @@ async def zammad(
     delivery = request.headers.get("X-Zammad-Delivery", "").strip()[:150]
     key = f"zammad:{installation_id}:{delivery}" if delivery else ""
     return await _take(container, heard, delivery=delivery, key=key, response=response, background=background)
+
+
+@router.post(
+    "/zendesk/{installation_id}",
+    response_model=WebhookReceipt,
+    responses={202: {"model": WebhookHeard, "description": "A new comment stored, assessed after this answer"}},
+)
+async def zendesk(
+    installation_id: str,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    container: ContainerDep,
+) -> WebhookReceipt:
+    """A Zendesk trigger webhook of one installation, with the body integrations/zendesk/README.md gives
+    (``X-Zendesk-Webhook-Signature`` checked on the timestamp and the raw body, stale requests refused, retries
+    dropped by ``X-Zendesk-Webhook-Invocation-Id``): a requester's public comment feeds state and gaps, an agent's
+    is tone-checked; conversations ``zendesk-<installation>-<ticket>``."""
+    installation = await run_in_threadpool(container.installations.get, installation_id, kind="zendesk")
+    body = await request.body()
+    try:
+        zendesk_api.verify(
+            installation.webhook_secret,
+            body,
+            signature=request.headers.get(zendesk_api.SIGNATURE, ""),
+            timestamp=request.headers.get(zendesk_api.TIMESTAMP, ""),
+        )
+    except zendesk_api.SignatureError as exc:
+        raise ApiError("unauthorized", str(exc), field=exc.header) from exc
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ApiError("bad_request", "the body is not JSON", field="body") from exc
+    heard = zendesk_api.heard_from_trigger(payload, installation_id=installation_id)
+    if heard is None:
+        return WebhookIgnored(status="ignored", reason="not a public comment with text")
+    invocation = request.headers.get(zendesk_api.INVOCATION, "").strip()[:150]
+    key = f"zendesk:{installation_id}:{invocation}" if invocation else ""
+    return await _take(container, heard, delivery=invocation, key=key, response=response, background=background)
 
 
 def _resolve_case(container: Container, conversation_id: str) -> None:

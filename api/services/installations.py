@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from api.persistence.database import Database, iso
 from api.persistence.tables import InstallationRow, utcnow
 from api.secrets import SecretBox
-from assist.errors import NotFound
+from api.services.tone_gate import GatePolicy
+from assist.errors import InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Installation:
     base_url: str
     api_token: str
     webhook_secret: str
+    tone_gate: GatePolicy = field(default_factory=GatePolicy)
 
 
 def installation_json(row: InstallationRow) -> dict[str, Any]:
@@ -34,6 +37,7 @@ def installation_json(row: InstallationRow) -> dict[str, Any]:
         "name": row.name,
         "base_url": row.base_url,
         "allowed_origins": list(row.allowed_origins or []),
+        "tone_gate": GatePolicy.stored(row.tone_gate).as_json(),
         "created_at": iso(row.created_at),
         "rotated_at": iso(row.rotated_at) or None,
     }
@@ -59,12 +63,22 @@ class Installations:
         return self._origins[1]
 
     def create(
-        self, *, kind: str, name: str, base_url: str, api_token: str, webhook_secret: str, allowed_origins: list[str]
+        self,
+        *,
+        kind: str,
+        name: str,
+        base_url: str,
+        api_token: str,
+        webhook_secret: str,
+        allowed_origins: list[str],
+        tone_gate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        if not api_token and kind != "zendesk":  # Zendesk's sidebar app writes into the reply box itself
+            raise InvalidInput(f"a {kind} installation needs the helpdesk's API token", field="api_token")
         row = InstallationRow(
             id=uuid.uuid4().hex[:12], kind=kind, name=name, base_url=base_url.rstrip("/"),
             api_token=self.box.seal(api_token), webhook_secret=self.box.seal(webhook_secret),
-            allowed_origins=allowed_origins,
+            allowed_origins=allowed_origins, tone_gate=GatePolicy.stored(tone_gate).as_json(),
         )  # fmt: skip
         with self.db.session() as s:
             s.add(row)
@@ -88,6 +102,27 @@ class Installations:
             row.rotated_at = utcnow()
             return installation_json(row)
 
+    def update(
+        self,
+        installation_id: str,
+        *,
+        name: str | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        tone_gate: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Change what is given (secrets change through ``rotate``)."""
+        with self.db.session() as s:
+            row = self._row(s, installation_id)
+            if name is not None:
+                row.name = name
+            if allowed_origins is not None:
+                row.allowed_origins = [*allowed_origins]
+            if tone_gate is not None:
+                row.tone_gate = GatePolicy.stored(tone_gate).as_json()
+            updated = installation_json(row)
+        self._origins = None
+        return updated
+
     def remove(self, installation_id: str) -> None:
         with self.db.session() as s:
             s.delete(self._row(s, installation_id))
@@ -100,8 +135,14 @@ class Installations:
             if kind is not None and row.kind != kind:
                 raise NotFound(f"no {kind} installation with id {installation_id!r}", field="installation_id")
             return Installation(
-                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret)
-            )
+                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret),
+                GatePolicy.stored(row.tone_gate),
+            )  # fmt: skip
+
+    def tone_gate(self, installation_id: str) -> GatePolicy:
+        """The installation's pre-send tone gate (no secret is opened: agents' requests read it)."""
+        with self.db.session() as s:
+            return GatePolicy.stored(self._row(s, installation_id).tone_gate)
 
     @staticmethod
     def _row(s: Any, installation_id: str) -> InstallationRow:

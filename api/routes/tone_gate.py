@@ -1,0 +1,45 @@
+"""What happened at the helpdesks' pre-send tone gates: reported by the sidebar (agents), read by supervisors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import AgentRole, ContainerDep, SupervisorRole
+from api.schemas import ToneGateEventIn, ToneGateEventKind, ToneGateEventOut, ToneGateEventsOut
+
+router = APIRouter(prefix="/v1/tone-gate", tags=["tone gate"])
+
+
+@router.post("/events", response_model=ToneGateEventOut, status_code=201)
+def record_event(body: ToneGateEventIn, container: ContainerDep, _: AgentRole, response: Response) -> ToneGateEventOut:
+    """A reply sent anyway (``overridden``), sent unchecked because Tactful did not answer in time
+    (``unreachable``, reported when Tactful answers again, with ``occurred_at``), or held back (``blocked``: the
+    check with ``gate`` records it itself). An ``id`` already stored answers that event (200), stored once."""
+    if body.id is not None:
+        known = container.tone_gate.get(body.id)
+        if known is not None:
+            response.status_code = 200
+            return ToneGateEventOut.model_validate(known)
+    if body.installation_id:
+        container.installations.tone_gate(body.installation_id)  # NotFound for an unknown installation
+    stored = container.tone_gate.record(
+        kind=body.kind, conversation_id=body.conversation_id, installation_id=body.installation_id,
+        agent=body.agent, kinds=body.kinds, excerpt=body.excerpt, occurred_at=body.occurred_at, event_id=body.id,
+    )  # fmt: skip
+    return ToneGateEventOut.model_validate(stored)
+
+
+@router.get("/events", response_model=ToneGateEventsOut)
+def list_events(
+    container: ContainerDep,
+    _: SupervisorRole,
+    kind: ToneGateEventKind | None = None,
+    conversation_id: str = "",
+    installation_id: str = "",
+    agent: str = "",
+    limit: int = Query(200, ge=1, le=1000),
+) -> ToneGateEventsOut:
+    """Newest first: which replies were held back, sent anyway or sent unchecked, by whom, for which issues."""
+    items = container.tone_gate.list(kind=kind or "", conversation_id=conversation_id,
+                                     installation_id=installation_id, agent=agent, limit=limit)  # fmt: skip
+    return ToneGateEventsOut.model_validate({"items": items})
