@@ -113,7 +113,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
                 time.perf_counter() - started
             )
         installed = " ".join(container.installations.frame_origins()) if container is not None else ""
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {settings.frame_ancestors} {installed}".strip()
+        frames = f"frame-ancestors {settings.frame_ancestors} {installed}".strip()
+        page = response.headers.get("Content-Security-Policy")  # a page's own directives (the sidebar's scripts)
+        response.headers["Content-Security-Policy"] = f"{page}; {frames}" if page else frames
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # from the API keys, so rotating them invalidates old links).
     public_url: str = ""
     survey_secret: SecretStr = SecretStr("")
+    # Zendesk's app SDK, loaded by the sidebar in Zendesk mode only (/sidebar?helpdesk=zendesk); the sidebar page's
+    # Content-Security-Policy allows scripts from its origin. A path (/static/…) serves a copy from Tactful itself.
+    zendesk_sdk_url: str = Field(
+        default="https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js",
+        pattern=r"^(https://[A-Za-z0-9.-]+(:\d+)?/\S*|/\S+)$",
+    )
     # The key that encrypts helpdesk installations' API tokens and webhook secrets at rest (a Fernet key:
     # `tactful installation key` prints a new one). Without it, installations cannot be added.
     secret_key: SecretStr = SecretStr("")

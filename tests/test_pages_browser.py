@@ -473,3 +473,143 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
             close(page)
     finally:
         fake.server.shutdown()
+
+
+# --- inside Zendesk: a fake ZAF SDK (tests/data/zendesk/fake_zaf_sdk.js) served at the SDK's real address --------
+
+ZAF_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+FAKE_ZAF = Path(__file__).parent / "data" / "zendesk" / "fake_zaf_sdk.js"
+GATED_DRAFT = "Obviously you typed the wrong address. As I already told you twice, the parcel is on its way."
+SINCERE_DRAFT = "Hi Zoe, I am sorry the parcel is late. I have opened a claim with the courier and will update you."
+
+
+@pytest.fixture(scope="module")
+def zendesk_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with a secret key, so that a Zendesk installation (and its tone gate) can be registered."""
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path_factory.mktemp("zendesk-live"), secret_key=Fernet.generate_key().decode())
+    with serving(settings) as url:
+        yield url
+
+
+def zendesk_sidebar(browser: Browser, url: str, installation: str, key: str, ticket: dict[str, Any]) -> Page:
+    """The sidebar as Zendesk's ticket sidebar loads it, Zendesk's SDK played by the fake (``window.__zaf``)."""
+    page = new_page(browser, width=360, height=900)
+    script = f"window.__zafData = {json.dumps(ticket)};\n" + FAKE_ZAF.read_text(encoding="utf-8")
+    page.route(ZAF_SDK, lambda route: route.fulfill(status=200, content_type="text/javascript", body=script))
+    page.goto(f"{url}/sidebar?helpdesk=zendesk&installation={installation}#key={key}")
+    return page
+
+
+def save(page: Page, text: str, kind: str = "publicReply") -> dict[str, Any]:
+    """The agent writes ``text`` in the reply box and submits: whether Zendesk saved it, and the message shown."""
+    page.evaluate("([text, kind]) => window.__zaf.comment(text, kind)", [text, kind])
+    result: dict[str, Any] = page.evaluate("() => window.__zaf.save()")
+    return result
+
+
+def gate_events(url: str, key: str, installation: str) -> list[dict[str, Any]]:
+    import httpx
+
+    r = httpx.get(f"{url}/v1/tone-gate/events", params={"installation_id": installation},
+                  headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
+    browser: Browser, zendesk_service: str, api_keys: dict[str, str]
+) -> None:
+    import httpx
+
+    url = zendesk_service
+    body = {"kind": "zendesk", "name": "Acme", "base_url": "https://acme.zendesk.com",
+            "webhook_secret": "zendesk-secret-1", "tone_gate": {"allow_override": True}}  # fmt: skip
+    created = httpx.post(f"{url}/v1/installations", json=body, headers={"Authorization": f"Bearer {api_keys['admin']}"})
+    assert created.status_code == 201, created.text
+    installation = created.json()["id"]
+    ticket = {
+        "ticket.id": 42,
+        "ticket.requester": {"id": 501, "name": "Zoe Adams"},
+        "currentUser": {"id": 900, "name": "Marco", "role": "agent"},
+        "ticket.conversation": [
+            {"author": {"id": 501, "name": "Zoe Adams", "role": "end-user"}, "channel": {"name": "email"},
+             "message": {"content": "<p>My parcel is late,<br>the tracking has not moved for a week.</p>",
+                         "contentType": "text/html"}, "timestamp": "2026-11-30T10:00:00Z"},
+            {"author": {"id": -1, "name": "Zendesk", "role": "system"}, "channel": {"name": "system"},
+             "message": {"content": "Ticket assigned", "contentType": "text/plain"}},
+        ],
+    }  # fmt: skip
+    page = zendesk_sidebar(browser, url, installation, api_keys["agent"], ticket)
+    expect(page.locator("#conversation")).to_have_value(
+        "customer: My parcel is late,\nthe tracking has not moved for a week."
+    )
+    expect(page.locator("#customer-name")).to_have_value("Zoe Adams")
+    expect(page.locator("#results")).to_have_attribute("data-conversation-id", f"zendesk-{installation}-42")
+    assert ["resize", {"width": "100%", "height": "640px"}] in page.evaluate("window.__zaf.invoked")
+
+    # "Insert" puts a phrasing into Zendesk's reply box.
+    phrasing = page.locator("#empathy li.suggestion p").first.inner_text()
+    page.locator("#empathy button.insert").first.click()
+    expect(page.locator("#empathy button.insert").first).to_have_text("Inserted ✓")
+    assert ["comment.appendText", phrasing] in page.evaluate("window.__zaf.invoked")
+
+    # A sarcastic public reply is held back, with its phrases and the rewrite; "Use the rewrite" replaces it.
+    held = save(page, GATED_DRAFT)
+    assert held["saved"] is False and "Obviously" in held["message"] and "Suggested rewrite" in held["message"]
+    expect(page.locator("#gate-panel")).to_be_visible()
+    expect(page.locator("#gate-issues mark").first).to_have_text("Obviously")
+    rewrite = page.locator("#gate-rewrite").inner_text()
+    assert rewrite and "obviously" not in rewrite.lower()
+    page.click("#gate-use-rewrite")
+    expect(page.locator("#gate-status")).to_contain_text("The rewrite is in the reply box")
+    assert ["comment.text", rewrite] in page.evaluate("window.__zaf.sets")
+    expect(page.locator("#draft")).to_have_value(rewrite)  # the tone check follows the reply box
+
+    # A sincere reply, and an internal note, go through.
+    assert save(page, SINCERE_DRAFT) == {"saved": True}
+    assert save(page, GATED_DRAFT, "internalNote") == {"saved": True}
+    expect(page.locator("#gate-panel")).to_be_hidden()
+
+    # Held again; "Send anyway", then the next submit of that text goes through, recorded as overridden.
+    assert save(page, GATED_DRAFT)["saved"] is False
+    page.click("#gate-send-anyway")
+    assert save(page, GATED_DRAFT) == {"saved": True}
+    expect(page.locator("#gate-status")).to_contain_text("Sent as written")
+    kinds = [e["kind"] for e in gate_events(url, api_keys["supervisor"], installation)]
+    assert sorted(kinds) == ["blocked", "blocked", "overridden"], kinds
+
+    # Tactful unreachable: the reply goes through unchecked, and that is recorded once Tactful answers again.
+    page.route("**/v1/tone", lambda route: route.abort())
+    page.route("**/v1/tone-gate/events", lambda route: route.abort())
+    assert save(page, GATED_DRAFT) == {"saved": True}
+    expect(page.locator("#gate-status")).to_contain_text("went out unchecked")
+    queued = page.evaluate("JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]')")
+    assert [e["kind"] for e in queued] == ["unreachable"]
+    assert "unreachable" not in [e["kind"] for e in gate_events(url, api_keys["supervisor"], installation)]
+    page.unroute("**/v1/tone")
+    page.unroute("**/v1/tone-gate/events")
+    assert save(page, SINCERE_DRAFT) == {"saved": True}  # Tactful answers again: the queue is reported
+    expect_events = [e for e in gate_events(url, api_keys["supervisor"], installation) if e["kind"] == "unreachable"]
+    for _ in range(50):
+        if expect_events:
+            break
+        page.wait_for_timeout(100)
+        expect_events = [e for e in gate_events(url, api_keys["supervisor"], installation)
+                         if e["kind"] == "unreachable"]  # fmt: skip
+    [unreachable] = expect_events
+    assert unreachable["conversation_id"] == f"zendesk-{installation}-42" and unreachable["agent"] == "900"
+    assert page.evaluate("JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]')") == []
+
+    # A new comment on the ticket: the sidebar reads the conversation again.
+    page.evaluate("""() => {
+      window.__zaf.data["ticket.conversation"].push({author: {id: 900, name: "Marco", role: "agent"},
+        message: {content: "I have opened a claim with the courier.", contentType: "text/plain"}});
+      return window.__zaf.trigger("ticket.conversation.changed");
+    }""")
+    expect(page.locator("#conversation")).to_have_value(re.compile(r"agent: I have opened a claim with the courier\.$"))
+    close(page)

@@ -223,3 +223,31 @@ def test_the_readme_documents_every_field_the_webhook_reads() -> None:
         for part in path.split("."):
             assert isinstance(node, dict) and part in node, f"{path} is not in the README's trigger body"
             node = node[part]
+
+
+def test_the_sidebar_loads_zendesk_s_sdk_only_in_zendesk_mode_and_answers_zendesk_s_signed_post(
+    client: TestClient,
+) -> None:
+    sdk = client.app.state.container.settings.zendesk_sdk_url  # type: ignore[attr-defined]
+    plain = client.get("/sidebar")
+    assert sdk not in plain.text and "/static/zendesk.js" not in plain.text
+    assert plain.headers["content-security-policy"].startswith("script-src 'self'; frame-ancestors ")
+    for page in (client.get("/sidebar?helpdesk=zendesk&installation=abc"),
+                 client.post("/sidebar?helpdesk=zendesk&installation=abc", data={"token": "a.signed.jwt"})):  # fmt: skip
+        assert page.status_code == 200
+        assert page.text.index(sdk) < page.text.index("/static/sidebar.js") < page.text.index("/static/zendesk.js")
+        policy = page.headers["content-security-policy"]
+        assert policy.startswith("script-src 'self' https://static.zdassets.com; frame-ancestors ")
+        assert "https://*.zendesk.com" in policy.split("frame-ancestors")[1]
+
+
+def test_a_self_hosted_sdk_needs_no_other_script_origin(tmp_path: Path) -> None:
+    from api.app import create_app
+
+    settings = make_settings(tmp_path, zendesk_sdk_url="/static/vendor/zaf_sdk.min.js")
+    with TestClient(create_app(settings)) as c:
+        page = c.get("/sidebar?helpdesk=zendesk")
+        assert '<script src="/static/vendor/zaf_sdk.min.js" defer>' in page.text
+        assert page.headers["content-security-policy"].startswith("script-src 'self'; ")
+    with pytest.raises(ValueError, match="zendesk_sdk_url"):
+        make_settings(tmp_path, zendesk_sdk_url="http://cdn.example.com/zaf.js")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,11 +17,11 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 
-def _page(request: Request, name: str, *, role: str, title: str) -> HTMLResponse:
+def _page(request: Request, name: str, *, role: str, title: str, **extra: object) -> HTMLResponse:
     settings = request.app.state.container.settings
     configured = [o for o in settings.frame_ancestors.split() if o.startswith("http")]
     origins = " ".join([*configured, *request.app.state.container.installations.frame_origins()])
-    context = {"role": role, "title": title, "dev_open": settings.dev_open, "allowed_origins": origins}
+    context = {"role": role, "title": title, "dev_open": settings.dev_open, "allowed_origins": origins, **extra}
     return templates.TemplateResponse(request, name, context)
 
 
@@ -29,9 +30,22 @@ def index() -> RedirectResponse:
     return RedirectResponse("/sidebar")
 
 
-@router.get("/sidebar", response_class=HTMLResponse)
-def sidebar(request: Request) -> HTMLResponse:
-    return _page(request, "sidebar.html", role="agent", title="Tactful")
+# Zendesk opens an app with ``signedUrls`` by POSTing a signed JWT to its URL: the page answers the POST too (the
+# token is not read yet: integrations/zendesk/README.md, "Not built yet").
+@router.api_route("/sidebar", methods=["GET", "POST"], response_class=HTMLResponse)
+def sidebar(request: Request, helpdesk: str = "") -> HTMLResponse:
+    """The agent sidebar; ``?helpdesk=zendesk`` loads Zendesk's app SDK (and only then: the page's scripts are its
+    own and, in that mode, the SDK's origin)."""
+    sdk = request.app.state.container.settings.zendesk_sdk_url if helpdesk == "zendesk" else ""
+    page = _page(request, "sidebar.html", role="agent", title="Tactful", zendesk_sdk_url=sdk)
+    page.headers["Content-Security-Policy"] = " ".join(["script-src 'self'", *_origin(sdk)])
+    return page
+
+
+def _origin(url: str) -> list[str]:
+    """The origin to allow scripts from for ``url`` (none for a path on Tactful itself)."""
+    parts = urlsplit(url)
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
 
 
 @router.get("/supervisor", response_class=HTMLResponse)

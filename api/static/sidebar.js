@@ -1,4 +1,5 @@
-/* The agent sidebar: conversation in, suggestions and a tone check out; embeddable as a Chatwoot dashboard app. */
+/* The agent sidebar: conversation in, suggestions and a tone check out; embeddable as a Chatwoot dashboard app and,
+ * with zendesk.js, as a Zendesk ticket-sidebar app (window.TactfulSidebar is what zendesk.js drives). */
 (function () {
   "use strict";
 
@@ -26,6 +27,8 @@
     seq: 0,
     controller: null,
     gotContext: false,
+    insert: null, // a helpdesk's way to put a phrasing into its reply box (Zendesk: comment.appendText)
+    rewriteTo: null, // and to replace the reply with the rewrite (Zendesk: comment.text)
   };
 
   /** Messages from the conversation box: `customer:` / `agent:` / `bot:` lines; other lines continue the previous one. */
@@ -299,6 +302,23 @@
     return button;
   }
 
+  /** "Insert": the phrasing goes into the helpdesk's reply box (where the helpdesk lets the sidebar write it). */
+  function insertButton(text, index) {
+    if (!state.insert) return null;
+    const button = el("button", { type: "button", class: "small insert", text: "Insert",
+      attrs: { "aria-label": "Insert phrasing " + (index + 1) + " into the reply" } });
+    button.addEventListener("click", async () => {
+      try {
+        await state.insert(text);
+        button.textContent = "Inserted ✓";
+        feedback("empathy", index, "accepted", text);
+      } catch (err) {
+        T.setStatus("The helpdesk did not take the text: " + ((err && err.message) || err), true);
+      }
+    });
+    return button;
+  }
+
   function renderEmpathy(items) {
     fill($("empathy"), items.length ? items.map((item, index) => {
       const button = el("button", { type: "button", class: "small", text: "Copy", attrs: { "aria-label": "Copy phrasing " + (index + 1) } });
@@ -310,7 +330,7 @@
       });
       const note = noteButton(item.text, "Post phrasing " + (index + 1) + " as a private note",
         () => feedback("empathy", index, "accepted", item.text));
-      return el("li", { class: "suggestion" }, el("p", {}, item.text), button, note);
+      return el("li", { class: "suggestion" }, el("p", {}, item.text), insertButton(item.text, index), button, note);
     }) : el("li", { class: "muted small" }, "No phrasing needed here."));
   }
 
@@ -426,7 +446,28 @@
     if (!rewrite) return;
     $("draft").value = rewrite;
     feedback("rewrite", 0, "accepted", rewrite);
+    if (state.rewriteTo) Promise.resolve(state.rewriteTo(rewrite)).catch(T.reportError);
     assistNow();
+  }
+
+  /** A helpdesk's conversation, as its adapter (zendesk.js) read it: shown, then assisted. */
+  function showConversation(context) {
+    state.conversationId = context.id;
+    state.channel = context.channel || null;
+    const customer = context.customer || {};
+    state.customer = customer.id !== undefined && customer.id !== null ? { id: String(customer.id) } : {};
+    state.agent = context.agent || state.agent;
+    $("demo-picker").value = "";
+    $("customer-name").value = customer.name || "";
+    $("conversation").value = formatConversation(context.messages || []);
+    if (parseConversation($("conversation").value).length) assistNow();
+  }
+
+  /** The reply being written in the helpdesk: tone-checked as the agent types. */
+  function setDraft(text) {
+    if ($("draft").value === text) return;
+    $("draft").value = text;
+    assistSoon();
   }
 
   function applyDemo(item) {
@@ -575,6 +616,10 @@
     if (parseConversation($("conversation").value).length) await assistNow();
   }
 
-  window.TactfulSidebar = { parseConversation, formatConversation, originAllowed, applyAppContext };
+  window.TactfulSidebar = {
+    parseConversation, formatConversation, originAllowed, applyAppContext, showConversation, setDraft,
+    onInsert: (fn) => { state.insert = fn; },
+    onRewrite: (fn) => { state.rewriteTo = fn; },
+  };
   T.boot({ setup, load });
 })();
