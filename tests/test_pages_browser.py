@@ -524,6 +524,8 @@ def gate_events(url: str, key: str, installation: str) -> list[dict[str, Any]]:
 def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
     browser: Browser, zendesk_service: str, api_keys: dict[str, str]
 ) -> None:
+    import time
+
     import httpx
 
     url = zendesk_service
@@ -588,20 +590,27 @@ def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
     page.route("**/v1/tone-gate/events", lambda route: route.abort())
     assert save(page, GATED_DRAFT) == {"saved": True}
     expect(page.locator("#gate-status")).to_contain_text("went out unchecked")
+    page.unroute("**/v1/tone")
+    page.route("**/v1/tone", lambda route: None)  # Tactful never answers: the gate gives up after 4 s
+    started = time.monotonic()
+    assert save(page, GATED_DRAFT) == {"saved": True}
+    assert 3.5 < time.monotonic() - started < 9  # well before Zendesk's 10 s
+    expect(page.locator("#gate-status")).to_contain_text("did not answer within 4 s")
     queued = page.evaluate("JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]')")
-    assert [e["kind"] for e in queued] == ["unreachable"]
+    assert [e["kind"] for e in queued] == ["unreachable", "unreachable"]
     assert "unreachable" not in [e["kind"] for e in gate_events(url, api_keys["supervisor"], installation)]
     page.unroute("**/v1/tone")
     page.unroute("**/v1/tone-gate/events")
     assert save(page, SINCERE_DRAFT) == {"saved": True}  # Tactful answers again: the queue is reported
     expect_events = [e for e in gate_events(url, api_keys["supervisor"], installation) if e["kind"] == "unreachable"]
     for _ in range(50):
-        if expect_events:
+        if len(expect_events) == 2:
             break
         page.wait_for_timeout(100)
         expect_events = [e for e in gate_events(url, api_keys["supervisor"], installation)
                          if e["kind"] == "unreachable"]  # fmt: skip
-    [unreachable] = expect_events
+    assert len(expect_events) == 2
+    unreachable = expect_events[0]
     assert unreachable["conversation_id"] == f"zendesk-{installation}-42" and unreachable["agent"] == "900"
     assert page.evaluate("JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]')") == []
 
