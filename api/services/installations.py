@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -27,7 +27,6 @@ class Installation:
     base_url: str
     api_token: str
     webhook_secret: str
-    tone_gate: GatePolicy = field(default_factory=GatePolicy)
 
 
 def installation_json(row: InstallationRow) -> dict[str, Any]:
@@ -135,9 +134,8 @@ class Installations:
             if kind is not None and row.kind != kind:
                 raise NotFound(f"no {kind} installation with id {installation_id!r}", field="installation_id")
             return Installation(
-                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret),
-                GatePolicy.stored(row.tone_gate),
-            )  # fmt: skip
+                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret)
+            )
 
     def tone_gate(self, installation_id: str) -> GatePolicy:
         """The installation's pre-send tone gate (no secret is opened: agents' requests read it)."""

@@ -65,7 +65,6 @@ class GateDecision:
     issues: list[ToneIssue]
     rewrite: str | None
     message: str
-    event_id: str | None = None
 
 
 def decide(report: ToneReport, policy: GatePolicy, *, public: bool) -> GateDecision:

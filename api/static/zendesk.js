@@ -230,7 +230,9 @@
       })
       .then((result) => (result.ok ? true : Promise.reject(result.message))));
     client.on("ticket.conversation.changed", () => readTicket(client).catch(T.reportError));
-    client.on("comment.text.changed", (text) => S.setDraft(plain(text)));
+    client.on("comment.text.changed", () => client.get("ticket.comment")
+      .then((data) => S.setDraft(plain((data["ticket.comment"] || {}).text)))
+      .catch(T.reportError));
     client.invoke("resize", { width: "100%", height: "640px" });
     if (!installation) T.setStatus("The app has no installation id (its settings): the tone gate is off.", true);
     readTicket(client).catch(T.reportError);
