@@ -61,7 +61,8 @@ def verify(secret: str, body: bytes, *, signature: str, timestamp: str, now: flo
         raise SignatureError(f"{TIMESTAMP} is {int(age)} s away from now (at most {MAX_AGE_S})", TIMESTAMP)
     if not signature.strip():
         raise SignatureError(f"{SIGNATURE} is missing: give the webhook a signing secret in Zendesk", SIGNATURE)
-    if not hmac.compare_digest(signature.strip(), sign(secret, body, timestamp)):
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
+    if not hmac.compare_digest(signature.strip().encode(), sign(secret, body, timestamp).encode()):
         raise SignatureError(f"{SIGNATURE} does not match the body", SIGNATURE)
 
 

@@ -104,6 +104,7 @@ def test_the_signature_is_base64_hmac_sha256_of_the_timestamp_and_the_body() -> 
         (sign("another-secret", body, stamp), stamp, now, zendesk.SIGNATURE),
         (sign(SECRET, body + b" ", stamp), stamp, now, zendesk.SIGNATURE),  # another body
         (sign(SECRET, body, "2026-11-30T10:00:01Z"), stamp, now, zendesk.SIGNATURE),  # another timestamp
+        ("sïgnature", stamp, now, zendesk.SIGNATURE),  # not even ASCII: refused, not a 500
     ):
         with pytest.raises(SignatureError) as caught:
             verify(SECRET, body, signature=signature, timestamp=timestamp, now=at)
