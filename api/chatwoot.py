@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from api.errors import invalid_input
+from api.errors import ApiError, invalid_input
 from api.persistence.history_repo import NewMessage
 from api.services.history import HeardConversation, HistoryUnavailable
 from assist.errors import HelpdeskUnavailable, InvalidInput
@@ -190,6 +190,34 @@ class ChatwootClient:
             raise HelpdeskUnavailable(
                 f"Chatwoot did not take the note (POST {url}: {exc})", field="conversation_id"
             ) from exc
+
+    def agent_of_conversation(self, *, account_id: str, conversation_id: str, agent_id: str) -> str | None:
+        """Check, with the installation's token, that the conversation exists in the account and that ``agent_id``
+        is one of the account's agents; the agent's name. ``ApiError`` (403) when Chatwoot says no,
+        ``HelpdeskUnavailable`` when it does not answer."""
+        account = f"{self.base_url}/api/v1/accounts/{account_id}"
+        self._get(f"{account}/conversations/{conversation_id}", refused="Chatwoot does not show this conversation "
+                  "to the installation's token", field="conversation_id")  # fmt: skip
+        listed = self._get(f"{account}/agents", refused="Chatwoot does not list this account's agents to the "
+                           "installation's token", field="account_id")  # fmt: skip
+        agents = listed if isinstance(listed, list) else _dict(listed).get("payload") or []
+        found = next((a for a in agents if isinstance(a, dict) and str(a.get("id")) == agent_id), None)
+        if found is None:
+            raise ApiError("forbidden", f"Chatwoot has no agent {agent_id} in account {account_id}", field="agent_id")
+        name = found.get("available_name") or found.get("name")
+        return str(name)[:200] if name else None
+
+    def _get(self, url: str, *, refused: str, field: str) -> Any:
+        try:
+            response = httpx.get(url, headers={"api_access_token": self.token}, timeout=self.timeout_s)
+            response.raise_for_status()
+            return response.json()
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code in (401, 403, 404):
+                raise ApiError("forbidden", f"{refused} ({exc.response.status_code})", field=field) from exc
+            raise HelpdeskUnavailable(f"Chatwoot did not answer GET {url}: {exc}", field=field) from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise HelpdeskUnavailable(f"Chatwoot cannot be reached (GET {url}: {exc})", field=field) from exc
 
     def messages(self, locator: dict[str, str]) -> list[NewMessage]:
         url = (

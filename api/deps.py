@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.auth import require
+from api.agent_tokens import AgentClaims
+from api.auth import require, token_claims
 from api.container import Container
 
 
@@ -21,3 +22,5 @@ SupervisorRole = Annotated[str, Depends(require("supervisor"))]
 CaseRole = Annotated[str, Depends(require("agent", "supervisor"))]  # the case journey: agents and supervisors
 KnowledgeRole = Annotated[str, Depends(require("knowledge"))]
 AnyRole = Annotated[str, Depends(require("agent", "supervisor", "knowledge"))]
+# The agent token's claims when the request carries one (None for a key): routes scope what a token may touch.
+AgentToken = Annotated[AgentClaims | None, Depends(token_claims)]

@@ -593,6 +593,36 @@ class HelpdeskContextOut(BaseModel):
     messages: list[HelpdeskMessage]
 
 
+class HelpdeskTokenIn(_In):
+    """An agent of a Chatwoot or Zammad installation asks for a token for one conversation (no key: Tactful checks
+    the agent and the conversation through the helpdesk's API with the installation's token)."""
+
+    installation_id: str = Field(min_length=1, max_length=40)
+    conversation_id: str = Field(min_length=1, max_length=40, pattern=r"^\d+$",
+                                 description="Chatwoot's conversation (display) id or Zammad's ticket id")  # fmt: skip
+    agent_id: str = Field(min_length=1, max_length=40, pattern=r"^\d+$", description="the helpdesk's user id")
+    account_id: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^\d+$",
+                                   description="Chatwoot's account (required for Chatwoot)")  # fmt: skip
+
+
+class TokenAgent(BaseModel):
+    id: str
+    name: str | None
+
+
+class AgentTokenOut(BaseModel):
+    """A short-lived agent token: ``Authorization: Bearer <token>`` until ``expires_at``; refresh it before then."""
+
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: str = Field(description="ISO-8601")
+    expires_in: int = Field(description="seconds from now")
+    installation_id: str
+    conversation_id: str | None = Field(description="the one conversation the token acts on (null: the "
+                                        "installation's conversations)")  # fmt: skip
+    agent: TokenAgent
+
+
 # --- the pre-send tone gate's events ----------------------------------------------------------------------------
 
 ToneGateEventKind = Literal["blocked", "overridden", "unreachable"]

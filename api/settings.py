@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # The key that encrypts helpdesk installations' API tokens and webhook secrets at rest (a Fernet key:
     # `tactful installation key` prints a new one). Without it, installations cannot be added.
     secret_key: SecretStr = SecretStr("")
+    # Agents of a helpdesk installation sign in as themselves with short-lived tokens (api/agent_tokens.py), signed
+    # with a key derived from this secret (empty: from TACTFUL_SECRET_KEY, else from the API keys). A token lasts
+    # agent_token_ttl_s and the sidebar refreshes it before then, for at most agent_token_max_age_s after the
+    # helpdesk last vouched for the agent.
+    agent_token_secret: SecretStr = SecretStr("")
+    agent_token_ttl_s: int = Field(default=900, ge=60, le=86400)
+    agent_token_max_age_s: int = Field(default=43200, ge=60, le=30 * 86400)
     # Requests per minute each API key may make to /v1 (bursts up to it; 0: no limit). Per process for now.
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
@@ -150,6 +157,7 @@ class Settings(BaseSettings):
             ("TACTFUL_CHATWOOT_API_TOKEN", self.chatwoot_api_token),
             ("TACTFUL_SURVEY_SECRET", self.survey_secret),
             ("TACTFUL_SECRET_KEY", self.secret_key),
+            ("TACTFUL_AGENT_TOKEN_SECRET", self.agent_token_secret),
         ):
             if PLACEHOLDER in value.get_secret_value():
                 raise ConfigError(

@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 
+from api.errors import ApiError
 from api.persistence.history_repo import NewMessage
 from api.services.history import HeardConversation
 from assist.errors import HelpdeskUnavailable, InvalidInput
 from assist.models import MAX_TEXT_CHARS
 
+AGENT_ROLES = {"Agent", "Admin"}  # Zammad's role names (a user's ``roles`` with ?expand=true)
 SENDERS = {"Customer": "customer", "Agent": "agent"}
 CHANNELS = {"email": "email", "phone": "phone", "sms": "sms", "web": "chat", "chat": "chat", "note": "chat",
             "twitter status": "social", "twitter direct-message": "social", "facebook feed post": "social",
@@ -114,6 +116,38 @@ class ZammadClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+
+    def agent_of_ticket(self, *, ticket_id: str, agent_id: str) -> str | None:
+        """Check, with the installation's token, that the ticket exists and that ``agent_id`` is an active user with
+        the Agent (or Admin) role and, when Zammad lists them, access to the ticket's group; the agent's name.
+        ``ApiError`` (403) when Zammad says no, ``HelpdeskUnavailable`` when it does not answer."""
+        ticket = self._get(f"/api/v1/tickets/{ticket_id}", refused="Zammad does not show this ticket to the "
+                           "installation's token", field="conversation_id")  # fmt: skip
+        user = self._get(f"/api/v1/users/{agent_id}?expand=true", refused=f"Zammad has no user {agent_id} "
+                         "visible to the installation's token", field="agent_id")  # fmt: skip
+        if not isinstance(ticket, dict) or not isinstance(user, dict):
+            raise HelpdeskUnavailable("Zammad answered something else than a ticket and a user", field="agent_id")
+        if user.get("active") is False or not AGENT_ROLES & {str(r) for r in user.get("roles") or []}:
+            raise ApiError("forbidden", f"Zammad user {agent_id} is not an active agent", field="agent_id")
+        groups = user.get("group_ids")
+        if isinstance(groups, dict) and ticket.get("group_id") is not None and str(ticket["group_id"]) not in groups:
+            raise ApiError("forbidden", f"Zammad agent {agent_id} has no access to this ticket's group",
+                           field="agent_id")  # fmt: skip
+        name = " ".join(str(user.get(k) or "") for k in ("firstname", "lastname")).strip()
+        return name[:200] or None
+
+    def _get(self, path: str, *, refused: str, field: str) -> Any:
+        url = f"{self.base_url}{path}"
+        try:
+            response = httpx.get(url, headers={"Authorization": f"Token token={self.token}"}, timeout=self.timeout_s)
+            response.raise_for_status()
+            return response.json()
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code in (401, 403, 404):
+                raise ApiError("forbidden", f"{refused} ({exc.response.status_code})", field=field) from exc
+            raise HelpdeskUnavailable(f"Zammad did not answer GET {url}: {exc}", field=field) from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise HelpdeskUnavailable(f"Zammad cannot be reached (GET {url}: {exc})", field=field) from exc
 
     def add_note(self, ticket_id: str, text: str) -> str:
         """An internal note on the ticket; its article id."""

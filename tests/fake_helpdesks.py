@@ -4,6 +4,7 @@ record what Tactful sends, so that a note is asserted, not assumed."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,12 +21,16 @@ def answer(handler: BaseHTTPRequestHandler, status: int, payload: object) -> Non
 
 class FakeChatwootNotes:
     """Chatwoot's messages API: records each private note (path, token header, body) and answers its id; lists
-    the messages of the conversations in ``visible`` (by their messages path) to ``token``, 404 for any other."""
+    the messages of the conversations in ``visible`` (by their messages path) to ``token``, shows the conversations
+    in ``conversations`` (by their path) and each account's ``agents``; 404 for anything else."""
 
     def __init__(self, *, token: str = "cw-token") -> None:
         fake = self
         self.notes: list[tuple[str, str, dict[str, Any]]] = []
         self.visible: dict[str, list[dict[str, Any]]] = {}
+        self.conversations: set[str] = set()
+        self.agents: dict[str, list[dict[str, Any]]] = {}
+        self.gets: list[str] = []
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -37,11 +42,18 @@ class FakeChatwootNotes:
                 answer(self, 200, {"id": 9000 + len(fake.notes), "private": True})
 
             def do_GET(self) -> None:
-                listed = fake.visible.get(self.path)
-                if listed is None or self.headers.get("api_access_token") != token:
+                fake.gets.append(self.path)
+                agents = re.fullmatch(r"/api/v1/accounts/(\d+)/agents", self.path)
+                if self.headers.get("api_access_token") != token:
                     answer(self, 404, {"error": "Resource could not be found"})
+                elif self.path in fake.visible:
+                    answer(self, 200, {"meta": {}, "payload": fake.visible[self.path]})
+                elif self.path in fake.conversations:
+                    answer(self, 200, {"id": int(self.path.rsplit("/", 1)[1]), "status": "open", "messages": []})
+                elif agents and agents.group(1) in fake.agents:
+                    answer(self, 200, fake.agents[agents.group(1)])
                 else:
-                    answer(self, 200, {"meta": {}, "payload": listed})
+                    answer(self, 404, {"error": "Resource could not be found"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -53,12 +65,14 @@ class FakeChatwootNotes:
 
 class FakeZammad:
     """Zammad's ticket_articles API: records each note (with its Authorization header) and answers its id, or
-    fails with ``status`` when a test sets it."""
+    fails with ``status`` when a test sets it; shows ``tickets`` and ``users`` (by id) to ``token``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, token: str = "zammad-token-abc") -> None:
         fake = self
         self.notes: list[tuple[str, dict[str, Any]]] = []
         self.status = 201
+        self.tickets: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -70,6 +84,17 @@ class FakeZammad:
                 known = self.path == "/api/v1/ticket_articles"
                 ok = known and fake.status == 201
                 answer(self, fake.status if known else 404, {"id": 700 + len(fake.notes)} if ok else {"error": "boom"})
+
+            def do_GET(self) -> None:
+                found = re.fullmatch(r"/api/v1/(tickets|users)/(\d+)(\?expand=true)?", self.path)
+                listed = {"tickets": fake.tickets, "users": fake.users}[found.group(1)] if found else {}
+                item = listed.get(found.group(2)) if found else None
+                if self.headers.get("Authorization") != f"Token token={token}":
+                    answer(self, 401, {"error": "authentication failed"})
+                elif item is None:
+                    answer(self, 404, {"error": "Not authorized"})
+                else:
+                    answer(self, 200, item)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

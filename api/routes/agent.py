@@ -6,8 +6,11 @@ import json
 
 from fastapi import APIRouter, Response
 
+from api.agent_tokens import AgentClaims
+from api.auth import acting_agent, check_conversation
 from api.container import DEMO_CONVERSATIONS
-from api.deps import AgentRole, ContainerDep
+from api.deps import AgentRole, AgentToken, ContainerDep
+from api.errors import ApiError
 from api.persistence import review_repo
 from api.schemas import (
     AssistIn,
@@ -23,12 +26,14 @@ from api.schemas import (
 )
 from api.services.tone_gate import decide, excerpt
 from assist.errors import NotFound
+from assist.models import Agent, Conversation
 
 router = APIRouter(prefix="/v1", tags=["agent"])
 
 
 @router.post("/search", response_model=SearchOut)
-def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> SearchOut:
+def search(body: SearchIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> SearchOut:
+    check_conversation(token, body.conversation_id, field="conversation_id")
     filters = {k: v for k, v in (body.filters.model_dump() if body.filters else {}).items() if v}
     passages, language = container.assist.search(
         body.query, k=body.k, language=body.language, filters=filters, conversation_id=body.conversation_id
@@ -37,14 +42,29 @@ def search(body: SearchIn, container: ContainerDep, _: AgentRole) -> SearchOut:
 
 
 @router.post("/assist", response_model=AssistOut)
-def assist(body: AssistIn, container: ContainerDep, _: AgentRole) -> AssistOut:
-    return AssistOut.model_validate(container.assist.assist(body.conversation, draft=body.draft).payload())
+def assist(body: AssistIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> AssistOut:
+    conversation = as_token_agent(token, body.conversation)
+    return AssistOut.model_validate(container.assist.assist(conversation, draft=body.draft).payload())
+
+
+def as_token_agent(token: AgentClaims | None, conversation: Conversation) -> Conversation:
+    """With an agent token: the conversation must be one the token may act on, and its agent is the token's (the
+    name and the rest of what the sidebar sent are kept when the id is the same)."""
+    if token is None:
+        return conversation
+    check_conversation(token, conversation.id, field="conversation.id")
+    sent = conversation.agent
+    kept = sent.model_dump(exclude={"id", "name"}) if sent is not None and sent.id == token.agent_id else {}
+    name = token.agent_name or (sent.name if sent is not None and sent.id == token.agent_id else None)
+    return conversation.model_copy(update={"agent": Agent(id=token.agent_id, name=name, **kept)})
 
 
 @router.post("/tone", response_model=ToneOut)
-def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneOut:
+def tone(body: ToneIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> ToneOut:
     """The tone check; with ``gate``, also whether the installation's pre-send gate holds the reply back (a held
     reply is recorded as a ``blocked`` event for supervisors)."""
+    if body.conversation is not None:
+        body.conversation = as_token_agent(token, body.conversation)
     report = container.assist.check_tone(
         body.text,
         language=body.language,
@@ -55,6 +75,10 @@ def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneOut:
     if body.gate is None:
         return ToneOut.model_validate(report.model_dump())
     gate = body.gate
+    if token is not None:
+        check_installation(token, gate.installation_id, field="gate.installation_id")
+        check_conversation(token, gate.conversation_id, field="gate.conversation_id")
+        gate.agent = acting_agent(token, gate.agent, field="gate.agent")
     decision = decide(report, container.installations.tone_gate(gate.installation_id), public=gate.public)
     event = None
     if decision.blocked:
@@ -67,6 +91,12 @@ def tone(body: ToneIn, container: ContainerDep, _: AgentRole) -> ToneOut:
         rewrite=decision.rewrite, message=decision.message, event_id=event["id"] if event else None,
     )  # fmt: skip
     return ToneOut.model_validate(report.model_dump() | {"gate": answer})
+
+
+def check_installation(token: AgentClaims, installation_id: str | None, *, field: str) -> None:
+    """403 when an agent token names another installation than its own."""
+    if installation_id and installation_id != token.installation_id:
+        raise ApiError("forbidden", f"this agent token belongs to installation {token.installation_id}", field=field)
 
 
 @router.post("/feedback", status_code=204)

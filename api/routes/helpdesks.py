@@ -8,15 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import require
+from api.agent_tokens import AgentTokens, token_json
+from api.auth import check_conversation, require
 from api.chatwoot import ChatwootClient
 from api.container import Container
-from api.deps import AgentRole, ContainerDep
+from api.deps import AgentRole, AgentToken, ContainerDep
 from api.errors import ApiError
 from api.schemas import (
+    AgentTokenOut,
     HelpdeskContextIn,
     HelpdeskContextOut,
     HelpdeskMessage,
+    HelpdeskTokenIn,
     InstallationIn,
     InstallationOut,
     InstallationPatch,
@@ -73,7 +76,9 @@ def delete_installation(installation_id: str, container: ContainerDep, _: AdminR
 
 
 @router.post("/helpdesk/context", response_model=HelpdeskContextOut)
-async def helpdesk_context(body: HelpdeskContextIn, container: ContainerDep, _: AgentRole) -> HelpdeskContextOut:
+async def helpdesk_context(
+    body: HelpdeskContextIn, container: ContainerDep, _: AgentRole, agent_token: AgentToken
+) -> HelpdeskContextOut:
     """The conversation a helpdesk frame posted, read again through the helpdesk's API with the installation's
     token: a context for a conversation the token cannot see is refused (403); none is trusted as posted."""
     if body.installation_id:
@@ -84,6 +89,7 @@ async def helpdesk_context(body: HelpdeskContextIn, container: ContainerDep, _: 
         prefix = "chatwoot"
         if not (url and token):
             raise NotFound("no Chatwoot API is configured to check a posted context", field="installation_id")
+    check_conversation(agent_token, f"{prefix}-{body.conversation_id}", field="conversation_id")
     locator = {"account_id": body.account_id, "conversation_id": body.conversation_id}
     try:
         messages = await run_in_threadpool(ChatwootClient(url, token).messages, locator)
@@ -102,11 +108,53 @@ async def helpdesk_context(body: HelpdeskContextIn, container: ContainerDep, _: 
 
 
 @router.post("/conversations/{conversation_id}/notes", response_model=NoteOut, status_code=201)
-async def add_note(conversation_id: str, body: NoteIn, container: ContainerDep, _: AgentRole) -> NoteOut:
+async def add_note(
+    conversation_id: str, body: NoteIn, container: ContainerDep, _: AgentRole, token: AgentToken
+) -> NoteOut:
     """Post a suggestion as an internal note to the conversation's helpdesk: a Zammad ticket article with
     ``internal: true``, or a Chatwoot private message. 502 when the helpdesk does not take it."""
+    check_conversation(token, conversation_id, field="conversation_id")
     write = _note_writer(conversation_id, container)
     return NoteOut(helpdesk_note_id=await run_in_threadpool(write, body.text))
+
+
+@router.post("/helpdesk/token", response_model=AgentTokenOut, status_code=201)
+async def helpdesk_token(body: HelpdeskTokenIn, container: ContainerDep) -> AgentTokenOut:
+    """A short-lived agent token for one conversation of a Chatwoot or Zammad installation (no key): Tactful asks
+    the helpdesk, with the installation's token, whether the conversation exists and ``agent_id`` is its agent.
+    403 when the helpdesk says no, 502 when it does not answer, 404 for an unknown installation."""
+    installation = container.installations.get(body.installation_id)
+    if installation.kind == "zendesk":
+        raise InvalidInput("Zendesk agents sign in with the app's signed JWT (POST /sidebar), not here",
+                           field="installation_id")  # fmt: skip
+    if installation.kind == "chatwoot":
+        if body.account_id is None:
+            raise InvalidInput("a Chatwoot installation needs the conversation's account_id", field="account_id")
+        client = ChatwootClient(installation.base_url, installation.api_token)
+        account_id = body.account_id
+        name = await run_in_threadpool(lambda: client.agent_of_conversation(
+            account_id=account_id, conversation_id=body.conversation_id, agent_id=body.agent_id))  # fmt: skip
+    else:
+        zammad = ZammadClient(installation.base_url, installation.api_token)
+        name = await run_in_threadpool(
+            lambda: zammad.agent_of_ticket(ticket_id=body.conversation_id, agent_id=body.agent_id)
+        )
+    token, claims = AgentTokens(container.settings).issue(
+        installation_id=installation.id, agent_id=body.agent_id, agent_name=name,
+        conversation_id=f"{installation.kind}-{installation.id}-{body.conversation_id}",
+    )  # fmt: skip
+    return AgentTokenOut.model_validate(token_json(token, claims))
+
+
+@router.post("/helpdesk/token/refresh", response_model=AgentTokenOut)
+def refresh_helpdesk_token(container: ContainerDep, _: AgentRole, token: AgentToken) -> AgentTokenOut:
+    """The caller's agent token again with a later expiry (``Authorization: Bearer <agent token>``), for up to
+    ``TACTFUL_AGENT_TOKEN_MAX_AGE_S`` after the helpdesk vouched for the agent; then 401: sign in again."""
+    if token is None:
+        raise InvalidInput("only an agent token is refreshed: send it as Authorization: Bearer <token>",
+                           field="authorization")  # fmt: skip
+    fresh, claims = AgentTokens(container.settings).refresh(token)
+    return AgentTokenOut.model_validate(token_json(fresh, claims))
 
 
 def _note_writer(conversation_id: str, container: Container) -> Callable[[str], str]:

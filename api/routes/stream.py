@@ -15,7 +15,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import AgentRole, ContainerDep
+from api.deps import AgentRole, AgentToken, ContainerDep
+from api.routes.agent import as_token_agent
 from api.schemas import AssistIn
 
 router = APIRouter(prefix="/v1", tags=["agent"])
@@ -34,10 +35,10 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 
 @router.post("/assist/stream", response_class=EventStream)
-def assist_stream(body: AssistIn, container: ContainerDep, _: AgentRole) -> StreamingResponse:
+def assist_stream(body: AssistIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> StreamingResponse:
     """Server-sent events: ``assist`` (the rules answer, with ``pending``), a ``part`` per part the LLM improved,
     then ``done`` (the final Assistance)."""
-    events = container.assist.stream(body.conversation, draft=body.draft)
+    events = container.assist.stream(as_token_agent(token, body.conversation), draft=body.draft)
     return StreamingResponse(
         _encoded(events),
         media_type="text/event-stream",

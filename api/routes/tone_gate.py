@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AgentRole, ContainerDep, SupervisorRole
+from api.auth import acting_agent, check_conversation
+from api.deps import AgentRole, AgentToken, ContainerDep, SupervisorRole
+from api.routes.agent import check_installation
 from api.schemas import ToneGateEventIn, ToneGateEventKind, ToneGateEventOut, ToneGateEventsOut
 
 router = APIRouter(prefix="/v1/tone-gate", tags=["tone gate"])
 
 
 @router.post("/events", response_model=ToneGateEventOut, status_code=201)
-def record_event(body: ToneGateEventIn, container: ContainerDep, _: AgentRole, response: Response) -> ToneGateEventOut:
+def record_event(
+    body: ToneGateEventIn, container: ContainerDep, _: AgentRole, token: AgentToken, response: Response
+) -> ToneGateEventOut:
     """A reply sent anyway (``overridden``), sent unchecked because Tactful did not answer in time
     (``unreachable``, reported when Tactful answers again, with ``occurred_at``), or held back (``blocked``: the
     check with ``gate`` records it itself). An ``id`` already stored answers that event (200), stored once."""
+    if token is not None:
+        check_installation(token, body.installation_id, field="installation_id")
+        check_conversation(token, body.conversation_id, field="conversation_id")
+        body.agent = acting_agent(token, body.agent)
+        body.installation_id = body.installation_id or token.installation_id
     if body.id is not None:
         known = container.tone_gate.get(body.id)
         if known is not None:
