@@ -77,6 +77,12 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"tactful: --tone-gate is not JSON: {exc}", file=sys.stderr)
         return 2
+    try:
+        key_file = getattr(args, "app_public_key", None)
+        app_key = Path(key_file).read_text() if key_file else None
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"tactful: --app-public-key: cannot read {key_file}: {exc}", file=sys.stderr)
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database)
     installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
@@ -84,13 +90,15 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "add":
             fields = {"kind": args.kind, "name": args.name, "base_url": args.base_url, "api_token": args.api_token,
                       "webhook_secret": args.webhook_secret, "allowed_origins": args.origin}  # fmt: skip
-            body = InstallationIn.model_validate(fields | ({"tone_gate": gate} if gate is not None else {}))
+            extra = {"tone_gate": gate, "app_public_key": app_key}
+            body = InstallationIn.model_validate(fields | {k: v for k, v in extra.items() if v is not None})
             print(json.dumps(installations.create(**body.model_dump())))
         elif args.action == "update":
-            changes = {"name": args.name, "allowed_origins": args.origin or None, "tone_gate": gate}
+            changes = {"name": args.name, "allowed_origins": args.origin or None, "tone_gate": gate,
+                       "app_public_key": app_key}  # fmt: skip
             patch = InstallationPatch.model_validate({k: v for k, v in changes.items() if v is not None})
             if not patch.model_fields_set:
-                print("tactful: give --name, --origin, --tone-gate or several", file=sys.stderr)
+                print("tactful: give --name, --origin, --tone-gate, --app-public-key or several", file=sys.stderr)
                 return 2
             print(json.dumps(installations.update(args.id, **patch.model_dump(exclude_unset=True))))
         elif args.action == "list":
@@ -161,11 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--origin", action="append", default=[], help="an allowed frame origin (repeatable)")
     add.add_argument("--tone-gate", help='the pre-send tone gate, as JSON: {"block_kinds": [...], "min_score": '
                      'null, "allow_override": true, "public_only": true} (default: the default gate)')  # fmt: skip
+    add.add_argument("--app-public-key", metavar="PEM_FILE", help="Zendesk: a file holding the app's public key")
     update = inst_sub.add_parser("update", help="change an installation's name, frame origins or tone gate")
     update.add_argument("id")
     update.add_argument("--name")
     update.add_argument("--origin", action="append", default=[], help="replaces the allowed frame origins")
     update.add_argument("--tone-gate", help="the pre-send tone gate, as JSON (see add)")
+    update.add_argument("--app-public-key", metavar="PEM_FILE", help="Zendesk: a file holding the app's public key")
     inst_sub.add_parser("list", help="list the installations")
     rotate = inst_sub.add_parser("rotate", help="replace an installation's API token and/or webhook secret")
     rotate.add_argument("id")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
+from api.secrets import rsa_public_key
 from api.services.tone_gate import DEFAULT_BLOCK_KINDS, EXCERPT_CHARS, known_kinds
 from assist.errors import InvalidInput
 from assist.language import validate_language
@@ -522,6 +523,16 @@ class ToneGateOut(BaseModel):
 Origins = list[Annotated[str, StringConstraints(pattern=_ORIGIN)]]
 
 
+def _rsa_public_key(value: str) -> str:
+    rsa_public_key(value)  # ValueError (a 422 naming the field) for anything else
+    return value.strip() + "\n"
+
+
+AppPublicKey = Annotated[str, Field(max_length=10_000), AfterValidator(_rsa_public_key)]
+APP_PUBLIC_KEY = ("Zendesk: the app's RSA public key (PEM), to verify the signed app JWT agents sign in with "
+                  "(not a secret)")  # fmt: skip
+
+
 class InstallationIn(_In):
     kind: HelpdeskKind
     name: str = Field(min_length=1, max_length=200)
@@ -531,6 +542,7 @@ class InstallationIn(_In):
     webhook_secret: str = Field(min_length=8, max_length=2000, description="encrypted at rest, never answered")
     allowed_origins: Origins = Field(default_factory=list, max_length=20)
     tone_gate: ToneGate = Field(default_factory=ToneGate)
+    app_public_key: AppPublicKey | None = Field(default=None, description=APP_PUBLIC_KEY)
 
 
 class InstallationPatch(_In):
@@ -539,6 +551,7 @@ class InstallationPatch(_In):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     allowed_origins: Origins | None = Field(default=None, max_length=20)
     tone_gate: ToneGate | None = None
+    app_public_key: AppPublicKey | None = Field(default=None, description=APP_PUBLIC_KEY)
 
 
 class InstallationOut(BaseModel):
@@ -550,6 +563,7 @@ class InstallationOut(BaseModel):
     base_url: str
     allowed_origins: list[str]
     tone_gate: ToneGateOut
+    app_public_key: str | None = Field(default=None, description=APP_PUBLIC_KEY)
     created_at: str
     rotated_at: str | None = None
 

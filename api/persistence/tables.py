@@ -212,6 +212,8 @@ class InstallationRow(Base):
     allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The pre-send tone gate (api/services/tone_gate.py): {} is the default gate.
     tone_gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # Zendesk's app public key (PEM; not a secret): verifies the signed app JWT the sidebar is opened with.
+    app_public_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

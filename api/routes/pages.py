@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -9,7 +10,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from api.agent_tokens import AgentTokens, token_json
 from api.survey import SurveyLinks
+from api.zendesk_jwt import SignedUrlError, verify_app_jwt
+from assist.errors import NotFound
 from assist.follow_ups import BANK as FOLLOW_UPS
 from prompts import load_bank
 
@@ -30,15 +34,63 @@ def index() -> RedirectResponse:
     return RedirectResponse("/sidebar")
 
 
-# Zendesk opens an app with ``signedUrls`` by POSTing a signed JWT to its URL: the page answers the POST too (the
-# token is not read yet: integrations/zendesk/README.md, "Not built yet").
-@router.api_route("/sidebar", methods=["GET", "POST"], response_class=HTMLResponse)
+@router.get("/sidebar", response_class=HTMLResponse)
 def sidebar(request: Request, helpdesk: str = "") -> HTMLResponse:
     """The agent sidebar; ``?helpdesk=zendesk`` loads Zendesk's app SDK (and only then: the page's scripts are its
     own and, in that mode, the SDK's origin)."""
+    return _sidebar(request, helpdesk)
+
+
+# Zendesk opens an app with ``signedUrls`` by POSTing its signed JWT (form field ``token``) to the app's URL.
+@router.post("/sidebar", response_class=HTMLResponse)
+async def signed_sidebar(request: Request, helpdesk: str = "", installation: str = "") -> HTMLResponse:
+    """The sidebar opened by Zendesk with a signed app JWT: verified with the installation's app public key, it is
+    exchanged for a short-lived agent token embedded in the page (held in memory by the page's script: not in the
+    URL, not a cookie). A refused JWT answers the page with the reason, no token, and the key sign-in."""
+    given = (await request.form()).get("token")
+    if not isinstance(given, str) or not given.strip():
+        return _sidebar(request, helpdesk)  # signedUrls off: agents sign in with a key as before
+    try:
+        agent_token = _exchange(request, given, installation)
+    except SignInRefused as exc:
+        return _sidebar(request, helpdesk, sign_in_error=str(exc), status_code=exc.status)
+    return _sidebar(request, helpdesk, agent_token=json.dumps(agent_token))
+
+
+class SignInRefused(ValueError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _exchange(request: Request, jwt: str, installation: str) -> dict[str, object]:
+    """The agent token for a Zendesk app JWT; ``SignInRefused`` saying why not."""
+    container = request.app.state.container
+    if not installation:
+        raise SignInRefused("the app's URL has no ?installation=<id>: Tactful cannot check the signed token", 422)
+    try:
+        base_url, public_key = container.installations.app_public_key(installation, kind="zendesk")
+    except NotFound as exc:
+        raise SignInRefused(f"{exc.message}: the app's installation_id setting is wrong", 404) from exc
+    if not public_key:
+        raise SignInRefused("this installation has no app_public_key: an admin sets it (PATCH /v1/installations) "
+                            "before agents can sign in with Zendesk's signed token", 409)  # fmt: skip
+    try:
+        agent = verify_app_jwt(jwt, public_key_pem=public_key, base_url=base_url)
+    except SignedUrlError as exc:
+        raise SignInRefused(f"Zendesk's signed token is refused: {exc}", 401) from exc
+    token, claims = AgentTokens(container.settings).issue(
+        installation_id=installation, agent_id=agent.id, agent_name=agent.name
+    )
+    return token_json(token, claims)
+
+
+def _sidebar(request: Request, helpdesk: str, *, status_code: int = 200, **extra: object) -> HTMLResponse:
     sdk = request.app.state.container.settings.zendesk_sdk_url if helpdesk == "zendesk" else ""
-    page = _page(request, "sidebar.html", role="agent", title="Tactful", zendesk_sdk_url=sdk)
+    page = _page(request, "sidebar.html", role="agent", title="Tactful", zendesk_sdk_url=sdk, **extra)
+    page.status_code = status_code
     page.headers["Content-Security-Policy"] = " ".join(["script-src 'self'", *_origin(sdk)])
+    page.headers["Cache-Control"] = "no-store"  # a page may carry an agent token
     return page
 
 

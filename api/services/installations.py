@@ -27,6 +27,7 @@ class Installation:
     base_url: str
     api_token: str
     webhook_secret: str
+    app_public_key: str | None = None
 
 
 def installation_json(row: InstallationRow) -> dict[str, Any]:
@@ -37,6 +38,7 @@ def installation_json(row: InstallationRow) -> dict[str, Any]:
         "base_url": row.base_url,
         "allowed_origins": list(row.allowed_origins or []),
         "tone_gate": GatePolicy.stored(row.tone_gate).as_json(),
+        "app_public_key": row.app_public_key,
         "created_at": iso(row.created_at),
         "rotated_at": iso(row.rotated_at) or None,
     }
@@ -71,6 +73,7 @@ class Installations:
         webhook_secret: str,
         allowed_origins: list[str],
         tone_gate: dict[str, Any] | None = None,
+        app_public_key: str | None = None,
     ) -> dict[str, Any]:
         if not api_token and kind != "zendesk":  # Zendesk's sidebar app writes into the reply box itself
             raise InvalidInput(f"a {kind} installation needs the helpdesk's API token", field="api_token")
@@ -78,6 +81,7 @@ class Installations:
             id=uuid.uuid4().hex[:12], kind=kind, name=name, base_url=base_url.rstrip("/"),
             api_token=self.box.seal(api_token), webhook_secret=self.box.seal(webhook_secret),
             allowed_origins=allowed_origins, tone_gate=GatePolicy.stored(tone_gate).as_json(),
+            app_public_key=app_public_key,
         )  # fmt: skip
         with self.db.session() as s:
             s.add(row)
@@ -108,6 +112,7 @@ class Installations:
         name: str | None = None,
         allowed_origins: Sequence[str] | None = None,
         tone_gate: dict[str, Any] | None = None,
+        app_public_key: str | None = None,
     ) -> dict[str, Any]:
         """Change what is given (secrets change through ``rotate``)."""
         with self.db.session() as s:
@@ -118,6 +123,8 @@ class Installations:
                 row.allowed_origins = [*allowed_origins]
             if tone_gate is not None:
                 row.tone_gate = GatePolicy.stored(tone_gate).as_json()
+            if app_public_key is not None:
+                row.app_public_key = app_public_key
             updated = installation_json(row)
         self._origins = None
         return updated
@@ -134,8 +141,18 @@ class Installations:
             if kind is not None and row.kind != kind:
                 raise NotFound(f"no {kind} installation with id {installation_id!r}", field="installation_id")
             return Installation(
-                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret)
-            )
+                row.id, row.kind, row.base_url, self.box.open(row.api_token), self.box.open(row.webhook_secret),
+                row.app_public_key,
+            )  # fmt: skip
+
+    def app_public_key(self, installation_id: str, *, kind: str) -> tuple[str, str | None]:
+        """The installation's base URL and app public key (no secret is opened: the sidebar's sign-in reads it);
+        ``NotFound`` when unknown or of another kind."""
+        with self.db.session() as s:
+            row = self._row(s, installation_id)
+            if row.kind != kind:
+                raise NotFound(f"no {kind} installation with id {installation_id!r}", field="installation_id")
+            return row.base_url, row.app_public_key
 
     def tone_gate(self, installation_id: str) -> GatePolicy:
         """The installation's pre-send tone gate (no secret is opened: agents' requests read it)."""
