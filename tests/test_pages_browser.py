@@ -475,6 +475,59 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
         fake.server.shutdown()
 
 
+def test_a_chatwoot_agent_signs_in_as_themselves_without_a_key_in_the_link(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str]
+) -> None:
+    import httpx
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import make_settings
+    from tests.fake_helpdesks import FakeChatwootNotes
+
+    fake = FakeChatwootNotes()
+    fake.conversations.add("/api/v1/accounts/3/conversations/4343")
+    fake.agents["3"] = [{"id": 21, "name": "Ann Agent"}]
+    fake.visible["/api/v1/accounts/3/conversations/4343/messages"] = [
+        {"id": 1, "content": "My parcel is late, where is it?", "message_type": 0, "created_at": 1764496800},
+    ]
+    settings = make_settings(tmp_path_factory.mktemp("agent-token"), secret_key=Fernet.generate_key().decode())
+    try:
+        with serving(settings) as url:
+            body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
+                    "webhook_secret": "browser-hook-secret"}  # fmt: skip
+            admin = {"Authorization": f"Bearer {api_keys['admin']}"}
+            installation = httpx.post(f"{url}/v1/installations", json=body, headers=admin).json()["id"]
+            context = {"event": "appContext", "data": {
+                "conversation": {"id": 4343, "account_id": 3, "messages": [
+                    {"message_type": 0, "content": "My parcel is late, where is it?"}]},
+                "contact": {"id": 7, "name": "Zoe Adams"}, "currentAgent": {"id": 21, "name": "Ann"}}}  # fmt: skip
+            html = f"""<!doctype html><body><script>
+              window.addEventListener("message", (e) => {{
+                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
+              }});
+            </script><iframe id="app" src="/sidebar?installation={installation}" width="360" height="700"></iframe></body>"""
+            page = new_page(browser, width=400, height=800)
+            sent: list[tuple[str, str]] = []
+            page.on("request", lambda r: sent.append((r.url, r.headers.get("authorization", ""))))
+            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+            page.goto(f"{url}/__host")
+            frame = page.frame_locator("#app")
+            expect(frame.locator("#conversation")).to_have_value("customer: My parcel is late, where is it?")
+            expect(frame.locator("#empathy li").first).to_be_visible()
+            expect(frame.locator("#login")).to_be_hidden()
+            assert "/api/v1/accounts/3/agents" in fake.gets  # Chatwoot vouched for the agent
+            assisted = [auth for link, auth in sent if link.endswith("/v1/assist/stream")]
+            assert assisted and all(a.startswith("Bearer tat1.") for a in assisted), assisted
+            assert not any(api_keys["agent"] in link or api_keys["agent"] in auth for link, auth in sent)
+            sidebar_frame = page.frame(url=re.compile(r"/sidebar"))
+            assert sidebar_frame is not None
+            stored = sidebar_frame.evaluate("() => JSON.stringify(window.sessionStorage)")
+            assert "tat1." not in stored and "tat1." not in sidebar_frame.url
+            close(page)
+    finally:
+        fake.server.shutdown()
+
+
 # --- inside Zendesk: a fake ZAF SDK (tests/data/zendesk/fake_zaf_sdk.js) served at the SDK's real address --------
 
 ZAF_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"

@@ -3,6 +3,10 @@
  * Key handling: a key in the URL fragment (#key=...) wins and is removed from the address bar; the key is kept
  * in sessionStorage per page role (in memory when storage is blocked, e.g. in some third-party iframes).
  * A 401 or 403 answer forgets the key and shows the login form with the service's message.
+ *
+ * Agent tokens: an agent of a helpdesk installation signs in as themselves with a short-lived token instead of a
+ * key (embedded by the page for Zendesk's signed app, or obtained by the sidebar from Chatwoot's context). The token
+ * is kept in memory only (never in storage, the URL or a cookie) and refreshed before it expires.
  */
 (function () {
   "use strict";
@@ -11,8 +15,14 @@
   const role = body.dataset.role || "agent";
   const devOpen = body.dataset.devOpen === "true";
   const storageName = "tactful.key." + role;
+  const TOKEN_WAIT_MS = 8000;
   let memoryKey = null;
   let onSignedIn = null;
+  let signedIn = false;
+  let agentToken = null; // {token, expires_in, ...} as POST /v1/helpdesk/token answers it
+  let renewToken = null; // how to get a new token when refreshing fails (the sidebar's helpdesk check again)
+  let refreshTimer = null;
+  const REFRESH_MARGIN_S = 60;
 
   /** An error answer of the API: `status` 0 means the service could not be reached. */
   class ApiError extends Error {
@@ -120,7 +130,7 @@
    */
   async function send(path, opts, accept) {
     const headers = { Accept: accept };
-    const key = currentKey();
+    const key = agentToken ? agentToken.token : currentKey();
     if (key) headers.Authorization = "Bearer " + key;
     let payload;
     if (opts.json !== undefined) {
@@ -145,7 +155,8 @@
       const err = new ApiError(response.status, detail.code || "http_" + response.status,
         detail.message || "The service answered " + response.status + ".", detail.field);
       if (err.isAuth) {
-        storeKey(null);
+        if (agentToken && key === agentToken.token) forgetToken();
+        else storeKey(null);
         showLogin(err.message);
       }
       throw err;
@@ -310,7 +321,50 @@
     }, el("span", { style: "width:" + (v * 100).toFixed(1) + "%" }));
   }
 
-  /** Start a page: `setup()` once, then `load()` whenever a key is known (again after each sign-in). */
+  function forgetToken() {
+    agentToken = null;
+    window.clearTimeout(refreshTimer);
+  }
+
+  /** Sign in with an agent token (see the top of this file); `renew` gets a new one when refreshing fails. The
+   * page loads at the first sign-in only: a new token for another conversation just replaces the old one. */
+  function useAgentToken(issued, renew) {
+    agentToken = issued;
+    if (renew) renewToken = renew;
+    window.clearTimeout(refreshTimer);
+    const seconds = Math.max(5, Number(issued.expires_in || 0) - REFRESH_MARGIN_S);
+    refreshTimer = window.setTimeout(refreshToken, seconds * 1000);
+    if (!signedIn && onSignedIn) onSignedIn();
+    else hideLogin();
+  }
+
+  async function refreshToken() {
+    try {
+      useAgentToken(await request("/v1/helpdesk/token/refresh", { method: "POST" }));
+    } catch (err) {
+      if (renewToken && !(err instanceof ApiError && err.status === 0)) {
+        Promise.resolve().then(renewToken).catch(reportError);
+      } else if (err instanceof ApiError && err.status === 0) {
+        refreshTimer = window.setTimeout(refreshToken, 15000); // Tactful unreachable: try again soon
+      }
+    }
+  }
+
+  /** The token the page was rendered with (Zendesk's signed app): read once, then taken out of the DOM. */
+  function embeddedToken() {
+    const raw = body.dataset.agentToken;
+    if (!raw) return null;
+    delete body.dataset.agentToken;
+    try {
+      return JSON.parse(raw);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** Start a page: `setup()` once, then `load()` whenever a key is known (again after each sign-in). A page may
+   * wait for an agent token (`awaitsToken()`: true while the helpdesk is expected to provide one) for up to
+   * `TOKEN_WAIT_MS` before the key sign-in shows. */
   function boot(page) {
     const run = () => {
       const fragmentKey = keyFromFragment();
@@ -318,6 +372,7 @@
       currentKey();
       updateLogout();
       onSignedIn = () => {
+        signedIn = true;
         hideLogin();
         Promise.resolve().then(page.load).catch(reportError);
       };
@@ -336,8 +391,15 @@
         showLogin("");
       });
       if (page.setup) page.setup();
-      if (devOpen || currentKey()) onSignedIn();
-      else showLogin("");
+      const embedded = embeddedToken();
+      const refused = body.dataset.signInError || "";
+      if (embedded && !currentKey()) useAgentToken(embedded);
+      else if (devOpen || currentKey()) onSignedIn();
+      else if (!refused && page.awaitsToken && page.awaitsToken()) {
+        window.setTimeout(() => {
+          if (!signedIn && !agentToken) showLogin("The helpdesk did not say who you are: sign in with your key.");
+        }, TOKEN_WAIT_MS);
+      } else showLogin(refused);
     };
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", run);
     else run();
@@ -345,6 +407,8 @@
 
   window.Tactful = {
     ApiError, request, text, stream, el, fill, highlight, setStatus, reportError, debounce, date, dateTime, percent, bar, boot,
-    role, devOpen, showLogin,
+    role, devOpen, showLogin, useAgentToken,
+    hasKey: () => Boolean(currentKey()),
+    hasAgentToken: () => Boolean(agentToken),
   };
 })();

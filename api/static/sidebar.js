@@ -527,7 +527,10 @@
     const sender = (conversation.meta && conversation.meta.sender) || {};
     const contact = data.contact || {};
     if (data.theme === "dark" || data.theme === "light") document.documentElement.dataset.theme = data.theme;
-    if (conversation.id !== undefined && conversation.id !== null) state.conversationId = "chatwoot-" + conversation.id;
+    const installation = installationId();
+    if (conversation.id !== undefined && conversation.id !== null) {
+      state.conversationId = "chatwoot-" + (installation ? installation + "-" : "") + conversation.id;
+    }
     state.channel = conversation.channel || state.channel;
     state.customer = contact.id !== undefined ? { id: String(contact.id) } : {};
     const agent = data.currentAgent || {};
@@ -537,9 +540,46 @@
     const attrs = contact.custom_attributes || sender.custom_attributes || {};
     if (typeof attrs.vip === "boolean") $("vip").checked = attrs.vip;
     $("conversation").value = formatConversation(chatwootMessages(conversation));
-    verifyWithChatwoot(conversation).then((shown) => {
-      if (shown && parseConversation($("conversation").value).length) assistNow();
-    });
+    signInAsAgent(conversation, agent)
+      .then((signed) => (signed ? verifyWithChatwoot(conversation) : false))
+      .then((shown) => {
+        if (shown && parseConversation($("conversation").value).length) assistNow();
+      });
+  }
+
+  /** Without a key, an agent of a registered installation signs in as themselves: Tactful checks with Chatwoot
+   * that this agent and conversation exist and issues a short-lived token for the conversation (asked again for
+   * each conversation the agent opens). Whether the sidebar may go on. */
+  async function signInAsAgent(conversation, agent) {
+    const installation = installationId();
+    if (!installation || T.hasKey() || T.devOpen) return true;
+    const body = { installation_id: installation, account_id: stringOrNull(conversation.account_id),
+      conversation_id: stringOrNull(conversation.id), agent_id: stringOrNull(agent.id) };
+    if (!body.account_id || !body.conversation_id || !body.agent_id) {
+      T.showLogin("Chatwoot did not say which agent and conversation this is: sign in with your key.");
+      return false;
+    }
+    const renew = () => signInAsAgent(conversation, agent);
+    try {
+      T.useAgentToken(await T.request("/v1/helpdesk/token", { method: "POST", json: body }), renew);
+      return true;
+    } catch (err) {
+      $("conversation").value = "";
+      if (err.status === 403) T.setStatus("Chatwoot does not confirm you on this conversation: nothing is shown (" + err.message + ").", true);
+      else T.reportError(err);
+      return false;
+    }
+  }
+
+  function stringOrNull(value) {
+    return value === undefined || value === null || value === "" ? null : String(value);
+  }
+
+  /** Whether an agent token is on its way from the helpdesk (a Chatwoot dashboard app of a registered
+   * installation opened without a key): the key sign-in waits for it a few seconds. */
+  function awaitsToken() {
+    const helpdesk = new URLSearchParams(window.location.search).get("helpdesk");
+    return Boolean(installationId()) && window.parent !== window && helpdesk !== "zendesk";
   }
 
   /** The installation this sidebar serves: `?installation=<id>` in the dashboard app's URL (none: the
@@ -621,5 +661,5 @@
     onInsert: (fn) => { state.insert = fn; },
     onRewrite: (fn) => { state.rewriteTo = fn; },
   };
-  T.boot({ setup, load });
+  T.boot({ setup, load, awaitsToken });
 })();
