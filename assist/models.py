@@ -100,6 +100,7 @@ class Passage(BaseModel):
     source: str = ""
     indexed_at: str = ""
     topic: str = ""  # shared by a document's versions in other languages
+    matched: str = ""  # the unit of ``text`` that matched best (a question, a bullet, a step), if a unit did
 
 
 # The kinds of knowledge-base document that state what the company promises (a tone check compares promises with

@@ -1,11 +1,18 @@
-"""Split documents into chunks with LangChain's Markdown-header-aware splitters.
+"""Split documents into chunks with LangChain's Markdown-header-aware splitters, and each chunk into its units.
 
 Each chunk keeps its document id, title, section path, language and kind. A chunk that does not start
 with its own heading gets a one-line context header (``Title > Section``) so it reads, embeds and
 matches lexically on its own.
+
+Beside each section chunk, the small units it holds (a question of a list, a bullet, a step, a short line) are
+indexed as chunks of their own, pointing to their section (``parent``): one question matches a customer's
+question better than a section of ten does. Search finds sections by their best unit and answers with the section,
+so a cited unit is read with its surroundings (multi-vector retrieval; ``docs/evaluation.md``).
 """
 
 from __future__ import annotations
+
+import re
 
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
@@ -15,6 +22,12 @@ from kb_index.loaders import html_to_markdown
 
 CHUNK_CHARS = 900
 CHUNK_OVERLAP = 120
+# A unit is a line of a section that holds several: list markers dropped; headings, intros ending with ":" and
+# long paragraphs (the section covers them) are not units.
+MAX_UNIT_CHARS = 400
+MIN_UNIT_WORDS = 2
+PARENT = "parent"  # a unit's metadata: the position of the section chunk it belongs to
+_LIST_MARK = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3")]
 _md = MarkdownHeaderTextSplitter(headers_to_split_on=_HEADERS, strip_headers=True)
 _chars = RecursiveCharacterTextSplitter(
@@ -44,6 +57,7 @@ def chunk_document(doc: SourceDocument) -> list[Document]:
     field (an indexing time, a version) would re-embed unchanged chunks on every run.
     """
     chunks: list[Document] = []
+    sections = 0
     for section in _sections(doc):
         path = _section_path(section.metadata, doc.title)
         for piece in _chars.split_text(section.page_content):
@@ -58,10 +72,30 @@ def chunk_document(doc: SourceDocument) -> list[Document]:
                 "kind": doc.kind,
                 "topic": doc.topic,
                 "source": doc.source,
-                "position": len(chunks),
+                "position": sections,
             }
             chunks.append(Document(page_content=f"{header}\n{piece.strip()}", metadata=meta))
+            sections += 1
+            for unit in units(piece):
+                chunks.append(Document(page_content=f"{header}\n{unit}", metadata={**meta, PARENT: meta["position"]}))
     return chunks
+
+
+def units(section: str) -> list[str]:
+    """The small units of a section's text: its lines, when it has two or more that can stand alone."""
+    found = []
+    for line in section.splitlines():
+        text = _LIST_MARK.sub("", line).strip()
+        if not text or text.startswith("#") or text.endswith(":") or len(text) > MAX_UNIT_CHARS:
+            continue
+        if len(text.split()) >= MIN_UNIT_WORDS:
+            found.append(text)
+    return found if len(found) >= 2 else []
+
+
+def is_unit(metadata: dict[str, object]) -> bool:
+    """Whether a stored chunk is a unit (searched, but answered with its section)."""
+    return PARENT in metadata
 
 
 def chunk_body(text: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb_index.chunking import chunk_body, chunk_document
+from kb_index.chunking import PARENT, chunk_body, chunk_document, is_unit, units
 from kb_index.documents import SourceDocument
 from kb_index.lexical import LexicalIndex, analyze
 from tests.factories import small_kb
@@ -12,6 +12,7 @@ def test_chunks_keep_document_metadata_and_section_path() -> None:
     doc = small_kb()[1]
     chunks = chunk_document(doc)
     assert all(c.metadata["document_id"] == "rimborsi-it" and c.metadata["language"] == "it" for c in chunks)
+    chunks = [c for c in chunks if not is_unit(c.metadata)]
     assert [c.metadata["section"] for c in chunks] == ["", "Tempi", "Procedura"]
     assert chunks[2].page_content.startswith("Rimborsi e resi > Procedura\n1. Verificare")
     assert chunk_body(chunks[2].page_content).startswith("1. Verificare")
@@ -19,8 +20,28 @@ def test_chunks_keep_document_metadata_and_section_path() -> None:
 
 def test_chunk_metadata_has_nothing_volatile() -> None:
     # LangChain's indexing API hashes metadata: a timestamp here would re-embed unchanged chunks.
-    keys = set(chunk_document(small_kb()[0])[0].metadata)
-    assert keys == {"document_id", "title", "section", "language", "kind", "topic", "source", "position"}
+    chunks = chunk_document(small_kb()[0])
+    keys = {"document_id", "title", "section", "language", "kind", "topic", "source", "position"}
+    assert all(set(c.metadata) == keys for c in chunks if not is_unit(c.metadata))
+    assert all(set(c.metadata) == keys | {PARENT} for c in chunks if is_unit(c.metadata))
+
+
+def test_each_step_of_a_list_is_a_unit_of_its_section() -> None:
+    chunks = chunk_document(small_kb()[1])
+    sections = [c for c in chunks if not is_unit(c.metadata)]
+    assert [c.metadata["position"] for c in sections] == [0, 1, 2]  # sections keep their positions (and hashes)
+    steps = [c for c in chunks if is_unit(c.metadata)]
+    assert [c.metadata[PARENT] for c in steps] == [2, 2, 2]
+    assert steps[1].page_content == "Rimborsi e resi > Procedura\nCreare l'etichetta di reso e inviarla al cliente."
+    assert all(c.metadata["section"] == "Procedura" for c in steps)
+
+
+def test_units_are_the_lines_that_can_stand_alone() -> None:
+    listing = "Customer questions about card arrival:\nWhere is my card?\n- When will it arrive?\n\n2) Is it lost"
+    assert units(listing) == ["Where is my card?", "When will it arrive?", "Is it lost"]
+    assert units("One paragraph of prose, about refunds, that is the whole section.") == []  # the section is the unit
+    assert units("Questions:\nWhere is my card?") == []  # one unit: the section itself
+    assert units("Hi\nok\n" + "Long " * 100 + "line\nA real question here?") == []  # too short, too long
 
 
 def test_long_sections_are_split_with_overlap() -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from kb_index.chunking import chunk_document
+from kb_index.documents import SourceDocument
 from kb_index.embeddings import E5Embeddings
 from kb_index.errors import StoreUnavailable
 from kb_index.indexing import Indexer
@@ -82,7 +83,8 @@ def test_filters_restrict_both_halves(kb: tuple[Indexer, HybridRetriever]) -> No
 def test_deleting_a_document_removes_all_its_chunks(kb: tuple[Indexer, HybridRetriever]) -> None:
     indexer, retriever = kb
     removed = indexer.delete(COLLECTION, ["prestige-en"])
-    assert removed == 2 and indexer.chunk_count(COLLECTION, "prestige-en") == 0
+    assert removed == len(chunk_document(small_kb()[4])) == 4  # two sections, two units
+    assert indexer.chunk_count(COLLECTION, "prestige-en") == 0
     retriever.load(COLLECTION)
     assert all(
         h.document_id != "prestige-en" for h in retriever.search("Prestige concierge manager", k=10, language="en")
@@ -161,3 +163,26 @@ def test_a_collection_dropped_elsewhere_is_found_again(kb: tuple[Indexer, Hybrid
     Indexer(other, create_engine(f"sqlite:///{tmp_path / 'r2.db'}")).sync("tactful_chunks_shared", small_kb()[:2])
     assert store.count("tactful_chunks_shared") > before
     assert store.chunk_ids_of("tactful_chunks_shared", small_kb()[1].id)
+
+
+def test_a_question_in_a_list_finds_its_section_once_with_the_question_matched(tmp_path: Path) -> None:
+    faq = SourceDocument(
+        id="card-faq",
+        title="Cards",
+        language="en",
+        kind="faq",
+        text="# Cards\n\n## Questions customers ask\n\nWhere is my new card?\nCan I top up with a cheque?\n"
+        "How do I change my PIN?\nWhy was my transfer declined?\n\n## Fees\n\nCard payments abroad cost 1%.\n",
+    )
+    store = ChromaStore.open(data_dir=tmp_path, url="", embeddings=LanguageNeutralEmbeddings(E5Embeddings()))
+    indexer = Indexer(store, create_engine(f"sqlite:///{tmp_path / 'records.db'}"))
+    counts = indexer.sync(COLLECTION, [faq])
+    assert counts.added == 2 + 4  # two sections, four questions
+    retriever = HybridRetriever(store)
+    retriever.load(COLLECTION)
+    hits = retriever.search("how can I set a different PIN code", k=5, language="en")
+    assert hits[0].section == "Questions customers ask"
+    assert hits[0].matched == "How do I change my PIN?"
+    assert hits[0].text.startswith("Where is my new card?") and "cheque" in hits[0].text  # read with its section
+    assert len({h.chunk_id for h in hits}) == len(hits) == 2  # each section once, however many units matched
+    assert hits[1].matched == ""  # the fees section has no units
