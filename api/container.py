@@ -137,6 +137,7 @@ class Container:
             survey_link=SurveyLinks(settings).link,
         )
         installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
+        assist.installations = installations  # each installation's knowledge scope and contact-level rules
         assist.on_assist = metrics.observe_assist
         return cls(
             settings=settings, db=db, knowledge=knowledge, assist=assist, history=history,

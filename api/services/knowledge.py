@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
@@ -29,7 +30,7 @@ from kb_index.documents import SourceDocument
 from kb_index.embeddings import embed_turns
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
-from kb_index.retrieval import Hit, HybridRetriever
+from kb_index.retrieval import Filters, Hit, HybridRetriever
 from kb_index.store import COLLECTION_PREFIX
 
 log = logging.getLogger("tactful.knowledge")
@@ -55,7 +56,7 @@ class KnowledgeService:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._indexed_at: dict[str, str] = {}
-        self._escalation_policy: str | None = None
+        self._escalation_policies: list[tuple[tuple[str, ...], str]] = []  # (scope tags, text), by document id
         self._version = 0  # bumped whenever what search may find changed (a job ran, a document was deleted)
         self._idle = threading.Event()
         self._idle.set()
@@ -151,7 +152,7 @@ class KnowledgeService:
 
     # -- retrieval --------------------------------------------------------------------------------
     def search(
-        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
+        self, query: str, *, k: int = 5, language: str | None = None, filters: Filters | None = None
     ) -> list[Passage]:
         lang = language or detect_language(query)
         hits = self.retriever.search(query, k=k, language=lang, filters=filters)
@@ -172,15 +173,18 @@ class KnowledgeService:
         """The knowledge base's version in this process: answers kept for one version are stale at the next."""
         return self._version
 
-    def escalation_policy(self) -> str | None:
-        """The company's escalation policy (its documents of kind ``escalation_policy``), as last indexed."""
-        return self._escalation_policy
+    def escalation_policy(self, scope: tuple[str, ...] | None = None) -> str | None:
+        """The company's escalation policy (its documents of kind ``escalation_policy``), as last indexed; with a
+        ``scope``, only the documents tagged with one of its tags."""
+        texts = [text for tags, text in self._escalation_policies if scope is None or set(tags) & set(scope)]
+        return "\n\n".join(texts) or None
 
     def _refresh_freshness(self) -> None:
         with self.db.session() as s:
             self._indexed_at = repo.indexed_at_map(s)
-            texts = repo.texts_of_kind(s, ESCALATION_POLICY_KIND)
-        self._escalation_policy = "\n\n".join(texts) or None
+            kind = repo.DocumentRow.kind == ESCALATION_POLICY_KIND
+            policies = [repo.to_source(r) for r in s.scalars(select(repo.DocumentRow).where(kind))]
+        self._escalation_policies = [(d.scopes, d.text) for d in sorted(policies, key=lambda d: d.id)]
         self._version += 1
 
     # -- the worker -------------------------------------------------------------------------------
