@@ -1,4 +1,4 @@
-"""The ``tactful`` command: ``serve``, ``index``, ``eval``."""
+"""The ``tactful`` command: ``serve``, ``worker``, ``index``, ``migrate``, ``installation``, ``eval``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     from api.indexing_cli import run_index
 
     return run_index(settings, [Path(p) for p in args.paths], full=args.full)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run indexing jobs from the queue (docs/deploy.md)."""
+    from api.worker import run_worker
+
+    return run_worker(settings)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
     sub.add_parser("migrate", help="bring the database (TACTFUL_DATABASE_URL) to the newest schema")
+    sub.add_parser("worker", help="run indexing jobs from the queue (TACTFUL_QUEUE_URL; needs TACTFUL_CHROMA_URL)")
     inst = sub.add_parser("installation", help="helpdesk installations: add, list, update, rotate, remove, key")
     inst_sub = inst.add_subparsers(dest="action", required=True)
     add = inst_sub.add_parser("add", help="add an installation (prints it, without its secrets)")
@@ -220,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tactful: invalid configuration: {exc}", file=sys.stderr)
         return 2
     handlers = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve, "migrate": _migrate,
-                "installation": _installation}  # fmt: skip
+                "worker": _worker, "installation": _installation}  # fmt: skip
     handler = handlers[args.command]
     return handler(args, settings)
 
