@@ -104,6 +104,8 @@ def test_an_installation_s_agents_never_see_a_document_outside_its_scope(app: Te
     # ... while alpha's agents get alpha's English version, and neither beta's version of the topic nor beta's article.
     scoped = _assist(app, _conversation(f"zendesk-{alpha['id']}-1", RETURN_IT))
     assert "returns-en" in _documents(scoped) and "returns-it" not in _documents(scoped)
+    english = next(a for a in scoped["articles"] if a["document_id"] == "returns-en")
+    assert english["sendable"] is False  # shown to the agent, not to send: the scope has no Italian version
     assert not {"warranty-en", "shipping-en"} & _documents(
         _assist(app, _conversation(f"zendesk-{alpha['id']}-2", WARRANTY))
     )
