@@ -14,9 +14,10 @@ the total; ``default_level`` replaces low touch when nothing is known. The overr
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Required, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from typing_extensions import TypedDict  # pydantic reads a TypedDict from here on Python < 3.12
 
 from assist.models import Case, ContactLevel, ContactLevelDecision, Conversation, Grade
 from prompts import load_bank
@@ -97,6 +98,20 @@ RULE_FIELD = r"^(customer|case)(\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,2}$"
 RuleScalar = str | float | bool
 
 
+class ContactRuleJson(TypedDict, total=False):
+    """A rule as answered: its own keys only."""
+
+    name: str
+    field: Required[str]
+    equals: RuleScalar
+    one_of: list[str | float]
+    at_least: float
+    below: float
+    contains: str
+    level: ContactLevel
+    points: int
+
+
 class ContactRule(BaseModel):
     """When the customer's or the case's ``field`` meets one condition, set ``level`` or add ``points``.
 
@@ -128,9 +143,9 @@ class ContactRule(BaseModel):
         return self
 
     @model_serializer(mode="wrap")
-    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> ContactRuleJson:
         """Only the rule's own keys (a rule reads as it was written, not with every other condition as null)."""
-        return {key: value for key, value in handler(self).items() if value is not None}
+        return cast(ContactRuleJson, {key: value for key, value in handler(self).items() if value is not None})
 
     @property
     def label(self) -> str:
