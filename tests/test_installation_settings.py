@@ -312,3 +312,25 @@ def test_scope_and_rules_on_postgresql(tmp_path: Path) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def test_re_tagging_a_document_re_indexes_it_into_the_new_scope(app: TestClient) -> None:
+    inst = _install(app, "Retagged", knowledge_scope=["alpha"])
+    ask = {"query": "How long does shipping take?", "k": 10, "conversation_id": f"zendesk-{inst['id']}-4"}
+
+    def found() -> set[str]:
+        return {h["document_id"] for h in app.post("/v1/search", json=ask, headers=auth("agent")).json()["results"]}
+
+    def post(shipping: dict[str, Any]) -> None:
+        queued = app.post("/v1/documents", json=shipping, headers=auth("knowledge")).json()
+        job = app.app.state.container.knowledge.wait(queued["job_id"], timeout=300)  # type: ignore[attr-defined]
+        assert job["status"] == "succeeded" and job["counts"]["updated"] == 1, job
+
+    assert "shipping-en" not in found()
+    shipping = next(d for d in DOCS if d["id"] == "shipping-en")
+    post({**shipping, "scope": ["alpha"]})
+    assert "shipping-en" in found()
+    stored = app.get("/v1/documents/shipping-en", headers=auth("knowledge")).json()
+    assert stored["metadata"]["scope"] == ["alpha"]
+    post(shipping)  # untagged again: outside alpha's scope again
+    assert "shipping-en" not in found()
