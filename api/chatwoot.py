@@ -127,6 +127,8 @@ def heard_from_event(event: dict[str, Any], *, prefix: str = "chatwoot") -> Hear
                 "id": None if customer.get("id") is None else str(customer["id"]),
                 "name": customer.get("name") or None,
                 "vip": attrs.get("vip") is True,
+                # Read by the installation's contact-level rules ("customer.plan" looks here too).
+                **({"attributes": attrs} if attrs else {}),
             },
             "agent": {"id": str(agent["id"]), "name": agent.get("name")} if agent.get("id") is not None else None,
         },

@@ -1,4 +1,4 @@
-"""The ``tactful`` command: ``serve``, ``index``, ``eval``."""
+"""The ``tactful`` command: ``serve``, ``worker``, ``index``, ``migrate``, ``installation``, ``eval``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     return run_index(settings, [Path(p) for p in args.paths], full=args.full)
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run indexing jobs from the queue (docs/deploy.md)."""
+    from api.worker import run_worker
+
+    return run_worker(settings)
+
+
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the schema migrations (a web or job process also applies them when it opens the database)."""
     from api.persistence.database import Database
@@ -74,9 +81,12 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     try:
         gate = json.loads(args.tone_gate) if getattr(args, "tone_gate", None) else None
+        rules = json.loads(args.contact_rules) if getattr(args, "contact_rules", None) else None
     except ValueError as exc:
-        print(f"tactful: --tone-gate is not JSON: {exc}", file=sys.stderr)
+        print(f"tactful: --tone-gate or --contact-rules is not JSON: {exc}", file=sys.stderr)
         return 2
+    given_scope = getattr(args, "knowledge_scope", None)  # "" clears it: every document
+    scope = None if given_scope is None else [t for t in given_scope.split(",") if t.strip()]
     try:
         key_file = getattr(args, "app_public_key", None)
         app_key = Path(key_file).read_text() if key_file else None
@@ -90,15 +100,16 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "add":
             fields = {"kind": args.kind, "name": args.name, "base_url": args.base_url, "api_token": args.api_token,
                       "webhook_secret": args.webhook_secret, "allowed_origins": args.origin}  # fmt: skip
-            extra = {"tone_gate": gate, "app_public_key": app_key}
+            extra = {"tone_gate": gate, "app_public_key": app_key, "knowledge_scope": scope, "contact_rules": rules}
             body = InstallationIn.model_validate(fields | {k: v for k, v in extra.items() if v is not None})
             print(json.dumps(installations.create(**body.model_dump())))
         elif args.action == "update":
             changes = {"name": args.name, "allowed_origins": args.origin or None, "tone_gate": gate,
-                       "app_public_key": app_key}  # fmt: skip
+                       "app_public_key": app_key, "knowledge_scope": scope, "contact_rules": rules}  # fmt: skip
             patch = InstallationPatch.model_validate({k: v for k, v in changes.items() if v is not None})
             if not patch.model_fields_set:
-                print("tactful: give --name, --origin, --tone-gate, --app-public-key or several", file=sys.stderr)
+                print("tactful: give --name, --origin, --tone-gate, --app-public-key, --knowledge-scope, "
+                      "--contact-rules or several", file=sys.stderr)  # fmt: skip
                 return 2
             print(json.dumps(installations.update(args.id, **patch.model_dump(exclude_unset=True))))
         elif args.action == "list":
@@ -158,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
     sub.add_parser("migrate", help="bring the database (TACTFUL_DATABASE_URL) to the newest schema")
+    sub.add_parser("worker", help="run indexing jobs from the queue (TACTFUL_QUEUE_URL; needs TACTFUL_CHROMA_URL)")
     inst = sub.add_parser("installation", help="helpdesk installations: add, list, update, rotate, remove, key")
     inst_sub = inst.add_subparsers(dest="action", required=True)
     add = inst_sub.add_parser("add", help="add an installation (prints it, without its secrets)")
@@ -170,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--tone-gate", help='the pre-send tone gate, as JSON: {"block_kinds": [...], "min_score": '
                      'null, "allow_override": true, "public_only": true} (default: the default gate)')  # fmt: skip
     add.add_argument("--app-public-key", metavar="PEM_FILE", help="Zendesk: a file holding the app's public key")
-    update = inst_sub.add_parser("update", help="change an installation's name, frame origins or tone gate")
+    for parser_ in (add, update := inst_sub.add_parser("update", help="change an installation's name, frame origins, "
+                    "tone gate, app public key, knowledge scope or contact-level rules")):  # fmt: skip
+        parser_.add_argument("--knowledge-scope", metavar="TAG,TAG", help="the scope tags of the documents its "
+                             "agents see (comma-separated; '' for every document)")  # fmt: skip
+        parser_.add_argument("--contact-rules", metavar="JSON", help='its contact-level rules, as JSON: '
+                             '{"default_level": "low_touch", "rules": [{"field": "customer.plan", "equals": '
+                             '"enterprise", "level": "high_touch"}]}')  # fmt: skip
     update.add_argument("id")
     update.add_argument("--name")
     update.add_argument("--origin", action="append", default=[], help="replaces the allowed frame origins")
@@ -210,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tactful: invalid configuration: {exc}", file=sys.stderr)
         return 2
     handlers = {"serve": _serve, "index": _index, "eval": _eval, "llm-serve": _llm_serve, "migrate": _migrate,
-                "installation": _installation}  # fmt: skip
+                "worker": _worker, "installation": _installation}  # fmt: skip
     handler = handlers[args.command]
     return handler(args, settings)
 

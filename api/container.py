@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from api.chatwoot import ChatwootClient
 from api.metrics import Metrics
 from api.persistence.database import Database
+from api.queue import JobQueue
 from api.secrets import SecretBox
 from api.services.assist import AssistService
 from api.services.history import ConversationHistory, HistoryFetcher
@@ -20,6 +21,7 @@ from api.services.installations import Installations
 from api.services.knowledge import KnowledgeService
 from api.services.tone_gate import ToneGateEvents
 from api.settings import Settings
+from api.shared_state import SharedVersion
 from api.survey import SurveyLinks
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
@@ -77,6 +79,20 @@ def build_refiner(settings: Settings, *, embeddings: Embeddings | None = None) -
     )
 
 
+def build_queue(settings: Settings) -> JobQueue | None:
+    """The indexing job queue when one is configured (``None``: jobs run on a thread of this process)."""
+    if not settings.queue_url:
+        return None
+    return JobQueue(settings.queue_url, prefix=settings.redis_prefix, heartbeat_s=settings.queue_heartbeat_s)
+
+
+def build_shared_version(settings: Settings) -> SharedVersion | None:
+    """The index version shared with the other processes, when Redis is configured."""
+    if not settings.shared_redis_url:
+        return None
+    return SharedVersion(settings.shared_redis_url, prefix=settings.redis_prefix)
+
+
 def build_sarcasm(settings: Settings) -> SarcasmScorer | None:
     """The tone check's learned sarcasm scorer (the bundled e5 model), unless switched off."""
     if not settings.tone_learned_sarcasm:
@@ -108,7 +124,13 @@ class Container:
         db = Database(settings.database)
         embeddings = embeddings or build_embeddings(settings)
         store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
-        knowledge = KnowledgeService(db, Indexer(store, db.engine), HybridRetriever(store))
+        knowledge = KnowledgeService(
+            db,
+            Indexer(store, db.engine),
+            HybridRetriever(store),
+            job_queue=build_queue(settings),
+            shared=build_shared_version(settings),
+        )
         metrics = Metrics(queue_depth=knowledge.queue_depth)
         fetchers: dict[str, HistoryFetcher] = {}
         if settings.chatwoot_api_url and settings.chatwoot_api_token.get_secret_value():
@@ -137,6 +159,7 @@ class Container:
             survey_link=SurveyLinks(settings).link,
         )
         installations = Installations(db, SecretBox(settings.secret_key.get_secret_value()))
+        assist.installations = installations  # each installation's knowledge scope and contact-level rules
         assist.on_assist = metrics.observe_assist
         return cls(
             settings=settings, db=db, knowledge=knowledge, assist=assist, history=history,
@@ -150,6 +173,10 @@ class Container:
         if self.refiner is not None:
             self.refiner.close()
         self.knowledge.stop()
+        if self.knowledge.job_queue is not None:
+            self.knowledge.job_queue.stop()
+        if self.knowledge.shared is not None:
+            self.knowledge.shared.close()
         self.db.dispose()
 
 

@@ -18,7 +18,7 @@ from api.persistence.database import iso
 from api.persistence.review_repo import normalize_question
 from api.persistence.tables import ConversationRow, DocumentRow, GapRow
 from assist.models import Passage
-from kb_index.documents import topic_of_id
+from kb_index.documents import SCOPE_KEY, scope_tags, topic_of_id
 
 # Cosine similarity (language-neutral e5) to a group's centroid above which a question joins the group:
 # paraphrases across languages score 0.87-0.95, different questions 0.81-0.86 (tests/test_gaps.py).
@@ -38,11 +38,13 @@ def record_gap(
     best_score: float,
     conversation_id: str | None,
     vector: Sequence[float] | np.ndarray,
+    installation_id: str | None = None,
 ) -> None:
     s.add(
         GapRow(
             question=question[:2000], normalized=normalize_question(question), language=language,
             best_score=best_score, conversation_id=conversation_id, vector=[round(float(x), 5) for x in vector],
+            installation_id=installation_id,
         )
     )  # fmt: skip
 
@@ -84,12 +86,23 @@ def _group(rows: list[GapRow]) -> list[dict[str, Any]]:
     return groups
 
 
-def list_gaps(s: Session, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Groups of similar unanswered questions, most frequent first, then most recent."""
-    rows = list(s.scalars(select(GapRow).order_by(GapRow.created_at.desc(), GapRow.id.desc()).limit(RECENT)).all())
+def list_gaps(s: Session, *, limit: int = 100, installation_id: str | None = None) -> list[dict[str, Any]]:
+    """Groups of similar unanswered questions, most frequent first, then most recent (with ``installation_id``:
+    the questions of that installation's conversations, judged on its knowledge scope)."""
+    query = select(GapRow).order_by(GapRow.created_at.desc(), GapRow.id.desc()).limit(RECENT)
+    if installation_id is not None:
+        query = query.where(GapRow.installation_id == installation_id)
+    rows = list(s.scalars(query).all())
     groups = _group(rows)
     groups.sort(key=lambda g: (-g["count"], -_timestamp(g["last_seen"])))
     return groups[:limit]
+
+
+def _scope_of(meta: dict[str, Any] | None) -> tuple[str, ...]:
+    try:
+        return scope_tags((meta or {}).get(SCOPE_KEY))
+    except ValueError:  # stored before scopes were checked: not a tag any scope names
+        return ()
 
 
 def _timestamp(stamp: str) -> float:
@@ -99,25 +112,28 @@ def _timestamp(stamp: str) -> float:
         return 0.0
 
 
-def missing_versions(s: Session) -> list[dict[str, Any]]:
+def missing_versions(
+    s: Session, *, installation_id: str | None = None, scope: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     """Topics with no version in a language customers write in (from the conversations seen), most asked first.
 
     A customer writing in that language is pointed to no article at all (the ones in other languages are never
-    offered to send): it is a gap the knowledge team closes by writing that version.
+    offered to send): it is a gap the knowledge team closes by writing that version. With ``installation_id``, the
+    languages of that installation's conversations (``<kind>-<installation>-<id>``) and, with a ``scope``, only the
+    versions in it: a version tagged for another scope is missing for this installation's agents.
     """
-    customers = dict(
-        s.execute(
-            select(ConversationRow.language, func.count())
-            .where(ConversationRow.language != "")
-            .group_by(ConversationRow.language)
-        ).all()
-    )
+    languages = select(ConversationRow.language, func.count()).where(ConversationRow.language != "")
+    if installation_id is not None:
+        languages = languages.where(ConversationRow.id.like(f"%-{installation_id}-%"))
+    customers = dict(s.execute(languages.group_by(ConversationRow.language)).all())
     if not customers:
         return []
     topics: dict[str, dict[str, Any]] = {}
     for doc_id, title, language, meta in s.execute(
         select(DocumentRow.id, DocumentRow.title, DocumentRow.language, DocumentRow.meta)
     ).all():
+        if scope is not None and not set(_scope_of(meta)) & set(scope):
+            continue
         topic = str((meta or {}).get("topic", "") or "").strip() or topic_of_id(doc_id, language)
         entry = topics.setdefault(topic, {"topic": topic, "title": title, "languages": set(), "documents": []})
         entry["languages"].add(language)

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, St
 
 from api.secrets import rsa_public_key
 from api.services.tone_gate import DEFAULT_BLOCK_KINDS, EXCERPT_CHARS, known_kinds
+from assist.contact_level import ContactRules
 from assist.errors import InvalidInput
 from assist.language import validate_language
 from assist.models import (
@@ -21,7 +22,7 @@ from assist.models import (
     ToneIssue,
     ToneReport,
 )
-from kb_index.documents import MAX_DOCUMENT_CHARS
+from kb_index.documents import MAX_DOCUMENT_CHARS, MAX_SCOPE_TAGS, SCOPE_KEY, scope_tags
 
 MAX_BATCH = 1000
 
@@ -37,6 +38,14 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _scope(tags: list[str]) -> list[str]:
+    return list(scope_tags(tags))  # ValueError (a 422 naming the field) for a malformed tag
+
+
+ScopeTags = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=MAX_SCOPE_TAGS),
+                      AfterValidator(_scope)]  # fmt: skip
+
+
 class DocumentIn(_In):
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
     title: str = Field(min_length=1, max_length=500)
@@ -48,8 +57,18 @@ class DocumentIn(_In):
     metadata: dict[str, Any] = Field(default_factory=dict)
     # Shared by the document's versions in other languages (default: its id without a language suffix).
     topic: str | None = Field(default=None, min_length=1, max_length=200)
+    scope: ScopeTags | None = Field(default=None, description="scope tags: the installations whose knowledge scope "
+                                    "names one of them see it (none: only installations that see everything)")  # fmt: skip
 
     _check_language = field_validator("language")(_language)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_scope(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """A ``scope`` in the metadata (or a file's front matter) is checked and normalised like ``scope``."""
+        if SCOPE_KEY not in value:
+            return value
+        return {**value, SCOPE_KEY: list(scope_tags(value[SCOPE_KEY]))}
 
     @field_validator("text")
     @classmethod
@@ -533,6 +552,12 @@ APP_PUBLIC_KEY = ("Zendesk: the app's RSA public key (PEM), to verify the signed
                   "(not a secret)")  # fmt: skip
 
 
+KNOWLEDGE_SCOPE = ("the scope tags of the documents its agents see (documents tagged with one of them); empty: "
+                   "every document")  # fmt: skip
+CONTACT_RULES = ("its default contact level and rules on the customer's attributes, used when the case does not set "
+                 "the level")  # fmt: skip
+
+
 class InstallationIn(_In):
     kind: HelpdeskKind
     name: str = Field(min_length=1, max_length=200)
@@ -543,6 +568,8 @@ class InstallationIn(_In):
     allowed_origins: Origins = Field(default_factory=list, max_length=20)
     tone_gate: ToneGate = Field(default_factory=ToneGate)
     app_public_key: AppPublicKey | None = Field(default=None, description=APP_PUBLIC_KEY)
+    knowledge_scope: ScopeTags = Field(default_factory=list, description=KNOWLEDGE_SCOPE)
+    contact_rules: ContactRules = Field(default_factory=ContactRules, description=CONTACT_RULES)
 
 
 class InstallationPatch(_In):
@@ -552,6 +579,8 @@ class InstallationPatch(_In):
     allowed_origins: Origins | None = Field(default=None, max_length=20)
     tone_gate: ToneGate | None = None
     app_public_key: AppPublicKey | None = Field(default=None, description=APP_PUBLIC_KEY)
+    knowledge_scope: ScopeTags | None = Field(default=None, description=KNOWLEDGE_SCOPE)
+    contact_rules: ContactRules | None = Field(default=None, description=CONTACT_RULES)
 
 
 class InstallationOut(BaseModel):
@@ -564,6 +593,8 @@ class InstallationOut(BaseModel):
     allowed_origins: list[str]
     tone_gate: ToneGateOut
     app_public_key: str | None = Field(default=None, description=APP_PUBLIC_KEY)
+    knowledge_scope: list[str] = Field(default_factory=list, description=KNOWLEDGE_SCOPE)
+    contact_rules: ContactRules = Field(default_factory=ContactRules, description=CONTACT_RULES)
     created_at: str
     rotated_at: str | None = None
 

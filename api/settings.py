@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     agent_token_max_age_s: int = Field(default=43200, ge=60, le=30 * 86400)
     # Requests per minute each API key may make to /v1 (bursts up to it; 0: no limit). Per process for now.
     rate_limit_per_minute: int = Field(default=1200, ge=0)
+    # Beyond one process (docs/deploy.md). queue_url: the Redis holding the indexing job queue; set, web processes
+    # send jobs there and `tactful worker` runs them (empty: each web process runs its jobs on a thread). redis_url:
+    # the Redis holding shared state, the index version (empty: the queue's). redis_prefix: prefix of every key, so
+    # deployments or test runs can share one Redis. A worker's claim on a job lasts job_lease_s unrenewed (renewed
+    # every third of it); a job whose workers died job_max_attempts times is failed. queue_heartbeat_s: how long the
+    # queue waits for a silent worker before handing its messages to another.
+    queue_url: str = Field(default="", pattern=r"^(rediss?://\S+)?$")
+    redis_url: str = Field(default="", pattern=r"^(rediss?://\S+)?$")
+    redis_prefix: str = Field(default="tactful", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    job_lease_s: float = Field(default=30.0, ge=1, le=3600)
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    queue_heartbeat_s: float = Field(default=60.0, ge=1, le=3600)
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_privacy: bool = True
@@ -108,6 +120,19 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         """Whether an LLM endpoint is configured (an empty base URL with a key means OpenAI itself)."""
         return bool(self.llm_base_url or self.llm_api_key.get_secret_value())
+
+    @property
+    def shared_redis_url(self) -> str:
+        """Where the shared state lives: ``redis_url``, else the queue's Redis, else nowhere (one process)."""
+        return self.redis_url or self.queue_url
+
+    def check_can_share(self) -> None:
+        """Several processes need a Chroma server: embedded Chroma must not be opened by two processes at once."""
+        if not self.chroma_url:
+            raise ConfigError(
+                "a job queue (TACTFUL_QUEUE_URL) means several processes, and embedded Chroma cannot be shared between "
+                "processes: run a Chroma server (`chroma run --path DIR --port 8001`) and set TACTFUL_CHROMA_URL"
+            )
 
     @property
     def database(self) -> str:
@@ -148,6 +173,8 @@ class Settings(BaseSettings):
         return out
 
     def check_can_serve(self) -> None:
+        if self.queue_url:
+            self.check_can_share()
         if not self.keys() and not self.dev_open:
             raise ConfigError("TACTFUL_API_KEYS is empty: set role:key pairs, or TACTFUL_DEV_OPEN=1 for local use only")
         for name, value in (

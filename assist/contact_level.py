@@ -5,11 +5,19 @@ expensive, complex product is high touch, and an angry customer with a cheap, si
 override on the case always wins. Otherwise each known fact adds points (``POINTS``) and the total picks
 the level (``HIGH_TOUCH_FROM``, ``NO_TOUCH_UP_TO``). Reasons are sentences from
 ``prompts/banks/contact_level/<lang>.toml`` naming each fact.
+
+A helpdesk installation may add its own rules (``ContactRules``) on what the helpdesk knows of the customer (plan,
+lifetime value, tags) or the case: the first matching rule that sets a level decides; rules that give points bias
+the total; ``default_level`` replaces low touch when nothing is known. The override still wins.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Required, cast
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from typing_extensions import TypedDict  # pydantic reads a TypedDict from here on Python < 3.12
 
 from assist.models import Case, ContactLevel, ContactLevelDecision, Conversation, Grade
 from prompts import load_bank
@@ -85,11 +93,162 @@ def _reason(fact: str, case: Case, bank: dict[str, Any]) -> str:
     return template.replace("{value}", value).replace("{threshold}", threshold)
 
 
-def decide_contact_level(conversation: Conversation, *, language: str) -> ContactLevelDecision:
+_CONDITIONS = ("equals", "one_of", "at_least", "below", "contains")
+RULE_FIELD = r"^(customer|case)(\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,2}$"
+RuleScalar = str | float | bool
+
+
+class ContactRuleJson(TypedDict, total=False):
+    """A rule as answered: its own keys only."""
+
+    name: str
+    field: Required[str]
+    equals: RuleScalar
+    one_of: list[str | float]
+    at_least: float
+    below: float
+    contains: str
+    level: ContactLevel
+    points: int
+
+
+class ContactRule(BaseModel):
+    """When the customer's or the case's ``field`` meets one condition, set ``level`` or add ``points``.
+
+    ``customer.<name>`` is read from what the helpdesk sent about the customer (``customer.plan``), else from its
+    ``attributes`` or ``custom_attributes`` (Chatwoot's); ``case.<name>`` from the case (``case.purchase_value``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="shown in the level's reasons (default: the condition, 'plan = enterprise')")  # fmt: skip
+    field: str = Field(max_length=140, pattern=RULE_FIELD, description="customer.<attribute> or case.<attribute>")
+    equals: RuleScalar | None = Field(default=None, description="the value equals this (text: ignoring case)")
+    one_of: list[str | float] | None = Field(default=None, min_length=1, max_length=50)
+    at_least: float | None = Field(default=None, description="a number at least this")
+    below: float | None = Field(default=None, description="a number below this")
+    contains: str | None = Field(default=None, min_length=1, max_length=100,
+                                 description="a list (or comma-separated text) holding this tag, ignoring case")  # fmt: skip
+    level: ContactLevel | None = Field(default=None, description="the level it sets (the first matching rule wins)")
+    points: int | None = Field(default=None, ge=-10, le=10, description="added to the case's points (bias)")
+
+    @model_validator(mode="after")
+    def _one_condition_one_effect(self) -> ContactRule:
+        given = [c for c in _CONDITIONS if getattr(self, c) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a rule has exactly one condition of {list(_CONDITIONS)}, not {given or 'none'}")
+        if (self.level is None) == (self.points is None):
+            raise ValueError("a rule either sets a level or gives points (one of level, points)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> ContactRuleJson:
+        """Only the rule's own keys (a rule reads as it was written, not with every other condition as null)."""
+        return cast(ContactRuleJson, {key: value for key, value in handler(self).items() if value is not None})
+
+    @property
+    def label(self) -> str:
+        """How the reasons name it: its name, or its condition ("plan = enterprise")."""
+        if self.name:
+            return self.name
+        short = self.field.split(".", 1)[1]
+        if self.equals is not None:
+            return f"{short} = {_shown(self.equals)}"
+        if self.one_of is not None:
+            return f"{short} in {', '.join(_shown(v) for v in self.one_of)}"
+        if self.at_least is not None:
+            return f"{short} ≥ {_shown(self.at_least)}"
+        if self.below is not None:
+            return f"{short} < {_shown(self.below)}"
+        return f"{short} contains {self.contains}"
+
+    def matches(self, conversation: Conversation) -> bool:
+        value = _lookup(conversation, self.field)
+        if value is None:
+            return False
+        if self.equals is not None:
+            return _same(value, self.equals)
+        if self.one_of is not None:
+            return any(_same(value, v) for v in self.one_of)
+        if self.contains is not None:
+            return self.contains.strip().lower() in _tag_set(value)
+        number = _number(value)
+        if number is None:
+            return False
+        return number >= self.at_least if self.at_least is not None else number < (self.below or 0.0)
+
+
+class ContactRules(BaseModel):
+    """An installation's contact-level rules: its default level and its rules, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_level: ContactLevel | None = Field(default=None, description="instead of low touch when nothing is known")
+    rules: list[ContactRule] = Field(default_factory=list, max_length=50)
+
+
+def _shown(value: RuleScalar) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _lookup(conversation: Conversation, path: str) -> object:
+    root, _sep, rest = path.partition(".")
+    data = (conversation.customer if root == "customer" else conversation.case).model_dump()
+    value = _walk(data, rest)
+    if value is None and root == "customer":
+        value = next(
+            (v for bag in ("attributes", "custom_attributes") if (v := _walk(data.get(bag), rest)) is not None), None
+        )
+    return value
+
+
+def _walk(data: object, path: str) -> object:
+    for key in path.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _same(value: object, wanted: RuleScalar) -> bool:
+    if isinstance(wanted, bool) or isinstance(value, bool):
+        return value is wanted or (isinstance(value, str) and value.strip().lower() == str(wanted).lower())
+    if isinstance(wanted, int | float):
+        number = _number(value)
+        return number is not None and number == float(wanted)
+    return isinstance(value, str | int | float) and str(value).strip().lower() == wanted.strip().lower()
+
+
+def _tag_set(value: object) -> set[str]:
+    items = re.split(r"[,\s]+", value) if isinstance(value, str) else value if isinstance(value, list | tuple) else []
+    return {str(v).strip().lower() for v in items if str(v).strip()}
+
+
+def decide_contact_level(
+    conversation: Conversation, *, language: str, rules: ContactRules | None = None
+) -> ContactLevelDecision:
     """The case's contact level and the reasons for it, written in ``language``.
 
-    An override on the case wins (source "override"); otherwise the level is inferred from purchase value,
-    product complexity, strategic importance and the customer's VIP flag, with low touch when none is known.
+    An override on the case wins (source "override"); otherwise the first of the installation's ``rules`` that
+    matches and sets a level decides, else the level is inferred from purchase value, product complexity, strategic
+    importance, the customer's VIP flag and the points of matching rules, with the installation's default (else low
+    touch) when none is known.
     """
     bank = load_bank(BANK, language)
     case = conversation.case
@@ -98,9 +257,32 @@ def decide_contact_level(conversation: Conversation, *, language: str) -> Contac
         return ContactLevelDecision(
             level=case.contact_level, source="override", reasons=[bank["reasons"]["override"].replace("{level}", label)]
         )
+    matched = [r for r in (rules.rules if rules else []) if r.matches(conversation)]
+    setter = next((r for r in matched if r.level is not None), None)
+    if setter is not None and setter.level is not None:
+        reason = bank["reasons"]["rule_level"].replace("{rule}", setter.label)
+        reason = reason.replace("{level}", bank["levels"][setter.level])
+        return ContactLevelDecision(
+            level=setter.level, source="inferred", reasons=[reason, bank["summary"][setter.level]], rules=[setter.label]
+        )
+    biases = [r for r in matched if r.points is not None]
     facts = _case_facts(case, vip=conversation.customer.vip)
-    if not facts:
+    if not facts and not biases:
+        return _default(rules.default_level if rules else None, bank)
+    level = _level_for(sum(POINTS[f] for f in facts) + sum(r.points or 0 for r in biases))
+    reasons = [_reason(f, case, bank) for f in facts] + [_points_reason(r, bank) for r in biases]
+    return ContactLevelDecision(
+        level=level, source="inferred", reasons=[*reasons, bank["summary"][level]], rules=[r.label for r in biases]
+    )
+
+
+def _default(level: ContactLevel | None, bank: dict[str, Any]) -> ContactLevelDecision:
+    if level is None:
         return ContactLevelDecision(level=DEFAULT_LEVEL, source="inferred", reasons=[bank["reasons"]["default"]])
-    level = _level_for(sum(POINTS[f] for f in facts))
-    reasons = [_reason(f, case, bank) for f in facts] + [bank["summary"][level]]
-    return ContactLevelDecision(level=level, source="inferred", reasons=reasons)
+    reason = bank["reasons"]["installation_default"].replace("{level}", bank["levels"][level])
+    return ContactLevelDecision(level=level, source="inferred", reasons=[reason])
+
+
+def _points_reason(rule: ContactRule, bank: dict[str, Any]) -> str:
+    points = f"{rule.points:+d}"
+    return str(bank["reasons"]["rule_points"]).replace("{rule}", rule.label).replace("{points}", points)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
 
 from assist.channel import channel_of, shape_empathy, shape_steps
-from assist.contact_level import decide_contact_level
+from assist.contact_level import ContactRules, decide_contact_level
 from assist.customer_state import ACKNOWLEDGE_FROM, assess_customer
 from assist.empathy import suggest_empathy
 from assist.escalation import POLICY_KIND, advise_escalation
@@ -24,12 +24,14 @@ from assist.follow_ups import detect_follow_ups
 from assist.language import conversation_language, validate_language
 from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
 from assist.next_steps import pick_articles, plan
-from assist.ports import Retriever
+from assist.ports import SCOPE, Filters, Retriever
 from assist.procedures import numbered_items
 from assist.sarcasm import SarcasmScorer
 from assist.tone import check_tone
 
 T = TypeVar("T")
+# The company's escalation policy for a knowledge-base scope (None: the whole knowledge base).
+EscalationPolicy = Callable[[tuple[str, ...] | None], str | None]
 PASSAGES = 8
 RETRIEVALS_KEPT = 512  # turns whose retrieval is kept (a few per agent typing)
 # Issues that matter for a draft but not for a message already sent (supervisors look for tone, not style).
@@ -48,7 +50,7 @@ class AssistEngine:
         retriever: Retriever,
         *,
         sarcasm: SarcasmScorer | None = None,
-        escalation_policy: Callable[[], str | None] | None = None,
+        escalation_policy: EscalationPolicy | None = None,
         timezone: tzinfo = UTC,
         index_version: Callable[[], object] | None = None,
     ) -> None:
@@ -60,7 +62,7 @@ class AssistEngine:
         # While an agent types, each draft edit re-assists the same turn: its retrieval is kept, keyed by the
         # knowledge base's version (``index_version``; without one nothing is kept).
         self.index_version = index_version
-        self._retrievals: OrderedDict[tuple[object, str, tuple[str, ...]], list[Passage]] = OrderedDict()
+        self._retrievals: OrderedDict[tuple[object, ...], list[Passage]] = OrderedDict()
         self._retrievals_lock = threading.Lock()
 
     def assist(
@@ -70,9 +72,19 @@ class AssistEngine:
         return self.assist_with_passages(conversation, draft=draft, now=now)[0]
 
     def assist_with_passages(
-        self, conversation: Conversation, *, draft: str | None = None, now: datetime | None = None
+        self,
+        conversation: Conversation,
+        *,
+        draft: str | None = None,
+        now: datetime | None = None,
+        scope: tuple[str, ...] | None = None,
+        contact_rules: ContactRules | None = None,
     ) -> tuple[Assistance, list[Passage]]:
-        """As :meth:`assist`, also returning the passages retrieved for it (an LLM step grounds on them)."""
+        """As :meth:`assist`, also returning the passages retrieved for it (an LLM step grounds on them).
+
+        ``scope``: the installation's knowledge-base scope tags (None: the whole knowledge base): every retrieval,
+        and the escalation policy, keep to the documents tagged with one of them. ``contact_rules``: the
+        installation's contact-level rules."""
         timings: dict[str, float] = {}
 
         def timed(name: str, fn: Callable[[], T]) -> T:
@@ -83,11 +95,15 @@ class AssistEngine:
 
         started = time.perf_counter()
         language = self.language_of(conversation)
-        level = timed("contact_level", lambda: decide_contact_level(conversation, language=language))
+        level = timed(
+            "contact_level", lambda: decide_contact_level(conversation, language=language, rules=contact_rules)
+        )
         state = timed("customer_state", lambda: assess_customer(conversation, language=language))
         query = build_query(conversation)
         steps_language = self.agent_language(conversation) or language
-        passages: list[Passage] = timed("retrieval", lambda: self.retrieve(query, languages=(language, steps_language)))
+        passages: list[Passage] = timed(
+            "retrieval", lambda: self.retrieve(query, languages=(language, steps_language), scope=scope)
+        )
         planned = timed(
             "next_steps",
             lambda: plan(passages, conversation, language=language, level=level.level, steps_language=steps_language),
@@ -104,7 +120,7 @@ class AssistEngine:
                 done_steps=len(planned.done),
                 procedure_steps=_procedure_length(passages),
                 articles=articles,
-                policy=self.escalation_policy() if self.escalation_policy else None,
+                policy=self.escalation_policy(scope) if self.escalation_policy else None,
             ),
         )
         empathy = timed(
@@ -165,29 +181,36 @@ class AssistEngine:
         )
         return assistance, passages
 
-    def retrieve(self, query: str, *, languages: tuple[str, ...]) -> list[Passage]:
-        """:meth:`search_versions`, kept per knowledge-base version for the turn's draft edits."""
+    def retrieve(
+        self, query: str, *, languages: tuple[str, ...], scope: tuple[str, ...] | None = None
+    ) -> list[Passage]:
+        """:meth:`search_versions`, kept per knowledge-base version (and scope) for the turn's draft edits."""
         if self.index_version is None:
-            return self.search_versions(query, languages=languages)
-        key = (self.index_version(), query, languages)
+            return self.search_versions(query, languages=languages, scope=scope)
+        key = (self.index_version(), query, languages, scope)
         with self._retrievals_lock:
             kept = self._retrievals.get(key)
             if kept is not None:
                 self._retrievals.move_to_end(key)
                 return list(kept)
-        found = self.search_versions(query, languages=languages)
+        found = self.search_versions(query, languages=languages, scope=scope)
         with self._retrievals_lock:
             self._retrievals[key] = found
             while len(self._retrievals) > RETRIEVALS_KEPT:
                 self._retrievals.popitem(last=False)
         return list(found)
 
-    def search_versions(self, query: str, *, languages: tuple[str, ...]) -> list[Passage]:
+    def search_versions(
+        self, query: str, *, languages: tuple[str, ...], scope: tuple[str, ...] | None = None
+    ) -> list[Passage]:
         """The passages for ``query``, with the versions in ``languages`` (the customer's, the agent's) of the topic
         the steps will come from added when the search did not bring them: a knowledge base often has one topic in
         several languages. That topic is the best passage's that holds a procedure (a numbered list), else the best
-        passage's: a passage close to every question ("hub") must not pull in a whole procedure of its topic."""
-        passages = [p for p in self.retriever.search(query, k=PASSAGES, language=languages[0]) if p.kind != POLICY_KIND]
+        passage's: a passage close to every question ("hub") must not pull in a whole procedure of its topic.
+        With a ``scope``, the versions too come from that scope only (one version may be tagged for another)."""
+        scoped: Filters = {} if scope is None else {SCOPE: scope}
+        found = self.retriever.search(query, k=PASSAGES, language=languages[0], filters=scoped or None)
+        passages = [p for p in found if p.kind != POLICY_KIND]
         if not passages:
             return passages
         by_score = sorted(passages, key=lambda p: -p.score)
@@ -196,7 +219,7 @@ class AssistEngine:
         for language in dict.fromkeys(languages):
             if any((p.topic or p.document_id) == topic and p.language == language for p in passages):
                 continue
-            filters = {"topic": topic, "language": language}
+            filters: Filters = {"topic": topic, "language": language, **scoped}
             versions = self.retriever.search(query, k=PASSAGES, language=language, filters=filters)
             # A version ranks with its topic's passage: the planner picks the version by language.
             passages += [v.model_copy(update={"score": anchor.score}) for v in versions]

@@ -128,6 +128,7 @@ class ContactLevelDecision(BaseModel):
     level: ContactLevel
     source: Literal["override", "inferred"]
     reasons: list[str]
+    rules: list[str] = Field(default_factory=list, description="the installation's rules that decided or counted")
 
 
 class EmpathySuggestion(BaseModel):

@@ -8,12 +8,17 @@ from typing import Any, Protocol
 
 from assist.models import Passage
 
+# A filter: a string must equal the passage's field; a tuple of tags must meet its list field (``scope``: a
+# document's scope tags) in at least one tag.
+Filters = Mapping[str, str | tuple[str, ...]]
+SCOPE = "scope"  # the filter that keeps retrieval to an installation's knowledge-base scope
+
 
 class Retriever(Protocol):
     """Finds knowledge-base passages for a query, in any supported language."""
 
     def search(
-        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
+        self, query: str, *, k: int = 5, language: str | None = None, filters: Filters | None = None
     ) -> list[Passage]: ...
 
 

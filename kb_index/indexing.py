@@ -18,7 +18,7 @@ from langchain_core.indexing import index
 from sqlalchemy.engine import Engine
 
 from kb_index.chunking import chunk_document
-from kb_index.documents import SourceDocument
+from kb_index.documents import SCOPE_KEY, SourceDocument
 from kb_index.embeddings import embed_query_array
 from kb_index.errors import StoreUnavailable
 from kb_index.store import COLLECTION_PREFIX, ChromaStore
@@ -140,12 +140,22 @@ def _index_group(group: list[Document], manager: SQLRecordManager, store: Any) -
     )  # fmt: skip
 
 
+def scoped_chunks(doc: SourceDocument) -> list[Document]:
+    """The document's chunks, each carrying its scope tags (a list: Chroma matches it with ``$contains``) when it
+    has some; an unscoped document's chunks carry no ``scope`` (Chroma refuses an empty list)."""
+    chunks = chunk_document(doc)
+    if doc.scopes:
+        for chunk in chunks:
+            chunk.metadata[SCOPE_KEY] = list(doc.scopes)
+    return chunks
+
+
 def _document_groups(documents: Iterable[SourceDocument], *, batch: int) -> Iterator[tuple[list[Document], int]]:
     """Chunks of whole documents, about ``batch`` at a time, and how many documents each group holds."""
     group: list[Document] = []
     n_docs = 0
     for doc in documents:
-        group.extend(chunk_document(doc))
+        group.extend(scoped_chunks(doc))
         n_docs += 1
         if len(group) >= batch:
             yield group, n_docs

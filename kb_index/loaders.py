@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from kb_index.documents import SourceDocument
+from kb_index.documents import SCOPE_KEY, SourceDocument, scope_tags
 from kb_index.errors import InvalidDocument
 
 SUFFIXES = {
@@ -107,16 +107,18 @@ def _document(text: str, *, doc_id: str, filename: str, fmt: str) -> SourceDocum
     if not body.strip():
         raise InvalidDocument(f"{filename}: no text to index", field="file")
     title = meta.pop("title", "") or _first_heading(body) or Path(filename).stem.replace("-", " ")
+    fields = {key: meta.pop(key, default) for key, default in (("id", doc_id), ("language", ""), ("kind", "policy"))}
+    source = meta.pop("source", "")
+    metadata: dict[str, Any] = dict(meta)
+    if SCOPE_KEY in meta:  # "scope: brand-a, shared"
+        try:
+            metadata[SCOPE_KEY] = list(scope_tags(meta[SCOPE_KEY]))
+        except ValueError as exc:
+            raise InvalidDocument(f"{filename}: {exc}", field=SCOPE_KEY) from exc
     return SourceDocument(
-        id=meta.pop("id", doc_id),
-        title=title,
-        text=body.strip(),
-        format=fmt,
-        language=meta.pop("language", ""),
-        kind=meta.pop("kind", "policy"),
-        source=meta.pop("source", ""),
-        metadata=meta,
-    )
+        id=fields["id"], title=title, text=body.strip(), format=fmt, language=fields["language"],
+        kind=fields["kind"], source=source, metadata=metadata,
+    )  # fmt: skip
 
 
 def _first_heading(text: str) -> str:

@@ -13,6 +13,7 @@ and the hit says which unit matched (``Hit.matched``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +27,10 @@ from kb_index.store import ChromaStore, StoredChunk
 
 RRF_K = 60
 UNIT_DEPTH = 3  # with units, dense search asks this many times the candidates, since several fold onto one section
+# A filter: a string must equal the chunk's field; a tuple of tags must meet the chunk's list field (a document's
+# ``scope`` tags) in at least one tag, and an empty tuple matches no chunk.
+FilterValue = str | tuple[str, ...]
+Filters = Mapping[str, FilterValue]
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,18 @@ class _Snapshot:
             self.fields[key] = values
         return values
 
+    def holding_any(self, key: str, tags: tuple[str, ...]) -> np.ndarray:
+        """Row i: whether chunks[i]'s list field ``key`` (a document's scope tags) holds one of ``tags``; no tags:
+        no chunk. One cached boolean column per tag."""
+        mask = np.zeros(len(self.chunks), dtype=bool)
+        for tag in tags:
+            column = self.fields.get(f"{key}\0{tag}")
+            if column is None:
+                column = np.array([tag in _tags(c.metadata.get(key)) for c in self.chunks], dtype=bool)
+                self.fields[f"{key}\0{tag}"] = column
+            mask |= column
+        return mask
+
 
 class HybridRetriever:
     """Searches the serving collection; ``load`` swaps in another one atomically (the old one serves until then)."""
@@ -125,7 +142,7 @@ class HybridRetriever:
         *,
         k: int = 5,
         language: str = "",
-        filters: dict[str, str] | None = None,
+        filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first."""
@@ -198,18 +215,14 @@ class HybridRetriever:
         penalty = self.weights.hub_penalty
         return sorted(dense, key=lambda c: -((1.0 - c.distance) - penalty * snap.hubness.get(c.id, 0.0)))
 
-    def _lexical(
-        self, snap: _Snapshot, query: str, *, language: str, k: int, filters: dict[str, str]
-    ) -> list[StoredChunk]:
+    def _lexical(self, snap: _Snapshot, query: str, *, language: str, k: int, filters: Filters) -> list[StoredChunk]:
         if snap.lexical is None or snap.languages is None or not language or self.weights.lexical <= 0:
             return []
         mask = snap.languages == language
-        if (
-            snap.sections is not None and snap.parents
-        ):  # BM25 reads sections: on units it found the right list less often (docs/evaluation.md)
-            mask &= snap.sections
+        if snap.sections is not None and snap.parents:
+            mask &= snap.sections  # BM25 reads sections: on units it found the right list less often
         for key, value in filters.items():
-            mask &= snap.field_values(key) == value
+            mask &= snap.field_values(key) == value if isinstance(value, str) else snap.holding_any(key, value)
         hits = snap.lexical.search(query, language=language, k=k, mask=mask)
         return [snap.chunks[h.index] for h in hits]
 
@@ -307,11 +320,27 @@ def _language(chunk: StoredChunk) -> str:
     return str(chunk.metadata.get("language", ""))
 
 
-def _where(filters: dict[str, str] | None) -> dict[str, Any] | None:
-    items = [{key: value} for key, value in (filters or {}).items() if value]
+def _where(filters: Filters | None) -> dict[str, Any] | None:
+    items = [_condition(key, value) for key, value in (filters or {}).items() if isinstance(value, tuple) or value]
     if not items:
         return None
     return items[0] if len(items) == 1 else {"$and": items}
+
+
+def _condition(key: str, value: FilterValue) -> dict[str, Any]:
+    """Chroma's condition for one filter: equality for a string, "the list field holds one of" for a tuple (an
+    empty tuple matches nothing: no tag is the empty string)."""
+    if isinstance(value, str):
+        return {key: value}
+    holds = [{key: {"$contains": tag}} for tag in value] or [{key: {"$contains": ""}}]
+    return holds[0] if len(holds) == 1 else {"$or": holds}
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    """A chunk's list field as stored (Chroma gives a list back; a lone string is one tag)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
 
 
 def _hit(chunk: StoredChunk, *, score: float, relevance: float) -> Hit:

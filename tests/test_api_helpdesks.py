@@ -66,7 +66,7 @@ def test_an_installation_keeps_its_secrets_encrypted_and_never_answers_them(
 ) -> None:
     created = _install(app, zammad.url)
     assert set(created) == {"id", "kind", "name", "base_url", "allowed_origins", "tone_gate", "app_public_key",
-                            "created_at", "rotated_at"}  # fmt: skip
+                            "knowledge_scope", "contact_rules", "created_at", "rotated_at"}  # fmt: skip
     listed = app.get("/v1/installations", headers=auth("admin")).json()["items"]
     assert [i["id"] for i in listed] == [created["id"]] and TOKEN not in json.dumps(listed)
     engine = app.app.state.container.db.engine  # type: ignore[attr-defined]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from assist.contact_level import decide_contact_level, format_number
+from assist.contact_level import ContactRules, decide_contact_level, format_number
 from assist.models import Conversation
 from prompts import load_bank
 
@@ -128,3 +129,77 @@ def test_unsupported_language_falls_back_to_english() -> None:
 )
 def test_format_number(value: float, thousands: str, decimal: str, expected: str) -> None:
     assert format_number(value, thousands=thousands, decimal=decimal) == expected
+
+
+# --- an installation's rules --------------------------------------------------------------------------------------
+
+
+def rules(*items: dict[str, Any], default: str | None = None) -> ContactRules:
+    return ContactRules.model_validate({"default_level": default, "rules": list(items)})
+
+
+def with_customer(customer: dict[str, Any], case: dict[str, Any] | None = None) -> Conversation:
+    return Conversation.model_validate(
+        {"id": "c-rules", "customer": customer, "case": case or {}, "messages": [{"role": "customer", "text": "Hi"}]}
+    )
+
+
+def test_the_first_matching_rule_that_sets_a_level_decides_in_order() -> None:
+    ordered = rules(
+        {"field": "customer.plan", "one_of": ["free", "trial"], "level": "no_touch"},
+        {"field": "customer.tags", "contains": "VIP", "level": "high_touch"},
+    )
+    both = with_customer({"plan": "Free", "tags": "gold, vip"})
+    assert decide_contact_level(both, language="en", rules=ordered).level == "no_touch"
+    reversed_rules = ContactRules(rules=list(reversed(ordered.rules)))
+    decision = decide_contact_level(both, language="en", rules=reversed_rules)
+    assert decision.level == "high_touch" and decision.rules == ["tags contains VIP"]
+
+
+def test_rules_on_missing_or_mistyped_attributes_never_match() -> None:
+    numeric = rules({"field": "customer.lifetime_value", "below": 100, "level": "no_touch"}, default="high_touch")
+    for customer in ({}, {"lifetime_value": "lots"}, {"lifetime_value": True}, {"lifetime_value": [1]}):
+        decision = decide_contact_level(with_customer(customer), language="en", rules=numeric)
+        assert decision.level == "high_touch" and decision.rules == [], customer
+    assert decide_contact_level(with_customer({"lifetime_value": "99.5"}), language="en", rules=numeric).level == (
+        "no_touch"
+    )
+
+
+def test_equals_compares_text_ignoring_case_numbers_as_numbers_and_booleans_strictly() -> None:
+    def level(rule_value: object, customer_value: object) -> str:
+        rule = rules({"field": "customer.x", "equals": rule_value, "level": "high_touch"})
+        return decide_contact_level(with_customer({"x": customer_value}), language="en", rules=rule).level
+
+    assert level("Gold", " gold ") == "high_touch" and level(5, "5.0") == "high_touch"
+    assert (
+        level(True, True) == "high_touch" and level(True, 1) == "low_touch" and level("gold", "golden") == "low_touch"
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_points_bias_the_case_s_facts_and_every_language_names_the_rule(language: str) -> None:
+    bias = rules({"field": "case.purchase_value", "at_least": 500, "points": 2, "name": "big basket"})
+    decision = decide_contact_level(with_customer({}, {"purchase_value": 600}), language=language, rules=bias)
+    assert decision.level == "high_touch"  # 1 (a sizeable purchase) + 2: high touch from 3
+    assert decision.rules == ["big basket"] and any("big basket" in r and "+2" in r for r in decision.reasons)
+    default = decide_contact_level(with_customer({}), language=language, rules=rules(default="no_touch"))
+    assert (
+        default.level == "no_touch" and load_bank("contact_level", language)["levels"]["no_touch"] in default.reasons[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"field": "customer.plan", "level": "high_touch"},
+        {"field": "customer.plan", "equals": "a", "below": 3, "level": "high_touch"},
+        {"field": "customer.plan", "equals": "a"},
+        {"field": "customer.plan", "equals": "a", "level": "high_touch", "points": 1},
+        {"field": "plan", "equals": "a", "level": "high_touch"},
+        {"field": "customer.plan", "equals": "a", "level": "high_touch", "unknown": 1},
+    ],
+)
+def test_a_malformed_rule_is_refused(rule: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        rules(rule)

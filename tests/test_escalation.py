@@ -170,7 +170,7 @@ def test_the_engine_reads_the_policy_and_never_cites_it_as_a_step() -> None:
         text=POLICY, score=0.99, relevance=0.99, language="en", kind="escalation_policy",
     )  # fmt: skip
     retriever = StaticRetriever([policy, *passages()])
-    engine = AssistEngine(retriever, escalation_policy=lambda: POLICY)
+    engine = AssistEngine(retriever, escalation_policy=lambda scope: POLICY)
     conv = _conv([("customer", "My parcel is late and the device inside has water damage now.")])
     result = engine.assist(conv)
     assert result.escalation is not None and result.escalation.needed == "advanced"

@@ -68,3 +68,12 @@ def test_demo_kb_has_24_documents_in_four_languages() -> None:
     assert {d.language for d in docs} == {"en", "it", "es", "pl"}
     assert len({d.id for d in docs}) == len(docs)
     assert sum("\n1. " in d.text for d in docs) >= 16
+
+
+def test_front_matter_scope_tags_are_normalised_and_a_bad_tag_names_the_field() -> None:
+    doc = load_bytes(b"---\nid: r-1\nscope: Brand-A, shared\n---\n# Returns\ntext", filename="returns.md")
+    assert doc.metadata["scope"] == ["brand-a", "shared"] and doc.scopes == ("brand-a", "shared")
+    assert "id" not in doc.metadata and doc.id == "r-1"
+    with pytest.raises(InvalidDocument, match="scope tags") as refused:
+        load_bytes(b"---\nscope: brand a\n---\n# Returns\ntext", filename="returns.md")
+    assert refused.value.field == "scope"

@@ -13,7 +13,7 @@ from api.persistence.database import Database
 from api.persistence.migrate import BASE_REVISION, _config, current_revision, ours
 from api.persistence.tables import Base
 
-HEAD = "0006_app_public_key"
+HEAD = "0008_installation_scope"
 
 
 def _made_before_migrations(url: str) -> None:

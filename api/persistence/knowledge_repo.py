@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.persistence.database import iso
@@ -167,3 +169,98 @@ def fail_interrupted(s: Session) -> list[str]:
         )
     )
     return list(s.scalars(select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.created_at)).all())
+
+
+# -- jobs on a queue: a worker's lease on the row -------------------------------------------------------------------
+CLAIM_LOCK_KEY = "job_claim_lock"
+
+
+def _now() -> datetime:
+    return utcnow()
+
+
+def _expired(until: datetime | None, now: datetime) -> bool:
+    if until is None:
+        return True
+    return (until if until.tzinfo else until.replace(tzinfo=UTC)) < now
+
+
+def claim_job(s: Session, job_id: str, *, owner: str, lease_s: float, max_attempts: int) -> str:
+    """Make ``owner`` the one worker running ``job_id`` for ``lease_s`` seconds. Returns what happened:
+
+    ``claimed``; ``held`` (another worker's lease on it is live); ``busy`` (another job holds a live lease: indexing
+    jobs of one knowledge base run one at a time, as on the in-process thread); ``done`` (finished, or gone);
+    ``gave_up`` (its workers died ``max_attempts`` times: failed now).
+
+    Every claim first writes one lock row, which serialises claims on SQLite and PostgreSQL alike; the job row is then
+    read under ``FOR UPDATE`` (PostgreSQL), so a renewal racing a takeover is seen.
+    """
+    now = _now()
+    _lock_claims(s, owner)
+    job = s.get(JobRow, job_id, with_for_update=True)
+    if job is None or job.status in ("succeeded", "failed"):
+        return "done"
+    if job.status == "running" and not _expired(job.lease_until, now):
+        return "held"
+    others = s.scalars(select(JobRow.lease_until).where(JobRow.status == "running", JobRow.id != job_id)).all()
+    if any(not _expired(until, now) for until in others):
+        return "busy"
+    if job.status == "running" and job.attempts >= max_attempts:
+        job.status, job.finished_at, job.lease_owner = "failed", now, None
+        job.error = f"gave up: its worker stopped during each of {job.attempts} attempts"
+        return "gave_up"
+    job.status, job.lease_owner, job.lease_until = "running", owner, now + timedelta(seconds=lease_s)
+    job.attempts += 1
+    job.done = 0
+    return "claimed"
+
+
+def _lock_claims(s: Session, owner: str) -> None:
+    """Write the claim lock row (held until the transaction ends); the first claim ever creates it."""
+    lock = update(StateRow).where(StateRow.key == CLAIM_LOCK_KEY).values(value=owner)
+    for _ in range(3):
+        if cast("CursorResult[Any]", s.execute(lock)).rowcount:
+            return
+        try:
+            with s.begin_nested():  # two first claims at once: one inserts, the other fails here and updates
+                s.add(StateRow(key=CLAIM_LOCK_KEY, value=owner))
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError("cannot take the job claim lock")
+
+
+def renew_lease(s: Session, job_id: str, *, owner: str, lease_s: float) -> bool:
+    """Extend ``owner``'s lease on ``job_id``; ``False`` when it no longer holds it (it must stop)."""
+    result: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.status == "running")
+        .values(lease_until=_now() + timedelta(seconds=lease_s))
+    )
+    return bool(result.rowcount)
+
+
+def finished_by(s: Session, job_id: str, owner: str) -> bool:
+    """Whether ``owner`` recorded the end of ``job_id``."""
+    job = s.get(JobRow, job_id)
+    return job is not None and job.status in ("succeeded", "failed") and job.lease_owner == owner
+
+
+def stranded_jobs(s: Session) -> list[str]:
+    """Jobs whose worker is gone (running, lease expired or never taken by a queue worker): to be sent again."""
+    now = _now()
+    rows = s.execute(select(JobRow.id, JobRow.lease_until).where(JobRow.status == "running")).all()
+    return [job_id for job_id, until in rows if _expired(until, now)]
+
+
+def waiting_jobs(s: Session) -> list[str]:
+    return list(s.scalars(select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.created_at)).all())
+
+
+def jobs_in_flight(s: Session) -> tuple[int, tuple[str, int, int] | None]:
+    """How many jobs are queued or running, and the running one (id, done, total) if any."""
+    rows = s.execute(
+        select(JobRow.id, JobRow.status, JobRow.done, JobRow.total).where(JobRow.status.in_(("queued", "running")))
+    ).all()
+    running = next(((r[0], int(r[2]), int(r[3])) for r in rows if r[1] == "running"), None)
+    return len(rows), running

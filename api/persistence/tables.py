@@ -47,6 +47,11 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A queue worker's claim on the job (api/worker.py): who runs it and until when, renewed by a heartbeat; and how
+    # many times a worker started it (a worker killed mid-job leaves the lease to expire, and another retries it).
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StateRow(Base):
@@ -114,6 +119,8 @@ class GapRow(Base):
     language: Mapped[str] = mapped_column(String(8))
     best_score: Mapped[float] = mapped_column(Float)
     conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The installation whose agent or helpdesk asked (its scope is what could not answer); None: no installation.
+    installation_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     vector: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
@@ -214,6 +221,10 @@ class InstallationRow(Base):
     tone_gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     # Zendesk's app public key (PEM; not a secret): verifies the signed app JWT the sidebar is opened with.
     app_public_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The scope tags of the documents its agents see ([]: every document), and its contact-level rules
+    # (assist/contact_level.py ContactRules; {}: none).
+    knowledge_scope: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    contact_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

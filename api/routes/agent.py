@@ -36,15 +36,23 @@ def search(body: SearchIn, container: ContainerDep, _: AgentRole, token: AgentTo
     check_conversation(token, body.conversation_id, field="conversation_id")
     filters = {k: v for k, v in (body.filters.model_dump() if body.filters else {}).items() if v}
     passages, language = container.assist.search(
-        body.query, k=body.k, language=body.language, filters=filters, conversation_id=body.conversation_id
-    )
+        body.query, k=body.k, language=body.language, filters=filters, conversation_id=body.conversation_id,
+        installation_id=token_installation(token),
+    )  # fmt: skip
     return SearchOut(results=passages, language=language)
 
 
 @router.post("/assist", response_model=AssistOut)
 def assist(body: AssistIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> AssistOut:
     conversation = as_token_agent(token, body.conversation)
-    return AssistOut.model_validate(container.assist.assist(conversation, draft=body.draft).payload())
+    outcome = container.assist.assist(conversation, draft=body.draft, installation_id=token_installation(token))
+    return AssistOut.model_validate(outcome.payload())
+
+
+def token_installation(token: AgentClaims | None) -> str | None:
+    """An agent token's installation, whose knowledge scope and contact-level rules apply (a key: the
+    conversation's installation, named in its id, when it has one)."""
+    return token.installation_id if token is not None else None
 
 
 def as_token_agent(token: AgentClaims | None, conversation: Conversation) -> Conversation:
@@ -71,6 +79,7 @@ def tone(body: ToneIn, container: ContainerDep, _: AgentRole, token: AgentToken)
         customer_name=body.customer_name,
         contact_level=body.contact_level,
         conversation=body.conversation,
+        installation_id=token_installation(token),
     )
     if body.gate is None:
         return ToneOut.model_validate(report.model_dump())

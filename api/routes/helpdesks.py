@@ -51,10 +51,11 @@ def list_installations(container: ContainerDep, _: AdminRole) -> InstallationsOu
 def update_installation(
     installation_id: str, body: InstallationPatch, container: ContainerDep, _: AdminRole
 ) -> InstallationOut:
-    """Change an installation's name, allowed frame origins or tone gate (what is left out stays)."""
+    """Change an installation's name, allowed frame origins, tone gate, app public key, knowledge scope or
+    contact-level rules (what is left out stays)."""
     changes = body.model_dump(exclude_unset=True)
     if not changes:
-        raise InvalidInput("give name, allowed_origins, tone_gate or several", field="body")
+        raise InvalidInput(f"give one or more of {sorted(InstallationPatch.model_fields)}", field="body")
     return InstallationOut.model_validate(container.installations.update(installation_id, **changes))
 
 

@@ -24,7 +24,7 @@ from api.schemas import (
     ReindexIn,
 )
 from assist.errors import InvalidInput, NotFound
-from kb_index.documents import SourceDocument
+from kb_index.documents import SCOPE_KEY, SourceDocument
 from kb_index.loaders import load_bytes
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
@@ -39,8 +39,9 @@ def _to_source(doc: DocumentIn) -> SourceDocument:
         language=doc.language or "",
         kind=doc.kind,
         source=doc.source,
-        metadata={**doc.metadata, "topic": doc.topic} if doc.topic else doc.metadata,
-    )
+        metadata={**doc.metadata, **({"topic": doc.topic} if doc.topic else {}),
+                  **({SCOPE_KEY: doc.scope} if doc.scope is not None else {})},
+    )  # fmt: skip
 
 
 async def _json_documents(request: Request) -> list[SourceDocument]:
@@ -142,11 +143,27 @@ def reindex(body: ReindexIn, container: ContainerDep, _: KnowledgeRole) -> JobQu
     return JobQueued(job_id=container.knowledge.submit_reindex(body.mode))
 
 
+GAPS_OF_INSTALLATION = (
+    "one installation's gaps, judged on its knowledge scope, and the versions missing from that scope"
+)
+
+
 @router.get("/gaps", response_model=GapsOut)
-def gaps(container: ContainerDep, _: KnowledgeRole, limit: int = Query(100, ge=1, le=1000)) -> GapsOut:
+def gaps(
+    container: ContainerDep,
+    _: KnowledgeRole,
+    limit: int = Query(100, ge=1, le=1000),
+    installation_id: str | None = Query(None, max_length=40, description=GAPS_OF_INSTALLATION),
+) -> GapsOut:
+    """Questions answered badly, and topics with no version in a language customers write in; with
+    ``installation_id``, those of that installation's conversations and knowledge scope (404 when unknown)."""
+    settings = container.installations.assist_settings(installation_id=installation_id) if installation_id else None
     with container.db.session() as s:
-        items = gaps_module.list_gaps(s, limit=limit)
-        missing = gaps_module.missing_versions(s)
+        items = gaps_module.list_gaps(s, limit=limit, installation_id=installation_id)
+        if settings is None:
+            missing = gaps_module.missing_versions(s)
+        else:
+            missing = gaps_module.missing_versions(s, installation_id=installation_id, scope=settings.scope)
     return GapsOut.model_validate(
         {"items": items, "threshold": container.settings.gap_threshold, "missing_versions": missing}
     )

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api.deps import AgentRole, AgentToken, ContainerDep
-from api.routes.agent import as_token_agent
+from api.routes.agent import as_token_agent, token_installation
 from api.schemas import AssistIn
 
 router = APIRouter(prefix="/v1", tags=["agent"])
@@ -38,7 +38,9 @@ def sse(event: str, data: dict[str, Any]) -> str:
 def assist_stream(body: AssistIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> StreamingResponse:
     """Server-sent events: ``assist`` (the rules answer, with ``pending``), a ``part`` per part the LLM improved,
     then ``done`` (the final Assistance)."""
-    events = container.assist.stream(as_token_agent(token, body.conversation), draft=body.draft)
+    events = container.assist.stream(
+        as_token_agent(token, body.conversation), draft=body.draft, installation_id=token_installation(token)
+    )
     return StreamingResponse(
         _encoded(events),
         media_type="text/event-stream",

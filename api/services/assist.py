@@ -21,12 +21,14 @@ from api.persistence import journey_repo, review_repo
 from api.persistence.database import Database
 from api.persistence.tables import ConversationRow
 from api.services.history import ConversationHistory
+from api.services.installations import NO_INSTALLATION, AssistSettings, Installations
 from api.services.knowledge import KnowledgeService
 from assist.engine import AssistEngine, build_query
 from assist.errors import NotFound
 from assist.follow_ups import after_resolution
 from assist.language import detect_language
 from assist.models import Assistance, ContactLevel, Conversation, Passage, ToneReport, policy_texts
+from assist.ports import SCOPE, Filters
 from assist.refine import Done, Refiner
 from assist.tone import check_tone
 
@@ -68,6 +70,7 @@ class Gap:
     language: str
     best_score: float
     vector: list[float]
+    installation_id: str | None = None
 
 
 class AssistService:
@@ -83,6 +86,7 @@ class AssistService:
         gap_threshold: float,
         history: ConversationHistory | None = None,
         survey_link: Callable[[str], str | None] | None = None,
+        installations: Installations | None = None,
     ) -> None:
         self.rules = rules
         self.knowledge = knowledge
@@ -92,14 +96,27 @@ class AssistService:
         self.history = history
         self.survey_link = survey_link  # the one-click survey link of a conversation, when customers can reach us
         self.on_assist: Callable[[Assistance], None] | None = None  # told of each assist answered (the metrics)
+        # Each installation's knowledge scope and contact-level rules apply to its conversations.
+        self.installations = installations
 
-    def assist(self, conversation: Conversation, *, draft: str | None = None) -> AssistOutcome:
-        """Suggestions for the agent's next reply and the tone check of ``draft``; everything stored at once."""
+    def settings(self, *, conversation_id: str | None, installation_id: str | None = None) -> AssistSettings:
+        """The knowledge scope and contact-level rules that apply: the installation named (an agent token's), else
+        the one the conversation belongs to, else none (the whole knowledge base, no rules)."""
+        if self.installations is None:
+            return NO_INSTALLATION
+        return self.installations.assist_settings(installation_id=installation_id, conversation_id=conversation_id)
+
+    def assist(
+        self, conversation: Conversation, *, draft: str | None = None, installation_id: str | None = None
+    ) -> AssistOutcome:
+        """Suggestions for the agent's next reply and the tone check of ``draft``; everything stored at once.
+        ``installation_id``: an agent token's installation (else the conversation's, from its id)."""
         conversation = self._with_history(conversation)
-        result, passages = self._rules(conversation, draft=draft)
+        settings = self.settings(conversation_id=conversation.id, installation_id=installation_id)
+        result, passages = self._rules(conversation, draft=draft, settings=settings)
         if self.refiner is not None:
             result = self.refiner.refine(result, conversation=conversation, passages=passages, draft=draft)
-        gap = self._gap(result.query, result.language, passages)
+        gap = self._gap(result.query, result.language, passages, settings=settings)
         with self.db.session() as s:
             stored = self._store(s, conversation, result, gap=gap)
             review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
@@ -108,15 +125,16 @@ class AssistService:
         return AssistOutcome(result, stored)
 
     def stream(
-        self, conversation: Conversation, *, draft: str | None = None
+        self, conversation: Conversation, *, draft: str | None = None, installation_id: str | None = None
     ) -> Iterator[tuple[EventName, dict[str, Any]]]:
         """The rules answer at once (flags stored), then each part the LLM improved, then the final answer.
 
         The rules answer is computed before the first event is asked for, so bad input raises here, as a 4xx.
         """
         conversation = self._with_history(conversation)
-        result, passages = self._rules(conversation, draft=draft)
-        gap = self._gap(result.query, result.language, passages)
+        settings = self.settings(conversation_id=conversation.id, installation_id=installation_id)
+        result, passages = self._rules(conversation, draft=draft, settings=settings)
+        gap = self._gap(result.query, result.language, passages, settings=settings)
         with self.db.session() as s:
             stored = self._store(s, conversation, result, gap=gap)
         return self._events(conversation, result, passages=passages, draft=draft, stored=stored)
@@ -124,9 +142,10 @@ class AssistService:
     def assess(self, conversation: Conversation) -> list[StoredFlag]:
         """A conversation as it now stands, heard from a helpdesk: its flags and gap stored, no suggestion (no
         agent saw one; acceptance figures count what agents were shown). The rules alone: no LLM is paid for."""
-        result, passages = self._rules(conversation)
+        settings = self.settings(conversation_id=conversation.id)
+        result, passages = self._rules(conversation, settings=settings)
         from_customer = conversation.messages[-1].role == "customer"
-        gap = self._gap(result.query, result.language, passages) if from_customer else None
+        gap = self._gap(result.query, result.language, passages, settings=settings) if from_customer else None
         with self.db.session() as s:
             return self._store(s, conversation, result, gap=gap).flags
 
@@ -138,12 +157,16 @@ class AssistService:
         customer_name: str | None,
         contact_level: ContactLevel | None,
         conversation: Conversation | None,
+        installation_id: str | None = None,
     ) -> ToneReport:
-        """The tone check of a draft; with a conversation, promises are compared with the policies it touches."""
+        """The tone check of a draft; with a conversation, promises are compared with the policies it touches (in
+        the knowledge scope of its installation)."""
         policy: list[str] = []
         if conversation is not None:
             language = language or self.rules.language_of(conversation)
-            policy = policy_texts(self.knowledge.search(build_query(conversation), k=5, language=language))
+            settings = self.settings(conversation_id=conversation.id, installation_id=installation_id)
+            found = self.knowledge.search(build_query(conversation), k=5, language=language, filters=_scoped(settings))
+            policy = policy_texts(found)
         return check_tone(
             text,
             language=language,
@@ -154,12 +177,21 @@ class AssistService:
         )
 
     def search(
-        self, query: str, *, k: int, language: str | None, filters: dict[str, str], conversation_id: str | None
+        self,
+        query: str,
+        *,
+        k: int,
+        language: str | None,
+        filters: dict[str, str],
+        conversation_id: str | None,
+        installation_id: str | None = None,
     ) -> tuple[list[Passage], str]:
-        """Passages for ``query``; an unfiltered search that finds nothing good is a knowledge gap."""
+        """Passages for ``query`` (in the knowledge scope of the token's or the conversation's installation); an
+        unfiltered search that finds nothing good is a knowledge gap."""
         language = language or detect_language(query)
-        passages = self.knowledge.search(query, k=k, language=language, filters=filters)
-        gap = None if filters else self._gap(query, language, passages)
+        settings = self.settings(conversation_id=conversation_id, installation_id=installation_id)
+        passages = self.knowledge.search(query, k=k, language=language, filters={**filters, **_scoped(settings)})
+        gap = None if filters else self._gap(query, language, passages, settings=settings)
         if gap is not None:
             with self.db.session() as s:
                 _record_gap(s, gap, conversation_id=conversation_id)
@@ -167,10 +199,14 @@ class AssistService:
 
     # --- inside ---------------------------------------------------------------------------------------
 
-    def _rules(self, conversation: Conversation, *, draft: str | None = None) -> tuple[Assistance, list[Passage]]:
+    def _rules(
+        self, conversation: Conversation, *, draft: str | None = None, settings: AssistSettings = NO_INSTALLATION
+    ) -> tuple[Assistance, list[Passage]]:
         """The rules answer, saying whether the knowledge base was being indexed (a newcomer's first minute)."""
         knowledge = self.knowledge.state()
-        result, passages = self.rules.assist_with_passages(conversation, draft=draft)
+        result, passages = self.rules.assist_with_passages(
+            conversation, draft=draft, scope=settings.scope, contact_rules=settings.contact_rules
+        )
         return result.model_copy(update={"knowledge": knowledge}), passages
 
     def _with_history(self, conversation: Conversation) -> Conversation:
@@ -208,14 +244,16 @@ class AssistService:
             if self.on_assist is not None:
                 self.on_assist(final)
 
-    def _gap(self, question: str, language: str, passages: list[Passage]) -> Gap | None:
-        """The question as a gap when its best passage scored below the threshold (embedded outside any
-        transaction: the embedding is the slow part)."""
+    def _gap(
+        self, question: str, language: str, passages: list[Passage], *, settings: AssistSettings = NO_INSTALLATION
+    ) -> Gap | None:
+        """The question as a gap when its best passage (in the installation's scope) scored below the threshold
+        (embedded outside any transaction: the embedding is the slow part)."""
         best = gaps.best_relevance(passages)
         if not question.strip() or best >= self.gap_threshold:
             return None
         vector = self.knowledge.embed_query(question)
-        return Gap(question, language, best, [float(x) for x in vector])
+        return Gap(question, language, best, [float(x) for x in vector], settings.installation_id)
 
     @staticmethod
     def _store(s: Session, conversation: Conversation, result: Assistance, *, gap: Gap | None) -> Stored:
@@ -269,8 +307,13 @@ class AssistService:
         return {"id": survey_id, "conversation_id": conversation_id, "score": score}
 
 
+def _scoped(settings: AssistSettings) -> Filters:
+    """The filter that keeps retrieval to the installation's knowledge scope (none: the whole knowledge base)."""
+    return {} if settings.scope is None else {SCOPE: settings.scope}
+
+
 def _record_gap(s: Session, gap: Gap, *, conversation_id: str | None) -> None:
     gaps.record_gap(
         s, question=gap.question, language=gap.language, best_score=gap.best_score,
-        conversation_id=conversation_id, vector=gap.vector,
+        conversation_id=conversation_id, vector=gap.vector, installation_id=gap.installation_id,
     )  # fmt: skip

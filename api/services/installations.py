@@ -3,6 +3,7 @@ with its own address, allowed frame origins and secrets. Secrets are encrypted a
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from api.persistence.database import Database, iso
 from api.persistence.tables import InstallationRow, utcnow
 from api.secrets import SecretBox
 from api.services.tone_gate import GatePolicy
+from assist.contact_level import ContactRules
 from assist.errors import InvalidInput, NotFound
 
 
@@ -30,6 +32,36 @@ class Installation:
     app_public_key: str | None = None
 
 
+@dataclass(frozen=True)
+class AssistSettings:
+    """What an installation decides for its conversations' assists (no secret): the scope tags of the documents its
+    agents see (None: every document) and its contact-level rules."""
+
+    installation_id: str | None = None
+    scope: tuple[str, ...] | None = None
+    contact_rules: ContactRules | None = None
+
+
+NO_INSTALLATION = AssistSettings()
+# A helpdesk conversation of a registered installation: "<kind>-<installation id>-<the helpdesk's id>".
+_CONVERSATION = re.compile(r"^(chatwoot|zendesk|zammad)-([A-Za-z0-9]{1,40})-(.+)$")
+
+
+def installation_of(conversation_id: str | None) -> tuple[str, str] | None:
+    """The kind and the installation id a conversation id names, if it names one."""
+    match = _CONVERSATION.match(conversation_id or "")
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _contact_rules(stored: dict[str, Any] | None) -> ContactRules:
+    return ContactRules.model_validate(stored or {})
+
+
+def _stored_rules(rules: ContactRules | dict[str, Any]) -> dict[str, Any]:
+    checked = rules if isinstance(rules, ContactRules) else ContactRules.model_validate(rules)
+    return checked.model_dump(mode="json", exclude_none=True)
+
+
 def installation_json(row: InstallationRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -39,6 +71,8 @@ def installation_json(row: InstallationRow) -> dict[str, Any]:
         "allowed_origins": list(row.allowed_origins or []),
         "tone_gate": GatePolicy.stored(row.tone_gate).as_json(),
         "app_public_key": row.app_public_key,
+        "knowledge_scope": list(row.knowledge_scope or []),
+        "contact_rules": _contact_rules(row.contact_rules).model_dump(mode="json", exclude_none=True),
         "created_at": iso(row.created_at),
         "rotated_at": iso(row.rotated_at) or None,
     }
@@ -74,6 +108,8 @@ class Installations:
         allowed_origins: list[str],
         tone_gate: dict[str, Any] | None = None,
         app_public_key: str | None = None,
+        knowledge_scope: Sequence[str] = (),
+        contact_rules: ContactRules | dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not api_token and kind != "zendesk":  # Zendesk's sidebar app writes into the reply box itself
             raise InvalidInput(f"a {kind} installation needs the helpdesk's API token", field="api_token")
@@ -81,7 +117,8 @@ class Installations:
             id=uuid.uuid4().hex[:12], kind=kind, name=name, base_url=base_url.rstrip("/"),
             api_token=self.box.seal(api_token), webhook_secret=self.box.seal(webhook_secret),
             allowed_origins=allowed_origins, tone_gate=GatePolicy.stored(tone_gate).as_json(),
-            app_public_key=app_public_key,
+            app_public_key=app_public_key, knowledge_scope=[*knowledge_scope],
+            contact_rules=_stored_rules(contact_rules or {}),
         )  # fmt: skip
         with self.db.session() as s:
             s.add(row)
@@ -113,6 +150,8 @@ class Installations:
         allowed_origins: Sequence[str] | None = None,
         tone_gate: dict[str, Any] | None = None,
         app_public_key: str | None = None,
+        knowledge_scope: Sequence[str] | None = None,
+        contact_rules: ContactRules | dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Change what is given (secrets change through ``rotate``)."""
         with self.db.session() as s:
@@ -125,6 +164,10 @@ class Installations:
                 row.tone_gate = GatePolicy.stored(tone_gate).as_json()
             if app_public_key is not None:
                 row.app_public_key = app_public_key
+            if knowledge_scope is not None:
+                row.knowledge_scope = [*knowledge_scope]
+            if contact_rules is not None:
+                row.contact_rules = _stored_rules(contact_rules)
             updated = installation_json(row)
         self._origins = None
         return updated
@@ -158,6 +201,27 @@ class Installations:
         """The installation's pre-send tone gate (no secret is opened: agents' requests read it)."""
         with self.db.session() as s:
             return GatePolicy.stored(self._row(s, installation_id).tone_gate)
+
+    def assist_settings(
+        self, *, installation_id: str | None = None, conversation_id: str | None = None
+    ) -> AssistSettings:
+        """The knowledge scope and contact-level rules of the installation named (an agent token's: ``NotFound``
+        when it is gone), else of the one ``conversation_id`` belongs to (``<kind>-<installation>-<id>``); no
+        installation: every document and no rules. Read at each request, so a change applies at once."""
+        kind = None
+        if installation_id is None:
+            named = installation_of(conversation_id)
+            if named is None:
+                return NO_INSTALLATION
+            kind, installation_id = named
+        with self.db.session() as s:
+            row = s.get(InstallationRow, installation_id)
+            if row is None or (kind is not None and row.kind != kind):
+                if kind is None:
+                    raise NotFound(f"no installation with id {installation_id!r}", field="installation_id")
+                return NO_INSTALLATION
+            scope = tuple(row.knowledge_scope or ())
+            return AssistSettings(row.id, scope or None, _contact_rules(row.contact_rules))
 
     @staticmethod
     def _row(s: Any, installation_id: str) -> InstallationRow:

@@ -1,8 +1,12 @@
 """The knowledge base as the service runs it: durable jobs, a serving collection, and the retriever the engine uses.
 
-Jobs run one at a time on a worker thread. Their rows are the source of truth: a job left running by a
-crash is failed at the next start. A document's row is written only once its chunks are indexed, and a
-full re-index builds a new collection, checks it, and only then becomes the one serving.
+Jobs run one at a time. Their rows are the source of truth. With no queue configured they run on a thread of the
+web process, and a job left running by a crash is failed at the next start. With a queue (``TACTFUL_QUEUE_URL``)
+the web process only sends their ids, and ``tactful worker`` runs them under a lease on the row (``run_queued``): a
+worker killed mid-job leaves the lease to expire and another worker runs the job again. A document's row is written
+only once its chunks are indexed, and a full re-index builds a new collection, checks it, and only then becomes the
+one serving. Every process serving search follows the shared index version (``TACTFUL_REDIS_URL``) and reloads when
+a job elsewhere changed what search may find.
 """
 
 from __future__ import annotations
@@ -12,15 +16,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
 from api.persistence.tables import JobRow, utcnow
-from assist.errors import InvalidInput, NotFound
+from api.queue import JobQueue
+from api.shared_state import SharedVersion
+from assist.errors import InvalidInput, KnowledgeBaseUnavailable, NotFound
 from assist.escalation import POLICY_KIND as ESCALATION_POLICY_KIND
 from assist.language import detect_language
 from assist.models import KnowledgeState, Passage
@@ -29,7 +37,7 @@ from kb_index.documents import SourceDocument
 from kb_index.embeddings import embed_turns
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
-from kb_index.retrieval import Hit, HybridRetriever
+from kb_index.retrieval import Filters, Hit, HybridRetriever
 from kb_index.store import COLLECTION_PREFIX
 
 log = logging.getLogger("tactful.knowledge")
@@ -47,15 +55,84 @@ def _doc_payload(doc: SourceDocument) -> dict[str, Any]:
     return asdict(doc)
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A queue worker's terms for holding a job: its name, how long a claim lasts unrenewed, how many tries a job gets."""
+
+    owner: str
+    seconds: float
+    max_attempts: int
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (this one could not renew its lease in time): stop without writing."""
+
+
+class _LeaseKeeper:
+    """Renews a lease every third of its length on a thread; ``lost`` is set once it could not."""
+
+    def __init__(self, db: Database, job_id: str, lease: Lease) -> None:
+        self.db, self.job_id, self.lease = db, job_id, lease
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"tactful-lease-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease.seconds / 3):
+            try:
+                with self.db.session() as s:
+                    held = repo.renew_lease(s, self.job_id, owner=self.lease.owner, lease_s=self.lease.seconds)
+                    # Not held because this worker just recorded the job's end: nothing was lost.
+                    ended_here = not held and repo.finished_by(s, self.job_id, self.lease.owner)
+            except SQLAlchemyError as exc:  # the database is away: try again; past the lease, another worker may run it
+                log.warning("job %s: cannot renew the lease (%s)", self.job_id, exc)
+                continue
+            if held:
+                continue
+            if not ended_here:
+                log.warning("job %s: lease lost to another worker", self.job_id)
+                self.lost.set()
+            return
+
+
 class KnowledgeService:
-    def __init__(self, db: Database, indexer: Indexer, retriever: HybridRetriever) -> None:
+    def __init__(
+        self,
+        db: Database,
+        indexer: Indexer,
+        retriever: HybridRetriever,
+        *,
+        job_queue: JobQueue | None = None,
+        shared: SharedVersion | None = None,
+        serving: bool = True,
+        follow_every_s: float = 1.0,
+    ) -> None:
+        """``job_queue``: send jobs there instead of running them on a thread. ``shared``: the index version every
+        process follows. ``serving``: ``False`` in ``tactful worker``, which runs jobs and never searches."""
         self.db = db
         self.indexer = indexer
         self.retriever = retriever
+        self.job_queue = job_queue
+        self.shared = shared
+        self.serving = serving
+        self.follow_every_s = follow_every_s
+        self._seen_version: int | None = None
+        self._in_flight: tuple[int, tuple[str, int, int] | None] = (0, None)  # with a queue: read from the rows
+        self._follower: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lease_lost: threading.Event | None = None  # set while a queued job runs here
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._indexed_at: dict[str, str] = {}
-        self._escalation_policy: str | None = None
+        self._escalation_policies: list[tuple[tuple[str, ...], str]] = []  # (scope tags, text), by document id
         self._version = 0  # bumped whenever what search may find changed (a job ran, a document was deleted)
         self._idle = threading.Event()
         self._idle.set()
@@ -72,14 +149,24 @@ class KnowledgeService:
                 active = collection_name(1)
                 repo.set_state(s, repo.ACTIVE_KEY, active)
                 repo.set_state(s, repo.GENERATION_KEY, "1")
-            pending = repo.fail_interrupted(s)
-        self._drop_unfinished_builds(active)
+            # With a queue, running jobs belong to the workers (and their leases), not to this process.
+            pending = repo.fail_interrupted(s) if self.job_queue is None else []
+        if self.job_queue is None:
+            self._drop_unfinished_builds(active)
+        if not self.serving:
+            return
+        self._seen_version = self.shared.read() if self.shared is not None else None
         self.retriever.load(active)
         self._refresh_freshness()
-        self._thread = threading.Thread(target=self._work, name="tactful-jobs", daemon=True)
-        self._thread.start()
-        for job_id in pending:
-            self._enqueue(job_id)
+        if self.job_queue is None:
+            self._thread = threading.Thread(target=self._work, name="tactful-jobs", daemon=True)
+            self._thread.start()
+            for job_id in pending:
+                self._enqueue(job_id)
+        if self.job_queue is not None or self.shared is not None:
+            self.follow()
+            self._follower = threading.Thread(target=self._follow, name="tactful-index-version", daemon=True)
+            self._follower.start()
 
     def _drop_unfinished_builds(self, active: str) -> None:
         """A full re-index killed half way leaves a collection that never served: remove it."""
@@ -89,6 +176,10 @@ class KnowledgeService:
                 self.indexer.drop(name)
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._follower:
+            self._follower.join(timeout=10)
+            self._follower = None
         if self._thread:
             self._queue.put(None)
             self._thread.join(timeout=30)
@@ -112,14 +203,14 @@ class KnowledgeService:
                 s, kind="upsert", payload={"documents": [_doc_payload(d) for d in docs]}, total=len(docs)
             )
             job_id = job.id
-        self._enqueue(job_id)
+        self._submit(job_id)
         return {"job_id": job_id, "document_ids": [d.id for d in docs]}
 
     def submit_reindex(self, mode: str) -> str:
         with self.db.session() as s:
             total = len(repo.all_documents(s))
             job_id = repo.create_job(s, kind=f"reindex_{mode}", payload={}, total=total).id
-        self._enqueue(job_id)
+        self._submit(job_id)
         return job_id
 
     def delete_document(self, document_id: str) -> None:
@@ -128,10 +219,12 @@ class KnowledgeService:
             row = s.get(repo.DocumentRow, document_id)
             if row is None:
                 raise NotFound(f"no document with id {document_id!r}", field="id")
-            self.indexer.delete(self.active_collection, [document_id])
+            collection = self._write_collection()
+            self.indexer.delete(collection, [document_id])
             s.delete(row)
-        self.retriever.load(self.active_collection)
+        self._load(collection)
         self._refresh_freshness()
+        self._publish()
 
     def job(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as s:
@@ -151,7 +244,7 @@ class KnowledgeService:
 
     # -- retrieval --------------------------------------------------------------------------------
     def search(
-        self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
+        self, query: str, *, k: int = 5, language: str | None = None, filters: Filters | None = None
     ) -> list[Passage]:
         lang = language or detect_language(query)
         hits = self.retriever.search(query, k=k, language=lang, filters=filters)
@@ -166,27 +259,107 @@ class KnowledgeService:
 
     def queue_depth(self) -> float:
         """Indexing jobs waiting or running (for the metrics)."""
+        if self.job_queue is not None:
+            return float(self._in_flight[0])
         return float(self._queue.qsize() + (self._running is not None))
 
     def version(self) -> int:
         """The knowledge base's version in this process: answers kept for one version are stale at the next."""
         return self._version
 
-    def escalation_policy(self) -> str | None:
-        """The company's escalation policy (its documents of kind ``escalation_policy``), as last indexed."""
-        return self._escalation_policy
+    def escalation_policy(self, scope: tuple[str, ...] | None = None) -> str | None:
+        """The company's escalation policy (its documents of kind ``escalation_policy``), as last indexed; with a
+        ``scope``, only the documents tagged with one of its tags."""
+        texts = [text for tags, text in self._escalation_policies if scope is None or set(tags) & set(scope)]
+        return "\n\n".join(texts) or None
 
     def _refresh_freshness(self) -> None:
         with self.db.session() as s:
             self._indexed_at = repo.indexed_at_map(s)
-            texts = repo.texts_of_kind(s, ESCALATION_POLICY_KIND)
-        self._escalation_policy = "\n\n".join(texts) or None
+            kind = repo.DocumentRow.kind == ESCALATION_POLICY_KIND
+            policies = [repo.to_source(r) for r in s.scalars(select(repo.DocumentRow).where(kind))]
+        self._escalation_policies = [(d.scopes, d.text) for d in sorted(policies, key=lambda d: d.id)]
         self._version += 1
 
+    # -- following the other processes -----------------------------------------------------------
+    def _follow(self) -> None:
+        while not self._stopping.wait(self.follow_every_s):
+            self.follow()
+
+    def follow(self) -> None:
+        """Catch up with the other processes: the jobs in flight (with a queue) and the shared index version. Never
+        raises: whatever cannot be read now is read at the next tick, and search keeps the index it has."""
+        try:
+            if self.job_queue is not None:
+                with self.db.session() as s:
+                    self._in_flight = repo.jobs_in_flight(s)
+            version = self.shared.read() if self.shared is not None else None
+            if version is not None and version != self._seen_version:
+                self.reload_serving()
+                self._seen_version = version
+        except (SQLAlchemyError, KnowledgeError, OSError) as exc:
+            log.warning("cannot follow the knowledge base's changes now: %s", exc)
+
+    def reload_serving(self) -> None:
+        """Serve the collection the database names, as it is now (after a job in another process)."""
+        self._load(self._write_collection())
+        self._refresh_freshness()
+
+    def _publish(self) -> None:
+        """Tell the other processes that what search may find changed (nothing to do without shared state)."""
+        if self.shared is None:
+            return
+        version = self.shared.bump()
+        if version is not None and self._seen_version is not None and version == self._seen_version + 1:
+            self._seen_version = version  # this process is up to date already
+
+    def _write_collection(self) -> str:
+        """The collection jobs write into: the one the database names as serving."""
+        with self.db.session() as s:
+            return repo.get_state(s, repo.ACTIVE_KEY) or self.active_collection
+
+    def _load(self, collection: str) -> None:
+        if self.serving:
+            self.retriever.load(collection)
+
     # -- the worker -------------------------------------------------------------------------------
+    def _submit(self, job_id: str) -> None:
+        try:
+            self._enqueue(job_id)
+        except KnowledgeBaseUnavailable as exc:
+            self._finish(job_id, status="failed", error=f"not queued: {exc.message}; submit it again")
+            raise
+
     def _enqueue(self, job_id: str) -> None:
+        if self.job_queue is not None:
+            self.job_queue.send(job_id)
+            return
         self._idle.clear()
         self._queue.put(job_id)
+
+    def run_queued(self, job_id: str, *, lease: Lease) -> str:
+        """Run ``job_id`` as a queue worker, if this worker can claim it (``repo.claim_job``'s outcomes, or ``ran``).
+
+        Claimed: any collection other than the serving one was left by a re-index whose worker died (no job runs
+        now, claims are exclusive), so it is dropped; the job then runs while a thread renews the lease.
+        """
+        with self.db.session() as s:
+            outcome = repo.claim_job(
+                s, job_id, owner=lease.owner, lease_s=lease.seconds, max_attempts=lease.max_attempts
+            )
+            job = s.get(JobRow, job_id)
+            assert job is not None or outcome != "claimed"
+            kind, payload, total = (job.kind, dict(job.payload), job.total) if job is not None else ("", {}, 0)
+        if outcome != "claimed":
+            return outcome
+        self._drop_unfinished_builds(self._write_collection())
+        with _LeaseKeeper(self.db, job_id, lease) as keeper:
+            self._lease_lost = keeper.lost
+            try:
+                self._execute(job_id, kind, payload, total, owner=lease.owner)
+            finally:
+                self._lease_lost = None
+        return "ran"
 
     def _work(self) -> None:
         while True:
@@ -201,7 +374,10 @@ class KnowledgeService:
     def state(self) -> KnowledgeState:
         """Whether the knowledge base is being indexed now (answers may miss what is not indexed yet)."""
         running = self._running
-        if running is None and self._queue.empty():
+        waiting = self._queue.empty()
+        if self.job_queue is not None:  # the workers' jobs, as last read from their rows
+            running, waiting = self._in_flight[1], self._in_flight[0] == 0
+        if running is None and waiting:
             return KnowledgeState(state="ready")
         job_id, done, total = running or ("", 0, 0)
         return KnowledgeState(state="indexing", job_id=job_id, done=done, total=total)
@@ -213,18 +389,29 @@ class KnowledgeService:
                 return
             job.status = "running"
             kind, payload, total = job.kind, dict(job.payload), job.total
+        self._execute(job_id, kind, payload, total)
+
+    def _execute(self, job_id: str, kind: str, payload: dict[str, Any], total: int, *, owner: str = "") -> None:
         self._running = (job_id, 0, total)
         try:
             counts = self._dispatch(job_id, kind, payload)
+        except LeaseLost:
+            log.warning("job %s: stopped, another worker runs it now", job_id)
+            return
         except (KnowledgeError, InvalidInput, OSError, ValueError, RuntimeError) as exc:
             log.warning("job %s failed: %s", job_id, exc)
-            self._finish(job_id, status="failed", error=str(getattr(exc, "message", exc)))
-            self._refresh_freshness()  # a failed job may have changed some documents before it stopped
+            self._finish(job_id, status="failed", error=str(getattr(exc, "message", exc)), owner=owner)
+            self._changed()  # a failed job may have changed some documents before it stopped
             return
         finally:
             self._running = None
-        self._finish(job_id, status="succeeded", counts=counts)
-        self._refresh_freshness()
+        self._finish(job_id, status="succeeded", counts=counts, owner=owner)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.serving:
+            self._refresh_freshness()
+        self._publish()
 
     def _dispatch(self, job_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         if kind == "upsert":
@@ -241,6 +428,8 @@ class KnowledgeService:
         def report(done: int) -> None:
             if self._running is not None and self._running[0] == job_id:
                 self._running = (job_id, done, self._running[2])
+            if self._lease_lost is not None and self._lease_lost.is_set():
+                raise LeaseLost(job_id)
             if self.failure_hook:
                 self.failure_hook(job_id, done)
             now = time.monotonic()
@@ -257,21 +446,21 @@ class KnowledgeService:
         with self.db.session() as s:
             known = repo.hashes(s, [d.id for d in docs])
         changed = [d for d in docs if known.get(d.id) != d.content_hash]
-        chunk_counts = self.indexer.sync(self.active_collection, changed, on_document=self._progress(job_id))
+        collection = self._write_collection()
+        chunk_counts = self.indexer.sync(collection, changed, on_document=self._progress(job_id))
         counts = {"added": 0, "updated": 0, "skipped": 0, "deleted": 0}
         with self.db.session() as s:
             for doc in docs:
                 counts[repo.save_document(s, doc, chunks=len(chunk_document(doc)))] += 1
-        self.retriever.load(self.active_collection)
+        self._load(collection)
         return {**counts, "chunks": asdict(chunk_counts)}
 
     def _reindex_incremental(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as s:
             docs = [repo.to_source(r) for r in repo.all_documents(s)]
-        chunk_counts = self.indexer.sync(
-            self.active_collection, docs, cleanup="full", on_document=self._progress(job_id)
-        )
-        self.retriever.load(self.active_collection)
+        collection = self._write_collection()
+        chunk_counts = self.indexer.sync(collection, docs, cleanup="full", on_document=self._progress(job_id))
+        self._load(collection)
         return _doc_counts(chunk_counts, total=len(docs))
 
     def _reindex_full(self, job_id: str) -> dict[str, Any]:
@@ -279,7 +468,7 @@ class KnowledgeService:
             docs = [repo.to_source(r) for r in repo.all_documents(s)]
             generation = int(repo.get_state(s, repo.GENERATION_KEY) or "1") + 1
             repo.set_state(s, repo.GENERATION_KEY, str(generation))
-        old, new = self.active_collection, collection_name(generation)
+        old, new = self._write_collection(), collection_name(generation)
         try:
             chunk_counts = self.indexer.sync(new, docs, on_document=self._progress(job_id))
             expected = sum(len(chunk_document(d)) for d in docs)
@@ -289,18 +478,26 @@ class KnowledgeService:
             raise
         with self.db.session() as s:
             repo.set_state(s, repo.ACTIVE_KEY, new)
-        self.retriever.load(new)
+        self._load(new)
         self.indexer.drop(old)
         return {"added": len(docs), "updated": 0, "skipped": 0, "deleted": 0, "chunks": asdict(chunk_counts)}
 
     def _finish(
-        self, job_id: str, *, status: str, counts: dict[str, Any] | None = None, error: str | None = None
+        self,
+        job_id: str,
+        *,
+        status: str,
+        counts: dict[str, Any] | None = None,
+        error: str | None = None,
+        owner: str = "",
     ) -> None:
+        """Record how ``job_id`` ended; a queue worker (``owner``) only while it still holds the job's lease."""
         with self.db.session() as s:
-            row = s.get(JobRow, job_id)
-            if row is None:
+            row = s.get(JobRow, job_id, with_for_update=bool(owner))
+            if row is None or (owner and row.lease_owner != owner):
                 return
             row.status, row.error, row.finished_at = status, error, utcnow()
+            row.lease_until = None
             if counts is not None:
                 row.counts = counts
                 row.done = row.total
