@@ -236,6 +236,7 @@ def _next_step(candidate: _Candidate, *, language: str) -> NextStep:
             section=e.passage.section,
             source=e.passage.source,
             indexed_at=e.passage.indexed_at,
+            context=e.passage.text,
         )
         for e in candidate.cited
     ]

@@ -122,6 +122,7 @@ class Citation(BaseModel):
     section: str = ""
     source: str = ""
     indexed_at: str = ""
+    context: str = ""  # the section the quote comes from, so a cited step or question is read with its surroundings
 
 
 class ContactLevelDecision(BaseModel):

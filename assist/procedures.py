@@ -190,6 +190,7 @@ def cite(passage: Passage, span: Span) -> Citation:
         section=passage.section,
         source=passage.source,
         indexed_at=passage.indexed_at,
+        context=passage.text,
     )
 
 

@@ -58,6 +58,7 @@ def plan(passages: list[Passage], convo: Conversation, **kwargs: object) -> list
         assert not step.translated
         for citation in step.citations:
             assert citation.quote and citation.quote in texts[(citation.document_id, citation.chunk_id)]
+            assert citation.context == texts[(citation.document_id, citation.chunk_id)]  # read in its section
     return steps
 
 

@@ -103,6 +103,9 @@ def test_sidebar_fits_360px_and_assists_a_demo_conversation(sidebar: Page) -> No
     expect(quote).to_be_visible()
     expect(chip).to_have_attribute("aria-expanded", "true")
     assert len(quote.inner_text().strip()) > 10
+    marked = quote.locator("mark").first  # the cited step, marked inside its section
+    expect(marked).to_be_visible()
+    assert len(quote.inner_text()) > len(marked.inner_text()) > 10
     assert scroll_width(sidebar) <= 360
 
 

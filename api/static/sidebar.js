@@ -334,10 +334,19 @@
     }) : el("li", { class: "muted small" }, "No phrasing needed here."));
   }
 
+  // The cited words inside the section they come from (marked), so a single step or question reads in context.
+  function quotedInContext(citation) {
+    const context = citation.context || "";
+    const at = citation.quote ? context.indexOf(citation.quote) : -1;
+    if (at < 0) return el("span", {}, citation.quote);
+    return el("span", { class: "context" }, context.slice(0, at),
+      el("mark", {}, citation.quote), context.slice(at + citation.quote.length));
+  }
+
   function citationChip(citation, language) {
     const label = citation.section ? citation.title + " · " + citation.section : citation.title;
     const quote = el("blockquote", { class: "quote", hidden: true },
-      citation.quote, el("div", { class: "small muted" }, citation.source || citation.document_id));
+      quotedInContext(citation), el("div", { class: "small muted" }, citation.source || citation.document_id));
     const chip = el("button", { type: "button", class: "chip", attrs: { "aria-expanded": "false" } },
       el("span", {}, label),
       citation.language && citation.language !== language ? langBadge(citation.language) : null,
