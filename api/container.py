@@ -126,7 +126,7 @@ class Container:
         store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
         knowledge = KnowledgeService(
             db,
-            Indexer(store, db.engine),
+            Indexer(store, db.engine, units=settings.index_units),
             HybridRetriever(store),
             job_queue=build_queue(settings),
             shared=build_shared_version(settings),

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Best-passage relevance below which a question is a knowledge gap; chosen on the demo KB's development
     # questions by `tactful eval gaps` (docs/evaluation.md). Calibrate a KB written in another style on its own.
     gap_threshold: float = Field(default=0.85, ge=0, le=1)
+    # Index each section's units (a question of a list, a bullet, a step) beside it: better retrieval on list-shaped
+    # documents (docs/evaluation.md), 3 to 12 times the vectors. Changing it takes a full re-index.
+    index_units: bool = True
     # Chatwoot's webhook secret: with it, POST /v1/webhooks/chatwoot accepts signed message events.
     chatwoot_webhook_secret: SecretStr = SecretStr("")
     # Chatwoot's API (https://chatwoot.example.com and an agent or bot access token): with it, a conversation

@@ -98,7 +98,12 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> in
             data_dir=settings.data_dir, url=settings.chroma_url, embeddings=build_embeddings(settings)
         )
         knowledge = KnowledgeService(
-            db, Indexer(store, db.engine), HybridRetriever(store), job_queue=queue, shared=shared, serving=False
+            db,
+            Indexer(store, db.engine, units=settings.index_units),
+            HybridRetriever(store),
+            job_queue=queue,
+            shared=shared,
+            serving=False,
         )
         knowledge.start()
     except KnowledgeError as exc:

@@ -50,11 +50,12 @@ def _section_path(meta: dict[str, str], title: str) -> str:
     return " > ".join(parts)
 
 
-def chunk_document(doc: SourceDocument) -> list[Document]:
+def chunk_document(doc: SourceDocument, *, units: bool = True) -> list[Document]:
     """The document's chunks as LangChain ``Document``s, in order, with flat (Chroma-safe) metadata.
 
     Only what the content determines goes into metadata: LangChain's indexing API hashes it, so a volatile
-    field (an indexing time, a version) would re-embed unchanged chunks on every run.
+    field (an indexing time, a version) would re-embed unchanged chunks on every run. ``units=False``: sections only
+    (``TACTFUL_INDEX_UNITS``; units multiply the vectors of a list-heavy knowledge base by 3 to 12).
     """
     chunks: list[Document] = []
     sections = 0
@@ -76,12 +77,12 @@ def chunk_document(doc: SourceDocument) -> list[Document]:
             }
             chunks.append(Document(page_content=f"{header}\n{piece.strip()}", metadata=meta))
             sections += 1
-            for unit in units(piece):
+            for unit in units_of(piece) if units else ():
                 chunks.append(Document(page_content=f"{header}\n{unit}", metadata={**meta, PARENT: meta["position"]}))
     return chunks
 
 
-def units(section: str) -> list[str]:
+def units_of(section: str) -> list[str]:
     """The small units of a section's text: its lines, when it has two or more that can stand alone."""
     found = []
     for line in section.splitlines():

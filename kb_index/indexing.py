@@ -50,9 +50,18 @@ def collection_name(generation: int) -> str:
 class Indexer:
     """Writes chunks of documents into a Chroma collection, keeping a record of what is there."""
 
-    def __init__(self, store: ChromaStore, engine: Engine, *, retry_delay: float = 0.5, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        store: ChromaStore,
+        engine: Engine,
+        *,
+        retry_delay: float = 0.5,
+        batch: int = BATCH,
+        units: bool = True,
+    ) -> None:
         self.store = store
         self.batch = batch
+        self.units = units  # index each section's units beside it (kb_index.chunking)
         self.engine = engine
         self.retry_delay = retry_delay
         self._managers: dict[str, SQLRecordManager] = {}
@@ -83,7 +92,7 @@ class Indexer:
         store = self.store.vector_store(collection)
         started = manager.get_time()
         done = 0
-        for group, n_docs in _document_groups(documents, batch=self.batch):
+        for group, n_docs in _document_groups(documents, batch=self.batch, units=self.units):
             result = self._with_retries(partial(_index_group, group, manager, store))
             counts.add(dict(result))
             done += n_docs
@@ -140,22 +149,24 @@ def _index_group(group: list[Document], manager: SQLRecordManager, store: Any) -
     )  # fmt: skip
 
 
-def scoped_chunks(doc: SourceDocument) -> list[Document]:
+def scoped_chunks(doc: SourceDocument, *, units: bool = True) -> list[Document]:
     """The document's chunks, each carrying its scope tags (a list: Chroma matches it with ``$contains``) when it
     has some; an unscoped document's chunks carry no ``scope`` (Chroma refuses an empty list)."""
-    chunks = chunk_document(doc)
+    chunks = chunk_document(doc, units=units)
     if doc.scopes:
         for chunk in chunks:
             chunk.metadata[SCOPE_KEY] = list(doc.scopes)
     return chunks
 
 
-def _document_groups(documents: Iterable[SourceDocument], *, batch: int) -> Iterator[tuple[list[Document], int]]:
+def _document_groups(
+    documents: Iterable[SourceDocument], *, batch: int, units: bool = True
+) -> Iterator[tuple[list[Document], int]]:
     """Chunks of whole documents, about ``batch`` at a time, and how many documents each group holds."""
     group: list[Document] = []
     n_docs = 0
     for doc in documents:
-        group.extend(scoped_chunks(doc))
+        group.extend(scoped_chunks(doc, units=units))
         n_docs += 1
         if len(group) >= batch:
             yield group, n_docs

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb_index.chunking import PARENT, chunk_body, chunk_document, is_unit, units
+from kb_index.chunking import PARENT, chunk_body, chunk_document, is_unit, units_of
 from kb_index.documents import SourceDocument
 from kb_index.lexical import LexicalIndex, analyze
 from tests.factories import small_kb
@@ -34,14 +34,17 @@ def test_each_step_of_a_list_is_a_unit_of_its_section() -> None:
     assert [c.metadata[PARENT] for c in steps] == [2, 2, 2]
     assert steps[1].page_content == "Rimborsi e resi > Procedura\nCreare l'etichetta di reso e inviarla al cliente."
     assert all(c.metadata["section"] == "Procedura" for c in steps)
+    assert chunk_document(small_kb()[1], units=False) == sections  # TACTFUL_INDEX_UNITS=0: sections only
 
 
 def test_units_are_the_lines_that_can_stand_alone() -> None:
     listing = "Customer questions about card arrival:\nWhere is my card?\n- When will it arrive?\n\n2) Is it lost"
-    assert units(listing) == ["Where is my card?", "When will it arrive?", "Is it lost"]
-    assert units("One paragraph of prose, about refunds, that is the whole section.") == []  # the section is the unit
-    assert units("Questions:\nWhere is my card?") == []  # one unit: the section itself
-    assert units("Hi\nok\n" + "Long " * 100 + "line\nA real question here?") == []  # too short, too long
+    assert units_of(listing) == ["Where is my card?", "When will it arrive?", "Is it lost"]
+    assert (
+        units_of("One paragraph of prose, about refunds, that is the whole section.") == []
+    )  # the section is the unit
+    assert units_of("Questions:\nWhere is my card?") == []  # one unit: the section itself
+    assert units_of("Hi\nok\n" + "Long " * 100 + "line\nA real question here?") == []  # too short, too long
 
 
 def test_long_sections_are_split_with_overlap() -> None:

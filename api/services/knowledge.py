@@ -451,7 +451,7 @@ class KnowledgeService:
         counts = {"added": 0, "updated": 0, "skipped": 0, "deleted": 0}
         with self.db.session() as s:
             for doc in docs:
-                counts[repo.save_document(s, doc, chunks=len(chunk_document(doc)))] += 1
+                counts[repo.save_document(s, doc, chunks=len(chunk_document(doc, units=self.indexer.units)))] += 1
         self._load(collection)
         return {**counts, "chunks": asdict(chunk_counts)}
 
@@ -471,7 +471,7 @@ class KnowledgeService:
         old, new = self._write_collection(), collection_name(generation)
         try:
             chunk_counts = self.indexer.sync(new, docs, on_document=self._progress(job_id))
-            expected = sum(len(chunk_document(d)) for d in docs)
+            expected = sum(len(chunk_document(d, units=self.indexer.units)) for d in docs)
             self.indexer.check(new, expected_chunks=expected, probe=docs[0].title if docs else PROBE_QUERY)
         except BaseException:
             self.indexer.drop(new)
