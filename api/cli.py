@@ -140,7 +140,7 @@ def _installation(args: argparse.Namespace, settings: Settings) -> int:
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from evals import run
 
-    return run(args.what, data=Path(args.data), limit=args.limit, out=args.out, split=args.split)
+    return run(args.what, data=Path(args.data), limit=args.limit, out=args.out, split=args.split, layout=args.layout)
 
 
 def _llm_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -210,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     llm.add_argument("--port", type=int, default=8080)
     llm.add_argument("--threads", type=int, default=1)
     ev = sub.add_parser("eval", help="evaluate on ../shared/eval data")
-    ev.add_argument("what", choices=["retrieval", "tone", "sarcasm", "gaps", "steps", "journey"])
+    ev.add_argument("what", choices=["retrieval", "tone", "sarcasm", "gaps", "steps", "journey", "layouts"])
     ev.add_argument("--data", default="../shared/eval/data")
     ev.add_argument("--limit", type=int, default=0, help="evaluate on at most this many items (0: all)")
     ev.add_argument("--out", default="", help="also write the table as Markdown to this file")
+    ev.add_argument("--layout", default="", help="layouts: score this layout only (default all)")
     ev.add_argument(
         "--split",
         choices=["dev", "held_out", "both"],

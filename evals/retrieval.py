@@ -42,7 +42,7 @@ from evals._retrieval_data import (
 )
 from kb_index.documents import SourceDocument
 from kb_index.embeddings import SPIN_COUNT, E5Embeddings, embed_query_array
-from kb_index.indexing import Indexer
+from kb_index.indexing import ChunkCounts, Indexer
 from kb_index.lexical import LexicalIndex
 from kb_index.neutral import LanguageNeutralEmbeddings
 from kb_index.retrieval import FusionWeights, HybridRetriever
@@ -92,11 +92,13 @@ class Row:
 class EvalKnowledgeBase:
     """A Chroma collection under ``root`` filled by the real indexing pipeline, searchable three ways."""
 
-    def __init__(self, root: Path, *, gold_of: Callable[[str], str] = str) -> None:
+    def __init__(
+        self, root: Path, *, gold_of: Callable[[str], str] = str, embeddings: LanguageNeutralEmbeddings | None = None
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.gold_of = gold_of
-        # No query cache: every query's latency includes embedding it, as a new question's would.
-        embeddings = LanguageNeutralEmbeddings(E5Embeddings(query_cache=0))
+        # No query cache by default: every query's latency includes embedding it, as a new question's would.
+        embeddings = embeddings or LanguageNeutralEmbeddings(E5Embeddings(query_cache=0))
         self.store = ChromaStore.open(data_dir=root, url="", embeddings=embeddings)
         self.indexer = Indexer(self.store, create_engine(f"sqlite:///{root / 'records.db'}"))
         self.retriever = HybridRetriever(self.store)
@@ -105,7 +107,7 @@ class EvalKnowledgeBase:
         self.languages = np.array([], dtype=str)
         self.notes: list[str] = []
 
-    def sync(self, name: str, documents: Sequence[SourceDocument]) -> None:
+    def sync(self, name: str, documents: Sequence[SourceDocument]) -> ChunkCounts:
         """Make the collection hold exactly ``documents`` (unchanged chunks are not embedded again), then load it."""
         started = time.perf_counter()
         counts = self.indexer.sync(COLLECTION, documents, cleanup="full")
@@ -118,6 +120,7 @@ class EvalKnowledgeBase:
             f"{name}: {len(documents)} documents, {len(chunks)} chunks ({counts.added} embedded, "
             f"{counts.skipped} reused, {counts.deleted} removed) in {time.perf_counter() - started:.0f} s"
         )
+        return counts
 
     def rank(self, queries: Sequence[Query], *, depth: int = DEPTH) -> dict[str, Ranking]:
         """Each method's document ranking of every query; latencies include embedding the query where used."""

@@ -334,3 +334,24 @@ def test_re_tagging_a_document_re_indexes_it_into_the_new_scope(app: TestClient)
     assert stored["metadata"]["scope"] == ["alpha"]
     post(shipping)  # untagged again: outside alpha's scope again
     assert "shipping-en" not in found()
+
+
+def test_an_escalation_policy_outside_the_scope_is_not_applied(app: TestClient) -> None:
+    policy = {"id": "escalation-beta", "title": "Escalation policy", "language": "en", "kind": "escalation_policy",
+              "scope": ["beta"], "text": "# Escalation policy\n\n## Advanced\n- Purple widget meltdown\n"}  # fmt: skip
+    queued = app.post("/v1/documents", json=policy, headers=auth("knowledge")).json()
+    assert app.app.state.container.knowledge.wait(queued["job_id"])["status"] == "succeeded"  # type: ignore[attr-defined]
+    try:
+        alpha, beta = (
+            _install(app, "Alpha esc", knowledge_scope=["alpha"]),
+            _install(app, "Beta esc", knowledge_scope=["beta"]),
+        )
+        text = "My purple widget had a meltdown this morning."
+
+        def reasons(cid: str) -> str:
+            return " ".join(_assist(app, _conversation(cid, text))["escalation"]["reasons"])
+
+        assert "Purple widget meltdown" in reasons(f"zendesk-{beta['id']}-1")
+        assert "Purple widget meltdown" not in reasons(f"zendesk-{alpha['id']}-1")
+    finally:
+        assert app.delete("/v1/documents/escalation-beta", headers=auth("knowledge")).status_code == 204
