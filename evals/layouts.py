@@ -47,6 +47,7 @@ from evals._layout_data import (
 from evals._ranking import documents_in_order, mean_reciprocal_rank, recall_at, spread_sample
 from evals._retrieval_data import Query, abcd_procedure_queries, demo_queries, load_banking77, split_for_development
 from evals.retrieval import COLLECTION, DEPTH, EvalKnowledgeBase
+from kb_index.chunking import is_unit
 from kb_index.embeddings import SPIN_COUNT, E5Embeddings, embed_query_array
 from kb_index.lexical import LexicalIndex
 from kb_index.neutral import LanguageNeutralEmbeddings
@@ -124,8 +125,9 @@ class TactfulSide:
         before, started = resident_mb(), time.perf_counter()
         counts = self.kb.sync(root.name, loaded.documents)
         seconds = time.perf_counter() - started
-        chunks = self.kb.store.all_chunks(COLLECTION)
-        self.cost = Cost(len(chunks), counts.added, seconds, resident_mb() - before)
+        stored = self.kb.store.all_chunks(COLLECTION)
+        self.cost = Cost(len(stored), counts.added, seconds, resident_mb() - before)
+        chunks = [c for c in stored if not is_unit(c.metadata)]  # BM25 reads sections, as the service's half does
         self.chunk_labels = [
             loaded.label_of_hit(str(c.metadata.get("document_id", "")), str(c.metadata.get("section", "")), c.text)
             for c in chunks

@@ -40,6 +40,7 @@ from evals._retrieval_data import (
     split_for_development,
     subflow_ids,
 )
+from kb_index.chunking import is_unit
 from kb_index.documents import SourceDocument
 from kb_index.embeddings import SPIN_COUNT, E5Embeddings, embed_query_array
 from kb_index.indexing import ChunkCounts, Indexer
@@ -112,12 +113,15 @@ class EvalKnowledgeBase:
         started = time.perf_counter()
         counts = self.indexer.sync(COLLECTION, documents, cleanup="full")
         self.retriever.load(COLLECTION)
-        chunks = self.store.all_chunks(COLLECTION)
+        # BM25 alone reads the sections, as the service's lexical half does (units are searched densely only).
+        stored = self.store.all_chunks(COLLECTION)
+        chunks = [c for c in stored if not is_unit(c.metadata)]
         self.document_of = [self.gold_of(str(c.metadata["document_id"])) for c in chunks]
         self.languages = np.array([str(c.metadata.get("language", "")) for c in chunks])
         self.lexical = LexicalIndex([c.text for c in chunks], list(self.languages))
         self.notes.append(
-            f"{name}: {len(documents)} documents, {len(chunks)} chunks ({counts.added} embedded, "
+            f"{name}: {len(documents)} documents, {len(stored)} chunks ({len(chunks)} sections, "
+            f"{len(stored) - len(chunks)} units; {counts.added} embedded, "
             f"{counts.skipped} reused, {counts.deleted} removed) in {time.perf_counter() - started:.0f} s"
         )
         return counts

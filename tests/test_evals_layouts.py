@@ -25,7 +25,7 @@ from evals._layout_data import (
 )
 from evals._retrieval_data import Query
 from evals.layouts import METHODS, Build, markdown_table, score_build
-from kb_index.chunking import chunk_document
+from kb_index.chunking import PARENT, chunk_document, is_unit
 from kb_index.embeddings import E5Embeddings
 from kb_index.neutral import LanguageNeutralEmbeddings
 
@@ -85,10 +85,16 @@ def test_every_chunk_of_a_many_label_file_maps_to_the_label_of_its_section(make:
     layout = make(ROWS)  # type: ignore[operator]
     loaded = LoadedLayout(layout)
     (doc,) = loaded.documents
-    chunks = chunk_document(doc)
+    stored = chunk_document(doc)
+    chunks = [c for c in stored if not is_unit(c.metadata)]
     labels = [loaded.label_of_hit(doc.id, str(c.metadata["section"]), c.page_content) for c in chunks]
     expected = [_label_in(loaded, c.page_content) for c in chunks]
     assert labels == expected and set(labels) == {"card_arrival", "change_pin", "transfer_fee_charged"}
+    # a unit (one question of a section) maps to its section's label
+    by_position = dict(zip([c.metadata["position"] for c in chunks], labels, strict=True))
+    for unit in (c for c in stored if is_unit(c.metadata)):
+        label = loaded.label_of_hit(doc.id, str(unit.metadata["section"]), unit.page_content)
+        assert label == by_position[unit.metadata[PARENT]]
 
 
 def _label_in(loaded: LoadedLayout, text: str) -> str:

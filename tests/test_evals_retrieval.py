@@ -81,7 +81,7 @@ def test_intent_documents_hold_every_question_in_small_chunks() -> None:
     rows = _rows("card_arrival", 7) + _rows("pin_blocked", 2)
     docs = intent_documents(rows, per_section=3)
     assert [(d.id, d.title) for d in docs] == [("card_arrival", "Card arrival"), ("pin_blocked", "Pin blocked")]
-    chunks = chunk_document(docs[0])
+    chunks = chunk_document(docs[0], units=False)
     assert len(chunks) == 3  # 3 + 3 + 1 questions
     assert chunks[0].page_content == (
         "Card arrival > card_arrival question 0?\n- card_arrival question 1?\n- card_arrival question 2?"
