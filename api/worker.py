@@ -18,6 +18,8 @@ import threading
 import uuid
 from types import FrameType
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from api.container import build_embeddings, build_queue, build_shared_version
 from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
@@ -43,7 +45,14 @@ class JobWorker:
         self.lease = lease
 
     def handle(self, job_id: str) -> None:
-        outcome = self.knowledge.run_queued(job_id, lease=self.lease)
+        try:
+            outcome = self.knowledge.run_queued(job_id, lease=self.lease)
+        except (SQLAlchemyError, KnowledgeError, OSError) as exc:
+            # The database or Chroma is away. Never let the message die with the error: look again in a while (a
+            # job already claimed is also sent again by the sweep once its lease runs out).
+            log.warning("job %s: cannot run it now (%s); trying again in %s s", job_id, exc, self.lease.seconds)
+            self._send(job_id, delay_s=self.lease.seconds)
+            return
         log.info("job %s: %s", job_id, outcome)
         if outcome == "held":  # another worker runs it: look again when its lease would have run out
             self._send(job_id, delay_s=self.lease.seconds)
@@ -51,9 +60,16 @@ class JobWorker:
             self._send(job_id, delay_s=min(BUSY_RETRY_S, self.lease.seconds))
 
     def sweep(self, *, waiting: bool = False) -> None:
-        """Send again the jobs whose worker is gone (and, with ``waiting``, those never started)."""
-        with self.knowledge.db.session() as s:
-            stranded, queued = repo.stranded_jobs(s), repo.waiting_jobs(s) if waiting else []
+        """Send again the jobs whose worker is gone (and, with ``waiting``, those never started); tell Redis about a
+        change it was away for; drop the collections re-indexes replaced, past their grace."""
+        self.knowledge.retry_publish()
+        try:
+            self.knowledge.drop_retired()
+            with self.knowledge.db.session() as s:
+                stranded, queued = repo.stranded_jobs(s), repo.waiting_jobs(s) if waiting else []
+        except (SQLAlchemyError, KnowledgeError, OSError) as exc:  # the database or Chroma is away: next time
+            log.warning("sweep skipped: %s", exc)
+            return
         for job_id in stranded:
             log.info("job %s: sent again (its worker is gone)", job_id)
             self._send(job_id)
@@ -128,7 +144,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> in
 
 def _on_signals(stop: threading.Event) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the job in hand, then stopping", signum)
+        log.info("signal %s: stopping (a job in hand not done within 30 s is run again elsewhere)", signum)
         stop.set()
 
     if threading.current_thread() is threading.main_thread():

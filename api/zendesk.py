@@ -17,9 +17,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from api.persistence.history_repo import NewMessage
 from api.services.history import HeardConversation
-from assist.errors import InvalidInput
+from assist.errors import HelpdeskUnavailable, InvalidInput
 from assist.models import MAX_TEXT_CHARS
 
 MAX_AGE_S = 300
@@ -171,3 +173,35 @@ def _when(value: object) -> datetime | None:
     except ValueError as exc:
         raise InvalidInput("comment.created_at must be ISO-8601", field="comment.created_at") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ZendeskClient:
+    """Zendesk's Support API with an installation's token: ``agent@example.com/token:API_TOKEN`` (an API token, sent
+    with Basic authentication as Zendesk asks) or an OAuth access token (sent as a Bearer token)."""
+
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def _authorization(self) -> str:
+        if "/token:" in self.token:
+            return "Basic " + base64.b64encode(self.token.encode("utf-8")).decode("ascii")
+        return f"Bearer {self.token}"
+
+    def add_private_note(self, ticket_id: str, text: str) -> str:
+        """An internal note (a private comment) on the ticket; the comment's id (else the audit's)."""
+        url = f"{self.base_url}/api/v2/tickets/{ticket_id}.json"
+        body = {"ticket": {"comment": {"body": text, "public": False}}}
+        try:
+            response = httpx.put(
+                url, json=body, headers={"Authorization": self._authorization()}, timeout=self.timeout_s
+            )
+            response.raise_for_status()
+            audit = response.json()["audit"]
+            comments = [e for e in audit.get("events") or [] if isinstance(e, dict) and e.get("type") == "Comment"]
+            return str(comments[0]["id"] if comments else audit["id"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HelpdeskUnavailable(
+                f"Zendesk did not take the note (PUT {url}: {exc})", field="conversation_id"
+            ) from exc

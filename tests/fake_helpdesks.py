@@ -102,3 +102,35 @@ class FakeZammad:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+class FakeZendesk:
+    """Zendesk's ticket update API: records each PUT (path, Authorization header, body) and answers the ticket's
+    audit with the new comment's id, or fails with ``status`` when a test sets it."""
+
+    def __init__(self) -> None:
+        fake = self
+        self.updates: list[tuple[str, str, dict[str, Any]]] = []
+        self.status = 200
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test reads ``updates``."""
+
+            def do_PUT(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.updates.append((self.path, self.headers.get("Authorization", ""), body))
+                found = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", self.path)
+                if not found or fake.status != 200:
+                    answer(self, 404 if not found else fake.status, {"error": "RecordNotFound"})
+                    return
+                comment = {"id": 5000 + len(fake.updates), "type": "Comment", "public": body["ticket"]["comment"]
+                           ["public"], "body": body["ticket"]["comment"]["body"]}  # fmt: skip
+                answer(self, 200, {"ticket": {"id": int(found.group(1))}, "audit": {"id": 9, "events": [comment]}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"

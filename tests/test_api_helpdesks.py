@@ -278,3 +278,35 @@ def test_a_posted_chatwoot_context_is_read_again_and_refused_when_the_token_cann
         assert unset.status_code == 404 and unset.json()["error"]["field"] == "installation_id"
     finally:
         fake.server.shutdown()
+
+
+def test_a_chatwoot_installation_s_conversation_heard_mid_way_is_fetched_with_its_own_token(app: TestClient) -> None:
+    import time
+
+    from api.chatwoot import sign as chatwoot_sign
+
+    fake = FakeChatwootNotes(token="shop-token")
+    try:
+        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "shop-token",
+                "webhook_secret": SECRET}  # fmt: skip
+        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        earlier = [
+            {"id": 1, "content": "My parcel has not arrived.", "message_type": 0, "private": False,
+             "created_at": 1764496800},
+            {"id": 2, "content": "What a surprise, the courier is late. Good luck with that.", "message_type": 1,
+             "private": False, "created_at": 1764496860},
+        ]  # fmt: skip
+        fake.visible["/api/v1/accounts/3/conversations/88/messages"] = earlier
+        raw = json.dumps(_chatwoot_event(88, 903, "Still nothing, this is the third time I write!")).encode()
+        stamp = int(time.time())
+        headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+                   "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "cw-88"}  # fmt: skip
+        r = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=headers)
+        assert r.status_code == 202 and r.json()["history"]["complete"] is False
+        assert fake.gets == ["/api/v1/accounts/3/conversations/88/messages"]  # with the installation's token
+        found = app.get(f"/v1/conversations/chatwoot-{installation}-88", headers=auth("supervisor")).json()
+        texts = [m["text"] for m in found["conversation"]["messages"]]
+        assert texts[:2] == [earlier[0]["content"], earlier[1]["content"]] and len(texts) == 3
+        assert "sarcasm" in [f["kind"] for f in found["flags"]]  # the fetched agent reply was assessed
+    finally:
+        fake.server.shutdown()

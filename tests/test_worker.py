@@ -29,10 +29,14 @@ from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
 from api.persistence.tables import JobRow
 from api.queue import JobQueue
+from api.services.knowledge import KnowledgeService, Lease
 from api.settings import ConfigError, Settings
+from api.shared_state import SharedVersion
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
 from kb_index.embeddings import E5Embeddings
+from kb_index.indexing import Indexer
+from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
 from tests.conftest import POSTGRES_URL, _drop_schema, _free_port, auth, make_settings
 from tests.factories import small_kb
@@ -378,3 +382,104 @@ def test_with_the_queue_unreachable_a_submission_is_a_503_and_its_job_failed(
             assert row.status == "failed" and "not queued" in str(row.error)
         assert client.get("/healthz").status_code == 200
         assert client.post("/v1/search", json={"query": "refund"}, headers=auth("agent")).status_code == 200
+
+
+# --- the shared index version through a Redis outage, and a full re-index switched in a worker -----------------------
+
+
+@contextmanager
+def redis_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A Redis of the test's own on ``port`` (no persistence), to stop and start again."""
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port)
+    try:
+        wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
+        yield proc
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_web_processes_follow_jobs_run_elsewhere_through_a_redis_outage_and_a_full_reindex(
+    tmp_path: Path,
+    chroma: str,
+) -> None:
+    """A web process and a worker's knowledge service on one database and Chroma server, the version in a Redis that
+    is stopped and started again (losing its data): the web process serves what it has while Redis is down, catches
+    up when it is back, and follows a full re-index's switch from the database alone; the replaced collection stays
+    until its grace has passed."""
+    port = _free_port()
+    settings = make_settings(
+        tmp_path / "data", chroma_url=chroma, redis_url=f"redis://127.0.0.1:{port}/0", tone_learned_sarcasm=False
+    )
+    embeddings = build_embeddings(settings)
+    web_side = Container.build(settings, embeddings=embeddings)
+    worker_db = Database(settings.database)
+    store = ChromaStore.open(data_dir=settings.data_dir, url=chroma, embeddings=embeddings)
+    worker_side = KnowledgeService(
+        worker_db, Indexer(store, worker_db.engine), HybridRetriever(store), serving=False,
+        shared=SharedVersion(settings.redis_url, prefix=settings.redis_prefix),
+    )  # fmt: skip
+    lease = Lease(owner="test-worker", seconds=30, max_attempts=3)
+    web = web_side.knowledge
+    web.follow_every_s = 3600  # the test calls follow() itself, as the follower thread would each second
+
+    def run(kind: str, payload: dict[str, Any]) -> None:
+        with worker_db.session() as s:
+            job_id = repo.create_job(s, kind=kind, payload=payload, total=0).id
+        assert worker_side.run_queued(job_id, lease=lease) == "ran"
+        assert worker_side.job(job_id)["status"] == "succeeded"
+
+    def found(document_id: str) -> bool:
+        return any(p.document_id == document_id for p in web.search("il pacco è in ritardo", k=5, language="it"))
+
+    late, refunds = (d for d in small_kb() if d.id in ("late-parcel-en", "rimborsi-it"))
+    try:
+        with redis_server(port) as server:
+            web_side.start()
+            worker_side.start()
+            run("upsert", {"documents": [asdict(refunds)]})
+            before = web.version()  # the web process's reloads: each one bumps it
+            web.follow()
+            assert web.version() == before + 1 and found("rimborsi-it")
+            web.follow()
+            assert web.version() == before + 1  # nothing new: no reload
+
+            server.terminate()
+            server.wait(timeout=10)
+        run("upsert", {"documents": [asdict(late)]})  # Redis is down: the worker cannot tell anyone
+        web.follow()
+        assert web.version() == before + 1  # the index it has (searches still answer)
+        assert found("rimborsi-it")
+        with redis_server(port):  # back, and empty
+            web.follow()
+            assert web.version() == before + 2 and found("late-parcel-en")
+
+            old = web.active_collection
+            run("reindex_full", {})
+            assert store.names() == sorted([old, worker_side._write_collection()])  # the old one is retired, not gone
+            assert found("late-parcel-en") and web.active_collection == old  # still serving the old one, no error
+            server_down = SharedVersion(f"redis://127.0.0.1:{_free_port()}/0", prefix="x")
+            web.shared, shared = server_down, web.shared  # the switch is followed from the database alone
+            web.follow()
+            assert web.active_collection != old and found("late-parcel-en")
+            web.shared = shared
+            worker_side.drop_retired()
+            assert old in store.names()  # within its grace
+            worker_side.retire_grace_s = 0
+            worker_side.drop_retired()
+            assert store.names() == [web.active_collection]
+    finally:
+        web_side.stop()
+        worker_db.dispose()

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from api import zendesk
 from api.zendesk import MAX_AGE_S, SignatureError, sign, verify
 from tests.conftest import auth, index_small_kb, make_settings
+from tests.fake_helpdesks import FakeZendesk
 
 SECRET = "zendesk-hook-secret-1"
 README = Path(__file__).resolve().parent.parent / "integrations" / "zendesk" / "README.md"
@@ -253,3 +254,32 @@ def test_a_self_hosted_sdk_needs_no_other_script_origin(tmp_path: Path) -> None:
         assert page.headers["content-security-policy"].startswith("script-src 'self'; ")
     with pytest.raises(ValueError, match="zendesk_sdk_url"):
         make_settings(tmp_path, zendesk_sdk_url="http://cdn.example.com/zaf.js")
+
+
+def test_a_suggestion_is_written_back_as_a_private_comment_with_the_installation_s_token(client: TestClient) -> None:
+    fake = FakeZendesk()
+    try:
+        body = {"kind": "zendesk", "name": "Notes", "base_url": fake.url, "webhook_secret": SECRET,
+                "api_token": "lead@acme.example/token:zd-api-123"}  # fmt: skip
+        installation = client.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        note = client.post(f"/v1/conversations/zendesk-{installation}-42/notes", json={"text": "Offer a refund."},
+                           headers=auth("agent"))  # fmt: skip
+        assert note.status_code == 201 and note.json() == {"helpdesk_note_id": "5001"}
+        [(path, authorization, sent)] = fake.updates
+        assert path == "/api/v2/tickets/42.json"
+        assert base64.b64decode(authorization.removeprefix("Basic ")) == b"lead@acme.example/token:zd-api-123"
+        assert sent == {"ticket": {"comment": {"body": "Offer a refund.", "public": False}}}  # never public
+        fake.status = 500
+        failed = client.post(f"/v1/conversations/zendesk-{installation}-42/notes", json={"text": "Again."},
+                             headers=auth("agent"))  # fmt: skip
+        assert failed.status_code == 502 and failed.json()["error"]["field"] == "conversation_id"
+    finally:
+        fake.server.shutdown()
+
+
+def test_an_oauth_token_is_sent_as_bearer_and_an_installation_without_a_token_cannot_take_notes(
+    client: TestClient, installation: str
+) -> None:
+    assert zendesk.ZendeskClient("https://x.zendesk.com", "oauth-abc")._authorization() == "Bearer oauth-abc"
+    r = client.post(f"/v1/conversations/zendesk-{installation}-42/notes", json={"text": "Hi"}, headers=auth("agent"))
+    assert r.status_code == 404 and r.json()["error"]["field"] == "conversation_id"

@@ -264,3 +264,23 @@ def jobs_in_flight(s: Session) -> tuple[int, tuple[str, int, int] | None]:
     ).all()
     running = next(((r[0], int(r[2]), int(r[3])) for r in rows if r[1] == "running"), None)
     return len(rows), running
+
+
+# -- collections retired by a full re-index in a worker: other processes may serve them for a moment ----------------
+RETIRED_PREFIX = "retired:"
+
+
+def retire_collection(s: Session, name: str) -> None:
+    set_state(s, f"{RETIRED_PREFIX}{name}", iso(_now()))
+
+
+def retired_collections(s: Session) -> dict[str, datetime]:
+    """Collections a full re-index replaced, and when."""
+    rows = s.scalars(select(StateRow).where(StateRow.key.startswith(RETIRED_PREFIX))).all()
+    return {r.key.removeprefix(RETIRED_PREFIX): datetime.fromisoformat(r.value.replace("Z", "+00:00")) for r in rows}
+
+
+def forget_retired(s: Session, name: str) -> None:
+    row = s.get(StateRow, f"{RETIRED_PREFIX}{name}")
+    if row is not None:
+        s.delete(row)

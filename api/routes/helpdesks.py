@@ -30,6 +30,7 @@ from api.schemas import (
 )
 from api.services.history import HistoryUnavailable
 from api.zammad import ZammadClient
+from api.zendesk import ZendeskClient
 from assist.errors import HelpdeskUnavailable, InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1", tags=["helpdesks"])
@@ -113,7 +114,8 @@ async def add_note(
     conversation_id: str, body: NoteIn, container: ContainerDep, _: AgentRole, token: AgentToken
 ) -> NoteOut:
     """Post a suggestion as an internal note to the conversation's helpdesk: a Zammad ticket article with
-    ``internal: true``, or a Chatwoot private message. 502 when the helpdesk does not take it."""
+    ``internal: true``, a Chatwoot private message, or a Zendesk private comment (the installation's API token).
+    502 when the helpdesk does not take it."""
     check_conversation(token, conversation_id, field="conversation_id")
     write = _note_writer(conversation_id, container)
     return NoteOut(helpdesk_note_id=await run_in_threadpool(write, body.text))
@@ -166,6 +168,11 @@ def _note_writer(conversation_id: str, container: Container) -> Callable[[str], 
         zammad = container.installations.get(installation_id, kind="zammad")
         client = ZammadClient(zammad.base_url, zammad.api_token)
         return lambda text: client.add_note(remote_id, text)
+    if kind == "zendesk" and installation_id and remote_id.isdigit():
+        zendesk = container.installations.get(installation_id, kind="zendesk")
+        if zendesk.api_token:
+            zendesk_client = ZendeskClient(zendesk.base_url, zendesk.api_token)
+            return lambda text: zendesk_client.add_private_note(remote_id, text)
     if kind == "chatwoot" and rest:
         locator = container.history.locator(conversation_id)
         if installation_id:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import zammad as zammad_api
 from api import zendesk as zendesk_api
-from api.chatwoot import SignatureError, heard_from_event, resolved_conversation, verify
+from api.chatwoot import ChatwootClient, SignatureError, heard_from_event, resolved_conversation, verify
 from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ApiError
@@ -31,7 +31,8 @@ from api.schemas import (
     WebhookReceipt,
     WebhookResolution,
 )
-from api.services.history import HeardConversation
+from api.services.history import HeardConversation, HistoryFetcher
+from api.services.installations import installation_of
 from assist.errors import NotFound
 
 router = APIRouter(prefix="/v1/webhooks", tags=["integrations"])
@@ -226,11 +227,26 @@ def _first_delivery(container: Container, delivery: str) -> bool:
         return False
 
 
+def _installation_fetcher(container: Container, heard: HeardConversation) -> HistoryFetcher | None:
+    """The Chatwoot API of the registered installation a conversation belongs to, with its own token (None for the
+    environment's Chatwoot, other helpdesks, or an installation removed since)."""
+    named = installation_of(heard.id)
+    if named is None or named[0] != "chatwoot":
+        return None
+    try:
+        installation = container.installations.get(named[1], kind="chatwoot")
+    except NotFound:
+        return None
+    if not installation.base_url or not installation.api_token:
+        return None
+    return ChatwootClient(installation.base_url, installation.api_token)
+
+
 def assess(container: Container, heard: HeardConversation) -> None:
     """The conversation as it now stands (its earlier messages fetched first when Tactful started listening
     mid-way and Chatwoot's API is configured): flags and gaps stored, the query vector cached."""
     try:
-        complete = container.history.complete(heard)
+        complete = container.history.complete(heard, fetcher=_installation_fetcher(container, heard))
         conversation = container.history.conversation(heard)
         container.assist.assess(conversation)
         log.info("assessed %s: %d messages, history %s", heard.id, len(conversation.messages),

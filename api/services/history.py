@@ -103,14 +103,14 @@ class ConversationHistory:
         self._purge_now_and_then()
         return Recorded(added.stored, added.duplicates, added.reordered, heard.dropped + added.trimmed, count, complete)
 
-    def complete(self, heard: HeardConversation) -> bool:
-        """Fetch the earlier messages of a conversation heard mid-way, where the helpdesk's API is configured.
-        Whether the history is now complete."""
+    def complete(self, heard: HeardConversation, *, fetcher: HistoryFetcher | None = None) -> bool:
+        """Fetch the earlier messages of a conversation heard mid-way, where the helpdesk's API is configured (the
+        installation's ``fetcher``, else the one configured for the source). Whether the history is now complete."""
         with self.db.session() as s:
             row = repo.conversation_state(s, heard.id)
             if row is None or row.complete:
                 return row is not None
-        fetcher = self.fetchers.get(heard.source)
+        fetcher = fetcher or self.fetchers.get(heard.source)
         if fetcher is None or not heard.locator:
             return False
         try:

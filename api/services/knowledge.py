@@ -42,6 +42,9 @@ from kb_index.store import COLLECTION_PREFIX
 
 log = logging.getLogger("tactful.knowledge")
 PROBE_QUERY = "refund"
+# A collection a full re-index replaced in a worker is dropped this long after the switch: web processes serve it
+# until they have followed the switch (about a second, plus the time to load the new one).
+RETIRE_GRACE_S = 120.0
 FailureHook = Callable[[str, int], None]
 
 
@@ -129,6 +132,9 @@ class KnowledgeService:
         self._follower: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lease_lost: threading.Event | None = None  # set while a queued job runs here
+        self._unpublished = False  # a change Redis could not be told about: told at the next chance
+        self._missed = False  # Redis was away: changes may have gone unheard, reload when it is back
+        self.retire_grace_s = RETIRE_GRACE_S
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._indexed_at: dict[str, str] = {}
@@ -168,12 +174,27 @@ class KnowledgeService:
             self._follower = threading.Thread(target=self._follow, name="tactful-index-version", daemon=True)
             self._follower.start()
 
-    def _drop_unfinished_builds(self, active: str) -> None:
-        """A full re-index killed half way leaves a collection that never served: remove it."""
+    def _drop_unfinished_builds(self, active: str, *, unfinished: bool = True) -> None:
+        """A full re-index killed half way leaves a collection that never served: remove it (``unfinished``; only
+        when no job runs). One a re-index replaced in a worker is removed once the other processes had time to move
+        off it (``RETIRE_GRACE_S``)."""
+        with self.db.session() as s:
+            retired = repo.retired_collections(s)
+        now = utcnow()
         for name in self.indexer.store.names():
-            if name.startswith(COLLECTION_PREFIX) and name != active:
-                log.info("dropping %s, left by an interrupted re-index", name)
+            if not name.startswith(COLLECTION_PREFIX) or name == active:
+                continue
+            if name in retired and (now - retired[name]).total_seconds() < self.retire_grace_s:
+                continue
+            if name in retired or unfinished:
+                log.info("dropping %s, %s", name, "replaced by a re-index" if name in retired else "left unfinished")
                 self.indexer.drop(name)
+                with self.db.session() as s:
+                    repo.forget_retired(s, name)
+
+    def drop_retired(self) -> None:
+        """Drop the collections re-indexes replaced, once past their grace (a worker's housekeeping)."""
+        self._drop_unfinished_builds(self._write_collection(), unfinished=False)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -290,13 +311,22 @@ class KnowledgeService:
         """Catch up with the other processes: the jobs in flight (with a queue) and the shared index version. Never
         raises: whatever cannot be read now is read at the next tick, and search keeps the index it has."""
         try:
-            if self.job_queue is not None:
-                with self.db.session() as s:
+            with self.db.session() as s:
+                active = repo.get_state(s, repo.ACTIVE_KEY)
+                if self.job_queue is not None:
                     self._in_flight = repo.jobs_in_flight(s)
+            self.retry_publish()
             version = self.shared.read() if self.shared is not None else None
-            if version is not None and version != self._seen_version:
+            # A full re-index elsewhere switches the collection in the database: followed even without Redis.
+            stale = active is not None and active != self.active_collection
+            if version is None:
+                self._missed = self._missed or self.shared is not None
+            else:
+                stale = stale or version != self._seen_version or self._missed
+            if stale:
                 self.reload_serving()
-                self._seen_version = version
+                if version is not None:
+                    self._seen_version, self._missed = version, False
         except (SQLAlchemyError, KnowledgeError, OSError) as exc:
             log.warning("cannot follow the knowledge base's changes now: %s", exc)
 
@@ -310,8 +340,14 @@ class KnowledgeService:
         if self.shared is None:
             return
         version = self.shared.bump()
+        self._unpublished = version is None
         if version is not None and self._seen_version is not None and version == self._seen_version + 1:
             self._seen_version = version  # this process is up to date already
+
+    def retry_publish(self) -> None:
+        """Tell the other processes about a change Redis was away for (nothing when all were told)."""
+        if self._unpublished:
+            self._publish()
 
     def _write_collection(self) -> str:
         """The collection jobs write into: the one the database names as serving."""
@@ -478,8 +514,11 @@ class KnowledgeService:
             raise
         with self.db.session() as s:
             repo.set_state(s, repo.ACTIVE_KEY, new)
+            if not self.serving:  # other processes serve it until they follow the switch: dropped later
+                repo.retire_collection(s, old)
         self._load(new)
-        self.indexer.drop(old)
+        if self.serving:
+            self.indexer.drop(old)
         return {"added": len(docs), "updated": 0, "skipped": 0, "deleted": 0, "chunks": asdict(chunk_counts)}
 
     def _finish(
