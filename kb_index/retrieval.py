@@ -82,7 +82,7 @@ class _Snapshot:
     # loop over every chunk (built once per field and snapshot; a snapshot never changes).
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     parents: dict[str, StoredChunk] = field(default_factory=dict)  # a unit's id -> its section
-    sections: np.ndarray | None = None  # row i: whether chunks[i] is a section (not a unit)
+    lexical_rows: np.ndarray | None = None  # the rows of ``chunks`` the lexical index holds, in its order (sections)
 
     def field_values(self, key: str) -> np.ndarray:
         values = self.fields.get(key)
@@ -122,9 +122,13 @@ class HybridRetriever:
         chunks = self.store.all_chunks(collection, with_embeddings=True)
         langs = [str(c.metadata.get("language", "")) for c in chunks]
         vectors = [c.embedding for c in chunks if c.embedding is not None]
-        snap = _Snapshot(
-            collection, chunks, LexicalIndex([c.text for c in chunks], langs), np.array(langs), self._hubness(chunks)
-        )
+        # BM25 indexes the sections only (units are searched densely): on units it found the right list less often,
+        # and their words are their sections' words.
+        sections = np.array([not is_unit(c.metadata) for c in chunks], dtype=bool)
+        rows = np.flatnonzero(sections)
+        lexical = LexicalIndex([chunks[i].text for i in rows], [langs[i] for i in rows])
+        snap = _Snapshot(collection, chunks, lexical, np.array(langs), self._hubness(chunks))
+        snap.lexical_rows = rows
         if chunks and len(vectors) == len(chunks):
             # Kept as one matrix (1.5 KB a chunk) so that a BM25-only find is scored without asking Chroma.
             snap.vectors = np.vstack(vectors).astype(np.float32)
@@ -132,7 +136,6 @@ class HybridRetriever:
         for chunk in chunks:
             chunk.embedding = None
         snap.parents = _parents(chunks)
-        snap.sections = np.array([not is_unit(c.metadata) for c in chunks], dtype=bool)
         with self._lock:
             self._snap = snap
 
@@ -219,12 +222,11 @@ class HybridRetriever:
         if snap.lexical is None or snap.languages is None or not language or self.weights.lexical <= 0:
             return []
         mask = snap.languages == language
-        if snap.sections is not None and snap.parents:
-            mask &= snap.sections  # BM25 reads sections: on units it found the right list less often
         for key, value in filters.items():
             mask &= snap.field_values(key) == value if isinstance(value, str) else snap.holding_any(key, value)
-        hits = snap.lexical.search(query, language=language, k=k, mask=mask)
-        return [snap.chunks[h.index] for h in hits]
+        rows = snap.lexical_rows if snap.lexical_rows is not None else np.arange(len(snap.chunks))
+        hits = snap.lexical.search(query, language=language, k=k, mask=mask[rows])
+        return [snap.chunks[int(rows[h.index])] for h in hits]
 
     def _fuse(
         self,
