@@ -20,11 +20,12 @@ from typing import Any
 import httpx
 
 from api.persistence.history_repo import NewMessage
-from api.services.history import HeardConversation
+from api.services.history import HeardConversation, HistoryUnavailable
 from assist.errors import HelpdeskUnavailable, InvalidInput
 from assist.models import MAX_TEXT_CHARS
 
 MAX_AGE_S = 300
+MAX_COMMENT_PAGES = 5  # a ticket's history is read up to 5 pages of 100 comments (Zendesk's page size)
 NAME_CHARS = 200  # Conversation's limit for a customer's or an agent's name
 SIGNATURE = "X-Zendesk-Webhook-Signature"
 TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -189,6 +190,40 @@ class ZendeskClient:
             return "Basic " + base64.b64encode(self.token.encode("utf-8")).decode("ascii")
         return f"Bearer {self.token}"
 
+    def messages(self, locator: dict[str, str]) -> list[NewMessage]:
+        """A ticket's public comments, oldest first, as the conversation (a ``HistoryFetcher``): the requester's are
+        the customer's, everyone else's the agents' (an end-user in copy reads as an agent)."""
+        ticket_id = locator["ticket_id"]
+        ticket = self._get(f"/api/v2/tickets/{ticket_id}.json")
+        inner = ticket.get("ticket")
+        requester = str(inner.get("requester_id") or "") if isinstance(inner, dict) else ""
+        url: str | None = f"/api/v2/tickets/{ticket_id}/comments.json"
+        found: list[NewMessage] = []
+        for _page in range(MAX_COMMENT_PAGES):
+            if not url:
+                break
+            page = self._get(url)
+            for comment in page.get("comments") or []:
+                message = _history_message(comment, requester=requester)
+                if message is not None:
+                    found.append(message)
+            url = page.get("next_page") or None
+        return sorted(found, key=lambda m: m.at or datetime.min.replace(tzinfo=UTC))
+
+    def _get(self, path: str) -> dict[str, Any]:
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        try:
+            response = httpx.get(url, headers={"Authorization": self._authorization()}, timeout=self.timeout_s)
+            response.raise_for_status()
+            data = response.json()
+        except httpx.HTTPStatusError as exc:
+            raise HistoryUnavailable(f"GET {url}: {exc}", status=exc.response.status_code) from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise HistoryUnavailable(f"GET {url}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HistoryUnavailable(f"GET {url}: not a JSON object")
+        return data
+
     def add_private_note(self, ticket_id: str, text: str) -> str:
         """An internal note (a private comment) on the ticket; the comment's id (else the audit's)."""
         url = f"{self.base_url}/api/v2/tickets/{ticket_id}.json"
@@ -205,3 +240,19 @@ class ZendeskClient:
             raise HelpdeskUnavailable(
                 f"Zendesk did not take the note (PUT {url}: {exc})", field="conversation_id"
             ) from exc
+
+
+def _history_message(comment: object, *, requester: str) -> NewMessage | None:
+    """A listed comment as a message; None for a private or empty one, or one that is not a comment."""
+    if not isinstance(comment, dict) or not comment.get("public") or comment.get("id") is None:
+        return None
+    body = comment.get("plain_body") or comment.get("body")
+    text = body.strip()[:MAX_TEXT_CHARS] if isinstance(body, str) else ""
+    if not text:
+        return None
+    try:
+        at = _when(comment.get("created_at"))
+    except InvalidInput:
+        at = None
+    role = "customer" if requester and str(comment.get("author_id", "")) == requester else "agent"
+    return NewMessage(message_id=str(comment["id"])[:100], role=role, text=text, at=at)

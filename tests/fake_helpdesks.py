@@ -105,17 +105,39 @@ class FakeZammad:
 
 
 class FakeZendesk:
-    """Zendesk's ticket update API: records each PUT (path, Authorization header, body) and answers the ticket's
-    audit with the new comment's id, or fails with ``status`` when a test sets it."""
+    """Zendesk's ticket API: records each PUT (path, Authorization header, body) and answers the ticket's audit with
+    the new comment's id, or fails with ``status`` when a test sets it; shows the ``tickets`` and their ``comments``
+    (by ticket id, two to a page) to ``authorization``, recording each GET."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, authorization: str = "") -> None:
         fake = self
         self.updates: list[tuple[str, str, dict[str, Any]]] = []
         self.status = 200
+        self.tickets: dict[str, dict[str, Any]] = {}
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.gets: list[str] = []
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the test reads ``updates``."""
+
+            def do_GET(self) -> None:
+                fake.gets.append(self.path)
+                ticket = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", self.path)
+                listed = re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json(?:\?page=(\d+))?", self.path)
+                if authorization and self.headers.get("Authorization") != authorization:
+                    answer(self, 401, {"error": "Couldn't authenticate you"})
+                elif ticket and ticket.group(1) in fake.tickets:
+                    answer(self, 200, {"ticket": fake.tickets[ticket.group(1)]})
+                elif listed and listed.group(1) in fake.comments:
+                    page = int(listed.group(2) or 1)
+                    comments = fake.comments[listed.group(1)]
+                    more = len(comments) > page * 2
+                    next_page = f"{fake.url}/api/v2/tickets/{listed.group(1)}/comments.json?page={page + 1}"
+                    answer(self, 200, {"comments": comments[(page - 1) * 2 : page * 2],
+                                       "next_page": next_page if more else None})  # fmt: skip
+                else:
+                    answer(self, 404, {"error": "RecordNotFound"})
 
             def do_PUT(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

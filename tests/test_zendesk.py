@@ -283,3 +283,37 @@ def test_an_oauth_token_is_sent_as_bearer_and_an_installation_without_a_token_ca
     assert zendesk.ZendeskClient("https://x.zendesk.com", "oauth-abc")._authorization() == "Bearer oauth-abc"
     r = client.post(f"/v1/conversations/zendesk-{installation}-42/notes", json={"text": "Hi"}, headers=auth("agent"))
     assert r.status_code == 404 and r.json()["error"]["field"] == "conversation_id"
+
+
+def test_a_ticket_heard_mid_way_has_its_earlier_public_comments_fetched(client: TestClient) -> None:
+    token = "lead@acme.example/token:zd-api-456"
+    fake = FakeZendesk(authorization="Basic " + base64.b64encode(token.encode()).decode())
+    try:
+        body = {"kind": "zendesk", "name": "History", "base_url": fake.url, "webhook_secret": SECRET,
+                "api_token": token}  # fmt: skip
+        installation = client.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        fake.tickets["77"] = {"id": 77, "requester_id": 501}
+        fake.comments["77"] = [
+            {"id": 1, "author_id": 501, "public": True, "plain_body": "My parcel has not arrived.",
+             "created_at": "2026-11-30T09:00:00Z"},
+            {"id": 2, "author_id": 900, "public": False, "plain_body": "Internal: check the courier",
+             "created_at": "2026-11-30T09:05:00Z"},
+            {"id": 3, "author_id": 900, "public": True,
+             "plain_body": "What a surprise, the courier is late. Good luck with that.",
+             "created_at": "2026-11-30T09:10:00Z"},
+            {"id": 4, "author_id": 501, "public": True, "plain_body": "Still nothing, this is the third time I write!",
+             "created_at": "2026-11-30T10:00:00Z"},
+        ]  # fmt: skip
+        r = deliver(client, installation, trigger_body(77, 4, "Still nothing, this is the third time I write!"))
+        assert r.status_code == 202 and r.json()["history"]["complete"] is False, r.text
+        assert fake.gets[0] == "/api/v2/tickets/77.json" and len(fake.gets) == 3  # the ticket, two pages
+        found = bundle(client, f"zendesk-{installation}-77")
+        messages = [(m["role"], m["text"]) for m in found["conversation"]["messages"]]
+        assert messages == [
+            ("customer", "My parcel has not arrived."),
+            ("agent", "What a surprise, the courier is late. Good luck with that."),
+            ("customer", "Still nothing, this is the third time I write!"),
+        ]  # the private note left out, the trigger's comment stored once
+        assert "sarcasm" in [f["kind"] for f in found["flags"]]
+    finally:
+        fake.server.shutdown()

@@ -228,17 +228,19 @@ def _first_delivery(container: Container, delivery: str) -> bool:
 
 
 def _installation_fetcher(container: Container, heard: HeardConversation) -> HistoryFetcher | None:
-    """The Chatwoot API of the registered installation a conversation belongs to, with its own token (None for the
-    environment's Chatwoot, other helpdesks, or an installation removed since)."""
+    """The helpdesk API (Chatwoot, Zendesk) of the registered installation a conversation belongs to, with its own
+    token (None for the environment's Chatwoot, Zammad, or an installation removed or without a token)."""
     named = installation_of(heard.id)
-    if named is None or named[0] != "chatwoot":
+    if named is None or named[0] not in ("chatwoot", "zendesk"):
         return None
     try:
-        installation = container.installations.get(named[1], kind="chatwoot")
+        installation = container.installations.get(named[1], kind=named[0])
     except NotFound:
         return None
     if not installation.base_url or not installation.api_token:
         return None
+    if named[0] == "zendesk":
+        return zendesk_api.ZendeskClient(installation.base_url, installation.api_token)
     return ChatwootClient(installation.base_url, installation.api_token)
 
 
