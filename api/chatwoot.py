@@ -164,6 +164,17 @@ def resolved_conversation(event: dict[str, Any], *, prefix: str = "chatwoot") ->
     return f"{prefix}-{event['id']}"
 
 
+def failure(exc: Exception) -> str:
+    """What went wrong with a helpdesk call, in words an agent can read (httpx's own message adds a link to MDN)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"it answered {exc.response.status_code}"
+    if isinstance(exc, httpx.TimeoutException):
+        return "it did not answer in time"
+    if isinstance(exc, httpx.TransportError):
+        return f"it cannot be reached ({exc or type(exc).__name__})"
+    return f"its answer was not understood ({type(exc).__name__})"
+
+
 class ChatwootClient:
     """Chatwoot's API, as far as Tactful reads it: a conversation's messages (``api_access_token`` auth)."""
 
@@ -190,7 +201,7 @@ class ChatwootClient:
             return str(response.json()["id"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise HelpdeskUnavailable(
-                f"Chatwoot did not take the note (POST {url}: {exc})", field="conversation_id"
+                f"Chatwoot did not take the note: {failure(exc)} (POST {url})", field="conversation_id"
             ) from exc
 
     def agent_of_conversation(self, *, account_id: str, conversation_id: str, agent_id: str) -> str | None:
@@ -231,9 +242,9 @@ class ChatwootClient:
             response.raise_for_status()
             listed = _dict(response.json()).get("payload") or []
         except httpx.HTTPStatusError as exc:
-            raise HistoryUnavailable(f"GET {url}: {exc}", status=exc.response.status_code) from exc
+            raise HistoryUnavailable(f"{failure(exc)} (GET {url})", status=exc.response.status_code) from exc
         except (httpx.HTTPError, ValueError) as exc:
-            raise HistoryUnavailable(f"GET {url}: {exc}") from exc
+            raise HistoryUnavailable(f"{failure(exc)} (GET {url})") from exc
         found = [_message(_dict(m), field="payload") for m in listed if isinstance(m, dict)]
         messages = [m for m in found if m is not None]
         return sorted(messages, key=lambda m: m.at or datetime.min.replace(tzinfo=UTC))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from api.settings import Settings
 
 POSTGRES_URL = os.environ.get("TACTFUL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -55,6 +56,16 @@ def fake() -> Iterator[FakeLLM]:
     server = FakeLLM(good_model).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """One stable folder for what a person looks at after a run (the browser tests' screenshots):
+    ``TACTFUL_TEST_ARTIFACTS`` if set, else ``.tactful/test-artifacts/`` in the repository (git-ignored). Files
+    are overwritten by the next run, so their names say what they show."""
+    folder = Path(os.environ.get("TACTFUL_TEST_ARTIFACTS") or REPO / ".tactful" / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

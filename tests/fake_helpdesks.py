@@ -22,7 +22,9 @@ def answer(handler: BaseHTTPRequestHandler, status: int, payload: object) -> Non
 class FakeChatwootNotes:
     """Chatwoot's messages API: records each private note (path, token header, body) and answers its id; lists
     the messages of the conversations in ``visible`` (by their messages path) to ``token``, shows the conversations
-    in ``conversations`` (by their path) and each account's ``agents``; 404 for anything else."""
+    in ``conversations`` (by their path) and each account's ``agents``; 404 for anything else. A test sets
+    ``status`` (500) to have every request recorded and answered with that error, or calls ``stop`` to make
+    Chatwoot unreachable."""
 
     def __init__(self, *, token: str = "cw-token") -> None:
         fake = self
@@ -31,6 +33,7 @@ class FakeChatwootNotes:
         self.conversations: set[str] = set()
         self.agents: dict[str, list[dict[str, Any]]] = {}
         self.gets: list[str] = []
+        self.status = 200
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -39,10 +42,16 @@ class FakeChatwootNotes:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.notes.append((self.path, self.headers.get("api_access_token", ""), body))
+                if fake.status != 200:
+                    answer(self, fake.status, {"error": "Internal Server Error"})
+                    return
                 answer(self, 200, {"id": 9000 + len(fake.notes), "private": True})
 
             def do_GET(self) -> None:
                 fake.gets.append(self.path)
+                if fake.status != 200:
+                    answer(self, fake.status, {"error": "Internal Server Error"})
+                    return
                 agents = re.fullmatch(r"/api/v1/accounts/(\d+)/agents", self.path)
                 if self.headers.get("api_access_token") != token:
                     answer(self, 404, {"error": "Resource could not be found"})
@@ -56,11 +65,17 @@ class FakeChatwootNotes:
                     answer(self, 404, {"error": "Resource could not be found"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Chatwoot down: the port closed, so a request is refused."""
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class FakeZammad:

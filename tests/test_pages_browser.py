@@ -83,6 +83,15 @@ def scroll_width(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
 
 
+def shoot(page: Page, artifacts: Path, name: str) -> Path:
+    """A screenshot of the whole page as the agent sees it, kept in the artifacts folder (conftest.py) as
+    ``<name>.png``: named helpdesk-width-state, so the folder reads as a list of what was checked."""
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000
+    return path
+
+
 def test_sidebar_fits_360px_and_assists_a_demo_conversation(sidebar: Page) -> None:
     assert "key=" not in sidebar.url  # the key leaves the address bar
     assert sidebar.evaluate("sessionStorage.getItem('tactful.key.agent')")
@@ -153,7 +162,7 @@ def test_sidebar_marks_a_sarcastic_draft_and_the_supervisor_dismisses_its_flag(
 
 
 def test_sidebar_takes_the_chatwoot_app_context_from_an_allowed_origin_only(
-    browser: Browser, live_server: str, api_keys: dict[str, str]
+    browser: Browser, live_server: str, api_keys: dict[str, str], artifacts: Path
 ) -> None:
     page = new_page(browser, width=360, height=800)
     host = f"{live_server}/__chatwoot_host"  # same origin as the sidebar, served by the test itself
@@ -191,6 +200,8 @@ def test_sidebar_takes_the_chatwoot_app_context_from_an_allowed_origin_only(
     expect(frame.locator("#customer-name")).to_have_value("Zoe Adams")
     expect(frame.locator("#results")).to_have_attribute("data-conversation-id", "chatwoot-4242")
     assert page.evaluate("window.asked") >= 1
+    expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
+    shoot(page, artifacts, "chatwoot-360-app-context")
 
     forged = json.dumps(
         {
@@ -343,9 +354,7 @@ def test_sidebar_shows_a_step_the_customer_already_did_as_done(sidebar: Page) ->
     assert scroll_width(sidebar) <= 360
 
 
-def test_sidebar_shows_the_tier_advice_and_the_open_follow_up_and_marks_it_done(
-    sidebar: Page, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_sidebar_shows_the_tier_advice_and_the_open_follow_up_and_marks_it_done(sidebar: Page, artifacts: Path) -> None:
     sidebar.fill(
         "#conversation",
         "customer: The smart speaker won't turn on. I already tried resetting it and unplugging it, nothing works.\n"
@@ -360,14 +369,14 @@ def test_sidebar_shows_the_tier_advice_and_the_open_follow_up_and_marks_it_done(
     expect(follow_up).to_have_count(1)
     expect(follow_up.first).to_contain_text("promise")
     expect(follow_up.first).to_contain_text("I'll call you back tomorrow at 10:00")
-    sidebar.screenshot(path=str(tmp_path_factory.mktemp("shots") / "sidebar-follow-ups.png"), full_page=True)
+    shoot(sidebar, artifacts, "sidebar-360-follow-up-and-tier")
     assert scroll_width(sidebar) <= 360
     follow_up.first.get_by_role("button", name="Done").click()
     expect(sidebar.locator("#follow-ups-panel")).to_be_hidden()
 
 
 def test_the_service_report_page_charts_each_agent_and_downloads_the_csv(
-    browser: Browser, live_server: str, api_keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    browser: Browser, live_server: str, api_keys: dict[str, str], artifacts: Path
 ) -> None:
     import httpx
 
@@ -389,7 +398,7 @@ def test_the_service_report_page_charts_each_agent_and_downloads_the_csv(
     expect(page.locator("#figures tbody tr[data-name='night shift']")).to_have_count(1)
     expect(page.locator("#tone-chart svg text", has_text=agent)).to_have_count(1)
     expect(page.locator("#tone-chart svg rect.bar.tone").first).to_be_visible()
-    page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "service-report.png"), full_page=True)
+    shoot(page, artifacts, "supervisor-1280-service-report")
     with page.expect_download() as download:
         page.click("#csv")
     text = Path(download.value.path()).read_text(encoding="utf-8")
@@ -398,7 +407,7 @@ def test_the_service_report_page_charts_each_agent_and_downloads_the_csv(
 
 
 def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
-    browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str]
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str], artifacts: Path
 ) -> None:
     import time
 
@@ -451,7 +460,7 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
             [(path, token, body)] = fake.notes
             assert path == "/api/v1/accounts/3/conversations/4343/messages" and token == "cw-token"
             assert body["private"] is True and body["content"]
-            page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "sidebar-note.png"), full_page=True)
+            shoot(page, artifacts, "chatwoot-360-note-posted")
             # A context for a conversation Chatwoot does not show to the token is refused: nothing is shown.
             foreign = json.dumps(
                 {
@@ -473,9 +482,113 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
             )
             expect(frame.locator("#conversation")).to_have_value("")
             expect(frame.locator("#status")).to_contain_text("not visible")
+            expect(frame.locator("#results")).to_be_hidden()  # the previous conversation's suggestions go too
+            shoot(page, artifacts, "chatwoot-360-foreign-conversation-refused")
             close(page)
     finally:
         fake.server.shutdown()
+
+
+def test_when_chatwoot_answers_500_then_is_down_the_sidebar_says_what_failed_and_keeps_assisting(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str], artifacts: Path
+) -> None:
+    import time
+
+    import httpx
+
+    from api.chatwoot import sign
+    from tests.conftest import make_settings
+    from tests.fake_helpdesks import FakeChatwootNotes
+
+    fake = FakeChatwootNotes()
+    secret = "browser-hook-secret"
+    settings = make_settings(tmp_path_factory.mktemp("chatwoot-down"), chatwoot_webhook_secret=secret,
+                             chatwoot_api_url=fake.url, chatwoot_api_token="cw-token")  # fmt: skip
+    try:
+        with serving(settings) as url:
+            # A webhook tells Tactful the conversation's account (what a note needs), while Chatwoot is up.
+            event = {
+                "event": "message_created", "id": 601, "content": "My parcel is late, where is it?",
+                "message_type": "incoming", "created_at": "2026-11-30T10:00:00Z", "private": False,
+                "account": {"id": 3}, "sender": {"id": 7, "name": "Zoe Adams", "type": "contact"},
+                "conversation": {"id": 4444, "account_id": 3, "meta": {"sender": {"id": 7, "name": "Zoe Adams"}},
+                                 "messages": []},
+            }  # fmt: skip
+            raw = json.dumps(event).encode()
+            stamp = int(time.time())
+            headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+                       "X-Chatwoot-Signature": sign(secret, raw, stamp), "X-Chatwoot-Delivery": "down-1"}  # fmt: skip
+            assert httpx.post(f"{url}/v1/webhooks/chatwoot", content=raw, headers=headers).status_code == 202
+            fake.status = 500
+            posted = "My parcel is late, where is it? The tracking has not moved for a week."
+            context = {"event": "appContext", "data": {
+                "conversation": {"id": 4444, "account_id": 3, "meta": {"sender": {"name": "Zoe Adams"}},
+                                 "messages": [{"message_type": 0, "content": posted}]},
+                "contact": {"id": 7, "name": "Zoe Adams"}}}  # fmt: skip
+            html = f"""<!doctype html><body style="margin:0"><script>
+              window.addEventListener("message", (e) => {{
+                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
+              }});
+            </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="800"
+              style="border:0"></iframe></body>"""
+            page = new_page(browser, width=360, height=800)
+            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+            page.goto(f"{url}/__host")
+            frame = page.frame_locator("#app")
+            notice = frame.locator("#helpdesk-notice")
+
+            # Chatwoot answers 500 to the context check: the posted messages are shown and assisted, and a lasting
+            # notice says what failed (it outlives the assist, which clears the status line).
+            expect(notice).to_have_text("Chatwoot could not be asked for this conversation: it answered 500. The "
+                                        "messages are shown as the Chatwoot page sent them; the suggestions below "
+                                        "are made from those.")  # fmt: skip
+            expect(frame.locator("header nav a", has_text="Knowledge")).to_be_hidden()  # no room for other pages
+            expect(frame.locator("#conversation")).to_have_value(f"customer: {posted}")
+            expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
+            expect(frame.locator("#results")).to_have_attribute("data-conversation-id", "chatwoot-4444")
+            expect(notice).to_be_visible()
+            assert "/api/v1/accounts/3/conversations/4444/messages" in fake.gets  # Tactful did ask Chatwoot
+            shoot(page, artifacts, "chatwoot-360-context-check-500")
+
+            # "Note" while Chatwoot answers 500: the note reached Chatwoot, was refused, and the sidebar says so.
+            note = frame.locator("#empathy button.note").first
+            note.click()
+            expect(note).to_have_text("Retry note")
+            expect(note).to_be_enabled()
+            why = frame.locator("#empathy li.suggestion").first.locator(".note-error")  # beside the button pressed
+            expect(why).to_have_text("Chatwoot did not take the note: it answered 500. Copy the suggestion into "
+                                     "the reply instead; the suggestions keep working.")  # fmt: skip
+            [(path, _token, body)] = fake.notes
+            assert path == "/api/v1/accounts/3/conversations/4444/messages" and body["private"] is True
+            expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
+            shoot(page, artifacts, "chatwoot-360-note-500")
+
+            # Chatwoot down (its port closed): the next context check and the note say it cannot be reached.
+            fake.stop()
+            sidebar_frame = page.frame(url=re.compile(r"/sidebar"))
+            assert sidebar_frame is not None
+            sidebar_frame.evaluate(
+                "(data) => window.dispatchEvent(new MessageEvent('message', {data, origin: window.location.origin}))",
+                json.dumps(context),
+            )
+            expect(notice).to_contain_text("it cannot be reached")
+            expect(notice).to_contain_text("suggestions below are made from those")
+            expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
+            note = frame.locator("#empathy button.note").first
+            expect(note).to_have_text("Note")
+            note.click()
+            expect(why).to_contain_text("Chatwoot did not take the note: it cannot be reached")
+            expect(note).to_have_text("Retry note")
+            assert len(fake.notes) == 1  # nothing reached a Chatwoot that is down
+            # The rest of the sidebar still works: a draft is tone-checked.
+            frame.locator("#draft").fill(SARCASTIC_DRAFT)
+            expect(frame.locator("#tone-draft mark").first).to_be_visible()
+            expect(notice).to_be_visible()
+            assert int(sidebar_frame.evaluate("document.documentElement.scrollWidth")) <= 360
+            shoot(page, artifacts, "chatwoot-360-down")
+            close(page)
+    finally:
+        fake.stop()
 
 
 def test_a_chatwoot_agent_signs_in_as_themselves_without_a_key_in_the_link(
@@ -578,7 +691,7 @@ def gate_events(url: str, key: str, installation: str) -> list[dict[str, Any]]:
 
 
 def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
-    browser: Browser, zendesk_service: str, api_keys: dict[str, str]
+    browser: Browser, zendesk_service: str, api_keys: dict[str, str], artifacts: Path
 ) -> None:
     import time
 
@@ -623,6 +736,9 @@ def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
     expect(page.locator("#gate-issues mark").first).to_have_text("Obviously")
     rewrite = page.locator("#gate-rewrite").inner_text()
     assert rewrite and "obviously" not in rewrite.lower()
+    expect(page.locator("#gate-send-anyway")).to_be_visible()
+    assert scroll_width(page) <= 360
+    shoot(page, artifacts, "zendesk-360-tone-gate-holds-sarcastic-reply")
     page.click("#gate-use-rewrite")
     expect(page.locator("#gate-status")).to_contain_text("The rewrite is in the reply box")
     assert ["comment.text", rewrite] in page.evaluate("window.__zaf.sets")
@@ -652,6 +768,7 @@ def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
     assert save(page, GATED_DRAFT) == {"saved": True}
     assert 3.5 < time.monotonic() - started < 9  # well before Zendesk's 10 s
     expect(page.locator("#gate-status")).to_contain_text("did not answer within 4 s")
+    shoot(page, artifacts, "zendesk-360-tone-gate-tactful-unreachable")
     queued = page.evaluate("JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]')")
     assert [e["kind"] for e in queued] == ["unreachable", "unreachable"]
     assert "unreachable" not in [e["kind"] for e in gate_events(url, api_keys["supervisor"], installation)]

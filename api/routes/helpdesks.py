@@ -99,7 +99,8 @@ async def helpdesk_context(
         if exc.status in (401, 403, 404):
             raise ApiError("forbidden", "Chatwoot does not show this conversation to the installation's token: "
                            "the posted context is refused", field="conversation_id") from exc  # fmt: skip
-        raise HelpdeskUnavailable(f"Chatwoot did not answer: {exc}", field="conversation_id") from exc
+        raise HelpdeskUnavailable(f"Chatwoot could not be asked for this conversation: {exc}",
+                                  field="conversation_id") from exc  # fmt: skip
     return HelpdeskContextOut(
         conversation_id=f"{prefix}-{body.conversation_id}",
         messages=[

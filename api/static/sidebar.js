@@ -277,6 +277,30 @@
     }));
   }
 
+  /** A lasting line about the helpdesk (its API down or refusing): unlike the status line, which the next assist
+   * clears, it stays until what it is `about` ("context", "note") works again or another conversation opens. */
+  function helpdeskNotice(message, about) {
+    const box = $("helpdesk-notice");
+    box.textContent = message || "";
+    box.hidden = !message;
+    box.dataset.about = message ? about : "";
+  }
+
+  function clearNotice(about) {
+    if ($("helpdesk-notice").dataset.about === about) helpdeskNotice("");
+  }
+
+  /** No conversation to show (the helpdesk refused it): the previous one's suggestions go too, and an assist
+   * still on its way is dropped, so nothing on screen belongs to another conversation. */
+  function clearResults() {
+    state.seq += 1;
+    if (state.controller) state.controller.abort();
+    state.result = null;
+    $("results").hidden = true;
+    $("assist-meta").textContent = "";
+    $("conversation").value = "";
+  }
+
   /** Whether the conversation lives in a helpdesk Tactful can write a private note to. */
   function inHelpdesk() {
     return /^(chatwoot|zammad)-/.test(state.conversationId || "");
@@ -293,13 +317,27 @@
         await T.request("/v1/conversations/" + encodeURIComponent(state.conversationId) + "/notes",
           { method: "POST", json: { text } });
         button.textContent = "Noted ✓";
+        noteFailed(button, "");
         if (onDone) onDone();
       } catch (err) {
         button.disabled = false;
-        T.reportError(err);
+        if (err.status === 0 || err.status >= 500) {
+          // The helpdesk (or Tactful) did not take it: say which, beside the button the agent just pressed.
+          button.textContent = "Retry note";
+          noteFailed(button, sentence(err.message) + (err.status === 0 ? " Nothing was posted."
+            : " Copy the suggestion into the reply instead; the suggestions keep working."));
+        } else T.reportError(err);
       }
     });
     return button;
+  }
+
+  /** The reason a note failed, under the suggestion whose "Note" was pressed (empty: removed). */
+  function noteFailed(button, message) {
+    const item = button.closest("li");
+    const old = item && item.querySelector(".note-error");
+    if (old) old.remove();
+    if (item && message) item.append(el("p", { class: "note-error small error", attrs: { role: "alert" } }, message));
   }
 
   /** "Insert": the phrasing goes into the helpdesk's reply box (where the helpdesk lets the sidebar write it). */
@@ -531,7 +569,14 @@
       .map((m) => ({ role: roles[m.message_type], text: m.content.trim() }));
   }
 
+  /** An API message as a sentence for the agent: the helpdesk URL it names (for admins) left out. */
+  function sentence(text) {
+    const trimmed = String(text || "").replace(/\s*\((GET|POST|PUT) [^)]*\)/g, "").trim();
+    return /[.!?]$/.test(trimmed) ? trimmed : trimmed + ".";
+  }
+
   function applyAppContext(data) {
+    helpdeskNotice("");
     const conversation = data.conversation || {};
     const sender = (conversation.meta && conversation.meta.sender) || {};
     const contact = data.contact || {};
@@ -573,7 +618,7 @@
       T.useAgentToken(await T.request("/v1/helpdesk/token", { method: "POST", json: body }), renew);
       return true;
     } catch (err) {
-      $("conversation").value = "";
+      clearResults();
       if (err.status === 403) T.setStatus("Chatwoot does not confirm you on this conversation: nothing is shown (" + err.message + ").", true);
       else T.reportError(err);
       return false;
@@ -609,15 +654,21 @@
       const seen = await T.request("/v1/helpdesk/context", { method: "POST", json: body });
       state.conversationId = seen.conversation_id;
       $("conversation").value = formatConversation(seen.messages);
+      clearNotice("context");
       return true;
     } catch (err) {
       if (err.status === 403) {
-        $("conversation").value = "";
+        clearResults();
         state.conversationId = null;
         T.setStatus("This conversation is not visible to Tactful's Chatwoot token: nothing is shown.", true);
         return false;
       }
-      if (err.status !== 404) T.setStatus("Chatwoot cannot be reached to check this conversation: showing it as the page sent it.", true);
+      if (err.status === 0) {
+        helpdeskNotice(sentence(err.message) + " Suggestions need Tactful: they come back when it answers.", "context");
+      } else if (err.status !== 404) {
+        helpdeskNotice(sentence(err.message) + " The messages are shown as the Chatwoot page sent them; the " +
+          "suggestions below are made from those.", "context");
+      }
       return true;
     }
   }
@@ -648,6 +699,8 @@
   }
 
   function setup() {
+    // Inside a helpdesk's frame the other pages' links only take room from the suggestions.
+    document.body.classList.toggle("embedded", window.parent !== window);
     window.addEventListener("message", onMessage);
     $("assist").addEventListener("click", assistNow);
     $("use-rewrite").addEventListener("click", useRewrite);
