@@ -310,3 +310,68 @@ def test_a_chatwoot_installation_s_conversation_heard_mid_way_is_fetched_with_it
         assert "sarcasm" in [f["kind"] for f in found["flags"]]  # the fetched agent reply was assessed
     finally:
         fake.server.shutdown()
+
+
+def test_a_zammad_webhook_tampered_replayed_or_not_json_changes_nothing(app: TestClient, zammad: FakeZammad) -> None:
+    installation = _install(app, zammad.url)["id"]
+    body = _trigger(8, 1, "Customer", "Where is my refund?")
+    headers = {"X-Hub-Signature": sign(SECRET, body), "X-Zammad-Delivery": "z-1", "X-Zammad-Trigger": "tactful",
+               "Content-Type": "application/json"}  # fmt: skip
+    tampered = app.post(f"/v1/webhooks/zammad/{installation}", content=body.replace(b"refund", b"parcel"),
+                        headers=headers)  # fmt: skip
+    assert tampered.status_code == 401 and tampered.json()["error"]["field"] == "X-Hub-Signature"
+    missing = app.get(f"/v1/conversations/zammad-{installation}-8", headers=auth("supervisor"))
+    assert missing.status_code == 404
+    assert app.post(f"/v1/webhooks/zammad/{installation}", content=body, headers=headers).status_code == 202
+    # Zammad signs the body only (no timestamp): a captured delivery sent again, under its own or another delivery
+    # id, stores nothing new.
+    again = app.post(f"/v1/webhooks/zammad/{installation}", content=body, headers=headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    replay = app.post(
+        f"/v1/webhooks/zammad/{installation}", content=body, headers=headers | {"X-Zammad-Delivery": "z-9"}
+    )
+    assert replay.status_code == 200 and replay.json()["status"] == "unchanged", replay.text
+    stored = app.get(f"/v1/conversations/zammad-{installation}-8", headers=auth("supervisor")).json()
+    assert len(stored["conversation"]["messages"]) == 1
+    not_json = _deliver(app, installation, b"{not json", delivery="z-2")
+    assert not_json.status_code == 400 and not_json.json()["error"]["field"] == "body"
+
+
+def test_a_chatwoot_installation_refuses_tampered_webhooks_and_unknown_installations(app: TestClient) -> None:
+    import time
+
+    from api.chatwoot import sign as chatwoot_sign
+
+    fake = FakeChatwootNotes()
+    try:
+        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
+                "webhook_secret": SECRET}  # fmt: skip
+        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        raw = json.dumps(_chatwoot_event(56, 902, "My order never arrived.")).encode()
+        stamp = int(time.time())
+        headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+                   "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "cw-t"}  # fmt: skip
+        tampered = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw.replace(b"never", b"finally"),
+                            headers=headers)  # fmt: skip
+        assert tampered.status_code == 401 and tampered.json()["error"]["field"] == "X-Chatwoot-Signature"
+        unsigned = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw,
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+        assert unsigned.status_code == 401
+        stale = int(time.time()) - 3600
+        old = headers | {"X-Chatwoot-Timestamp": str(stale), "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stale)}
+        assert app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=old).status_code == 401
+        missing = app.get(f"/v1/conversations/chatwoot-{installation}-56", headers=auth("supervisor"))
+        assert missing.status_code == 404
+        malformed = app.post(f"/v1/webhooks/chatwoot/{installation}", content=b"{not json",
+                             headers=headers | {"X-Chatwoot-Signature": chatwoot_sign(SECRET, b"{not json", stamp)})  # fmt: skip
+        assert malformed.status_code == 400
+        # An installation Tactful does not know: 404 on every route that names one.
+        assert app.post("/v1/webhooks/chatwoot/nope", content=raw, headers=headers).status_code == 404
+        asked = {"kind": "chatwoot", "installation_id": "nope", "account_id": "3", "conversation_id": "56"}
+        context = app.post("/v1/helpdesk/context", json=asked, headers=auth("agent"))
+        assert context.status_code == 404 and context.json()["error"]["field"] == "installation_id"
+        note = app.post("/v1/conversations/chatwoot-nope-56/notes", json={"text": "x"}, headers=auth("agent"))
+        assert note.status_code == 404
+        assert fake.gets == [] and fake.notes == []  # nothing reached Chatwoot
+    finally:
+        fake.stop()

@@ -389,3 +389,21 @@ def test_a_delivery_that_failed_can_be_delivered_again(client: TestClient) -> No
     retried_id = str(uuid.uuid4())
     assert post(client, conflicting, delivery=retried_id).status_code == 409
     assert post(client, real_event(210, 9802, "Hello?"), delivery=retried_id).status_code == 202
+
+
+def test_a_tampered_body_or_a_request_replayed_after_five_minutes_is_refused_and_stores_nothing(
+    client: TestClient,
+) -> None:
+    raw = json.dumps(event(108, ANGRY)).encode()
+    stamp = int(time.time())
+    headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+               "X-Chatwoot-Signature": sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "tamper-1"}  # fmt: skip
+    tampered = raw.replace(b"lawyer", b"friend")
+    r = client.post("/v1/webhooks/chatwoot", content=tampered, headers=headers)
+    assert r.status_code == 401 and r.json()["error"]["field"] == "X-Chatwoot-Signature"
+    # The same signed request captured and sent again once its timestamp is old: refused as stale.
+    old = stamp - MAX_AGE_S - 60
+    replayed = headers | {"X-Chatwoot-Timestamp": str(old), "X-Chatwoot-Signature": sign(SECRET, raw, old)}
+    r = client.post("/v1/webhooks/chatwoot", content=raw, headers=replayed)
+    assert r.status_code == 401 and r.json()["error"]["field"] == "X-Chatwoot-Timestamp"
+    assert client.get("/v1/conversations/chatwoot-108", headers=auth("supervisor")).status_code == 404

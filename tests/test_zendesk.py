@@ -317,3 +317,23 @@ def test_a_ticket_heard_mid_way_has_its_earlier_public_comments_fetched(client: 
         assert "sarcasm" in [f["kind"] for f in found["flags"]]
     finally:
         fake.server.shutdown()
+
+
+def test_a_tampered_body_is_refused_and_a_replay_under_a_new_invocation_id_changes_nothing(
+    client: TestClient, installation: str
+) -> None:
+    raw = json.dumps(trigger_body(46, 5001, "Where is my refund?")).encode()
+    stamp = _iso(datetime.now(UTC))
+    headers = {"Content-Type": "application/json", zendesk.TIMESTAMP: stamp,
+               zendesk.SIGNATURE: sign(SECRET, raw, stamp), zendesk.INVOCATION: "inv-46"}  # fmt: skip
+    tampered = raw.replace(b"refund", b"parcel")
+    r = client.post(f"/v1/webhooks/zendesk/{installation}", content=tampered, headers=headers)
+    assert r.status_code == 401 and r.json()["error"]["field"] == zendesk.SIGNATURE
+    missing = client.get(f"/v1/conversations/zendesk-{installation}-46", headers=auth("supervisor"))
+    assert missing.status_code == 404
+    assert client.post(f"/v1/webhooks/zendesk/{installation}", content=raw, headers=headers).status_code == 202
+    # The invocation id is not signed: a captured request sent again under another one stores nothing new.
+    replay = client.post(f"/v1/webhooks/zendesk/{installation}", content=raw,
+                         headers=headers | {zendesk.INVOCATION: "inv-46-replayed"})  # fmt: skip
+    assert replay.status_code == 200 and replay.json()["status"] == "unchanged", replay.text
+    assert len(bundle(client, f"zendesk-{installation}-46")["conversation"]["messages"]) == 1
