@@ -300,22 +300,29 @@ def _fold(snap: _Snapshot, ranked: list[StoredChunk], matched: dict[str, str]) -
     """``ranked`` with each unit replaced by its section, each section once, at the place of its best member.
 
     A section first reached through a unit records that unit's text in ``matched``; it keeps the unit's distance.
+    A unit this snapshot does not know (a Chroma server answering for chunks written since the last load) stands for
+    its section, still once per section.
     """
-    if not snap.parents:
-        return ranked
     out: list[StoredChunk] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, int]] = set()
     for chunk in ranked:
         parent = snap.parents.get(chunk.id)
-        target = chunk if parent is None else parent
-        if target.id in seen:
+        key = _section_key(parent or chunk)
+        if key in seen:
             continue
-        seen.add(target.id)
+        seen.add(key)
         if parent is not None:
             matched.setdefault(parent.id, chunk_body(chunk.text))
-            target = StoredChunk(id=parent.id, text=parent.text, metadata=parent.metadata, distance=chunk.distance)
-        out.append(target)
+            chunk = StoredChunk(id=parent.id, text=parent.text, metadata=parent.metadata, distance=chunk.distance)
+        out.append(chunk)
     return out
+
+
+def _section_key(chunk: StoredChunk) -> tuple[str, int]:
+    """The document and the position of the section a chunk is, or belongs to (a unit)."""
+    meta = chunk.metadata
+    position = meta[PARENT] if is_unit(meta) else meta.get("position", 0)
+    return str(meta.get("document_id", "")), int(position or 0)
 
 
 def _language(chunk: StoredChunk) -> str:

@@ -186,3 +186,20 @@ def test_a_question_in_a_list_finds_its_section_once_with_the_question_matched(t
     assert hits[0].text.startswith("Where is my new card?") and "cheque" in hits[0].text  # read with its section
     assert len({h.chunk_id for h in hits}) == len(hits) == 2  # each section once, however many units matched
     assert hits[1].matched == ""  # the fees section has no units
+
+
+def test_units_written_since_the_last_load_still_fold_onto_one_hit_per_section(tmp_path: Path) -> None:
+    # A Chroma server answers for chunks another process wrote since this retriever loaded: each of their sections
+    # must still come back once, not once per question.
+    store = ChromaStore.open(data_dir=tmp_path, url="", embeddings=LanguageNeutralEmbeddings(E5Embeddings()))
+    indexer = Indexer(store, create_engine(f"sqlite:///{tmp_path / 'records.db'}"))
+    refunds = small_kb()[1]
+    indexer.sync(COLLECTION, [refunds])
+    retriever = HybridRetriever(store)
+    retriever.load(COLLECTION)
+    late = small_kb()[0]  # four steps: four units of one section
+    indexer.sync(COLLECTION, [refunds, late])  # not loaded
+    hits = retriever.search("the parcel is late, the tracking has not moved", k=5, language="en")
+    sections = [(h.document_id, h.section) for h in hits]
+    assert len(sections) == len(set(sections))
+    assert sections.count(("late-parcel-en", "Steps")) == 1 and ("rimborsi-it", "Procedura") in sections
