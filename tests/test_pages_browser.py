@@ -183,14 +183,15 @@ def test_sidebar_takes_the_chatwoot_app_context_from_an_allowed_origin_only(
             "contact": {"id": 7, "name": "Zoe Adams"},
         },
     }
-    html = f"""<!doctype html><body><script>
+    html = f"""<!doctype html><body style="margin:0"><script>
       window.asked = 0;
       window.addEventListener("message", (e) => {{
         if (e.data !== "chatwoot-dashboard-app:fetch-info") return;
         window.asked += 1;
         e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
       }});
-    </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="700"></iframe></body>"""
+    </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="700"
+      style="border:0;display:block"></iframe></body>"""
     page.route(host, lambda route: route.fulfill(status=200, content_type="text/html", body=html))
     page.goto(host)
     frame = page.frame_locator("#app")
@@ -664,10 +665,20 @@ def zendesk_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def zendesk_sidebar(browser: Browser, url: str, installation: str, key: str, ticket: dict[str, Any]) -> Page:
-    """The sidebar as Zendesk's ticket sidebar loads it, Zendesk's SDK played by the fake (``window.__zaf``)."""
-    page = new_page(browser, width=360, height=900)
-    script = f"window.__zafData = {json.dumps(ticket)};\n" + FAKE_ZAF.read_text(encoding="utf-8")
+def zendesk_sidebar(
+    browser: Browser,
+    url: str,
+    installation: str,
+    key: str,
+    ticket: dict[str, Any],
+    *,
+    failing: dict[str, str] | None = None,
+) -> Page:
+    """The sidebar as Zendesk's ticket sidebar loads it (360 by 640, the size the app asks for), Zendesk's SDK played
+    by the fake (``window.__zaf``); ``failing``: the paths Zendesk answers with an error (path -> message)."""
+    page = new_page(browser, width=360, height=640)
+    script = (f"window.__zafData = {json.dumps(ticket)};\nwindow.__zafFailing = {json.dumps(failing or {})};\n"
+              + FAKE_ZAF.read_text(encoding="utf-8"))  # fmt: skip
     page.route(ZAF_SDK, lambda route: route.fulfill(status=200, content_type="text/javascript", body=script))
     page.goto(f"{url}/sidebar?helpdesk=zendesk&installation={installation}#key={key}")
     return page
@@ -738,6 +749,8 @@ def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
     assert rewrite and "obviously" not in rewrite.lower()
     expect(page.locator("#gate-send-anyway")).to_be_visible()
     assert scroll_width(page) <= 360
+    panel = page.locator("#gate-panel").bounding_box()
+    assert panel is not None and -1 <= panel["y"] < 200, panel  # in view at the top of the 640 px frame
     shoot(page, artifacts, "zendesk-360-tone-gate-holds-sarcastic-reply")
     page.click("#gate-use-rewrite")
     expect(page.locator("#gate-status")).to_contain_text("The rewrite is in the reply box")
@@ -794,4 +807,58 @@ def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
       return window.__zaf.trigger("ticket.conversation.changed");
     }""")
     expect(page.locator("#conversation")).to_have_value(re.compile(r"agent: I have opened a claim with the courier\.$"))
+    close(page)
+
+
+def test_inside_zendesk_a_ticket_zendesk_cannot_give_is_said_and_the_gate_still_works(
+    browser: Browser, zendesk_service: str, api_keys: dict[str, str], artifacts: Path
+) -> None:
+    import httpx
+
+    url = zendesk_service
+    body = {"kind": "zendesk", "name": "Acme down", "base_url": "https://acme.zendesk.com",
+            "webhook_secret": "zendesk-secret-2"}  # fmt: skip
+    created = httpx.post(f"{url}/v1/installations", json=body, headers={"Authorization": f"Bearer {api_keys['admin']}"})
+    installation = created.json()["id"]
+    ticket = {
+        "ticket.id": 43,
+        "ticket.requester": {"id": 502, "name": "Zoe Adams"},
+        "currentUser": {"id": 901, "name": "Marco", "role": "agent"},
+        "ticket.conversation": [
+            {"author": {"id": 502, "name": "Zoe Adams", "role": "end-user"}, "channel": {"name": "email"},
+             "message": {"content": "My parcel is late.", "contentType": "text/plain"}},
+        ],
+    }  # fmt: skip
+    failing = {"ticket.conversation": "Request failed with status 500"}
+    page = zendesk_sidebar(browser, url, installation, api_keys["agent"], ticket, failing=failing)
+    notice = page.locator("#helpdesk-notice")
+    expect(notice).to_have_text(
+        "Zendesk did not give this ticket's conversation (ticket.conversation: Request failed with status 500): no "
+        "suggestions until it does. Reopen the ticket, or paste the messages under Conversation. The tone gate "
+        "still checks your replies."
+    )
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#conversation")).to_be_visible()  # not a blank page: the agent can paste the messages
+    expect(page.locator("#results")).to_be_hidden()
+    # The gate does not need the messages: a sarcastic reply is still held back on this ticket.
+    held = save(page, GATED_DRAFT)
+    assert held["saved"] is False and "Obviously" in held["message"]
+    expect(page.locator("#gate-panel")).to_be_visible()
+    events = gate_events(url, api_keys["supervisor"], installation)
+    assert [(e["kind"], e["conversation_id"]) for e in events] == [("blocked", f"zendesk-{installation}-43")]
+    assert scroll_width(page) <= 360
+    shoot(page, artifacts, "zendesk-360-ticket-unreadable")
+
+    # Zendesk answers again: the notice goes and the ticket is assisted.
+    page.evaluate("() => { window.__zaf.failing = {}; return window.__zaf.trigger('ticket.conversation.changed'); }")
+    expect(page.locator("#conversation")).to_have_value("customer: My parcel is late.")
+    expect(page.locator("#empathy li.suggestion").first).to_be_visible()
+    expect(notice).to_be_hidden()
+    # Zendesk's data API down altogether (every get rejects): said, and the suggestions already shown stay.
+    page.evaluate(
+        "() => { window.__zaf.down = 'Network Error'; return window.__zaf.trigger('ticket.conversation.changed'); }"
+    )
+    expect(notice).to_contain_text("(Network Error)")
+    expect(page.locator("#empathy li.suggestion").first).to_be_visible()
+    assert save(page, GATED_DRAFT) == {"saved": True}  # the gate cannot read the reply: it fails open
     close(page)

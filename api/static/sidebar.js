@@ -720,6 +720,7 @@
 
   window.TactfulSidebar = {
     parseConversation, formatConversation, originAllowed, applyAppContext, showConversation, setDraft,
+    notice: helpdeskNotice,
     onInsert: (fn) => { state.insert = fn; },
     onRewrite: (fn) => { state.rewriteTo = fn; },
   };

@@ -54,14 +54,30 @@
     }).filter(Boolean);
   }
 
+  /** Zendesk did not give the ticket (its data API failing, or an error for a path): say so where the agent looks,
+   * and what still works. ZAF answers a failed path in `errors` rather than rejecting; both are handled. */
+  function unreadable(err) {
+    const why = (err && err.message) || String(err);
+    S.notice("Zendesk did not give this ticket's conversation (" + why + "): no suggestions until it does. " +
+      "Reopen the ticket, or paste the messages under Conversation. The tone gate still checks your replies.",
+      "context");
+  }
+
   async function readTicket(client) {
     const data = await client.get(["ticket.id", "ticket.conversation", "ticket.requester", "currentUser"]);
+    const errors = (data && data.errors) || {};
     const requester = data["ticket.requester"] || {};
     const user = data.currentUser || {};
+    if (data["ticket.id"] != null) ticket.id = data["ticket.id"]; // the gate needs the ticket, not its messages
+    ticket.agent = user.id !== undefined && user.id !== null ? String(user.id) : ticket.agent;
+    ticket.customerName = requester.name || ticket.customerName;
+    const failed = ["ticket.id", "ticket.conversation"].filter((path) => errors[path] || data[path] == null);
+    if (failed.length) {
+      const first = errors[failed[0]];
+      throw new Error(failed.join(", ") + ": " + ((first && first.message) || "missing"));
+    }
+    S.notice("", "context");
     const items = data["ticket.conversation"] || [];
-    ticket.id = data["ticket.id"];
-    ticket.agent = user.id !== undefined && user.id !== null ? String(user.id) : null;
-    ticket.customerName = requester.name || "";
     S.showConversation({
       id: conversationId(), channel: channelOf(items.length ? items[items.length - 1].channel : null),
       customer: { id: requester.id, name: requester.name || "" }, agent: ticket.agent, messages: messagesOf(items),
@@ -141,6 +157,7 @@
     const excerpt = decision.issues.map((i) => spanOf(text, i)).join(" … ");
     showGate(decision.issues.length ? "Held back before sending:" : decision.message,
       { issues: decision.issues, text, rewrite: decision.rewrite, canOverride: decision.allow_override });
+    $("gate-panel").scrollIntoView({ block: "nearest" }); // the agent may have scrolled down to the suggestions
     $("gate-use-rewrite").onclick = () => useRewrite(decision.rewrite);
     $("gate-send-anyway").onclick = () => {
       override = { text, kinds, excerpt };
@@ -229,13 +246,13 @@
         return { ok: true };
       })
       .then((result) => (result.ok ? true : Promise.reject(result.message))));
-    client.on("ticket.conversation.changed", () => readTicket(client).catch(T.reportError));
+    client.on("ticket.conversation.changed", () => readTicket(client).catch(unreadable));
     client.on("comment.text.changed", () => client.get("ticket.comment")
       .then((data) => S.setDraft(plain((data["ticket.comment"] || {}).text)))
       .catch(T.reportError));
     client.invoke("resize", { width: "100%", height: "640px" });
     if (!installation) T.setStatus("The app has no installation id (its settings): the tone gate is off.", true);
-    readTicket(client).catch(T.reportError);
+    readTicket(client).catch(unreadable);
     flush();
     window.setInterval(flush, FLUSH_EVERY_MS);
   }

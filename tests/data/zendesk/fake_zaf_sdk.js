@@ -1,6 +1,7 @@
 /* A stand-in for Zendesk's app SDK (zaf_sdk.min.js) in the browser tests: ZAFClient.init() gives a client whose
  * get, on, invoke and set work on window.__zaf, which the test drives. The test puts the ticket's data in
- * window.__zafData before this file runs. Like Zendesk, a ticket.save handler holds the save back by returning
+ * window.__zafData before this file runs (and, to play Zendesk failing, the paths it cannot read in
+ * window.__zafFailing). Like Zendesk, a ticket.save handler holds the save back by returning
  * false or a promise that rejects (with the message to show); save() says what happened. */
 (function () {
   "use strict";
@@ -8,6 +9,8 @@
   const handlers = {};
   const zaf = {
     data: window.__zafData || {},
+    failing: window.__zafFailing || {}, // path -> the error message Zendesk gives for it
+    down: null, // set to a message: every get rejects with it
     invoked: [],
     sets: [],
     trigger(name, ...args) {
@@ -26,8 +29,13 @@
 
   const client = {
     get(paths) {
+      if (zaf.down) return Promise.reject(new Error(zaf.down));
       const found = {};
-      for (const path of Array.isArray(paths) ? paths : [paths]) found[path] = zaf.data[path];
+      for (const path of Array.isArray(paths) ? paths : [paths]) {
+        // As Zendesk answers a path it could not read: no value, an entry in `errors`.
+        if (zaf.failing[path]) found.errors = Object.assign(found.errors || {}, { [path]: { message: zaf.failing[path] } });
+        else found[path] = zaf.data[path];
+      }
       return Promise.resolve(found);
     },
     on(name, handler) {
