@@ -228,9 +228,13 @@ class ChatwootClient:
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code in (401, 403, 404):
                 raise ApiError("forbidden", f"{refused} ({exc.response.status_code})", field=field) from exc
-            raise HelpdeskUnavailable(f"Chatwoot did not answer GET {url}: {exc}", field=field) from exc
+            raise HelpdeskUnavailable(
+                f"Chatwoot could not be asked to confirm the agent: {failure(exc)} (GET {url})", field=field
+            ) from exc
         except (httpx.HTTPError, ValueError) as exc:
-            raise HelpdeskUnavailable(f"Chatwoot cannot be reached (GET {url}: {exc})", field=field) from exc
+            raise HelpdeskUnavailable(
+                f"Chatwoot could not be asked to confirm the agent: {failure(exc)} (GET {url})", field=field
+            ) from exc
 
     def messages(self, locator: dict[str, str]) -> list[NewMessage]:
         url = (

@@ -645,6 +645,67 @@ def test_a_chatwoot_agent_signs_in_as_themselves_without_a_key_in_the_link(
         fake.server.shutdown()
 
 
+def test_when_chatwoot_cannot_vouch_for_the_agent_the_sign_in_says_why_and_chatwoot_back_signs_in(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str], artifacts: Path
+) -> None:
+    import httpx
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import make_settings
+    from tests.fake_helpdesks import FakeChatwootNotes
+
+    fake = FakeChatwootNotes()
+    fake.conversations.add("/api/v1/accounts/3/conversations/4545")
+    fake.agents["3"] = [{"id": 21, "name": "Ann Agent"}]
+    fake.visible["/api/v1/accounts/3/conversations/4545/messages"] = [
+        {"id": 1, "content": "My parcel is late, where is it?", "message_type": 0, "created_at": 1764496800},
+    ]
+    fake.status = 500
+    settings = make_settings(tmp_path_factory.mktemp("vouch-down"), secret_key=Fernet.generate_key().decode())
+    try:
+        with serving(settings) as url:
+            body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
+                    "webhook_secret": "browser-hook-secret"}  # fmt: skip
+            admin = {"Authorization": f"Bearer {api_keys['admin']}"}
+            installation = httpx.post(f"{url}/v1/installations", json=body, headers=admin).json()["id"]
+            context = {"event": "appContext", "data": {
+                "conversation": {"id": 4545, "account_id": 3, "messages": [
+                    {"message_type": 0, "content": "My parcel is late, where is it?"}]},
+                "contact": {"id": 7, "name": "Zoe Adams"}, "currentAgent": {"id": 21, "name": "Ann"}}}  # fmt: skip
+            html = f"""<!doctype html><body style="margin:0"><script>
+              window.addEventListener("message", (e) => {{
+                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
+              }});
+            </script><iframe id="app" src="/sidebar?installation={installation}" width="360" height="640"
+              style="border:0;display:block"></iframe></body>"""
+            page = new_page(browser, width=360, height=640)
+            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+            page.goto(f"{url}/__host")
+            frame = page.frame_locator("#app")
+            error = frame.locator("#login-error")
+            expected = ("Chatwoot could not be asked to confirm the agent: it answered 500. Sign in with your key, or "
+                        "open the conversation again when Chatwoot answers.")  # fmt: skip
+            expect(error).to_have_text(expected)
+            expect(frame.locator("#login")).to_be_visible()
+            page.wait_for_timeout(8500)  # past the sidebar's wait for a token: the reason stays
+            expect(error).to_have_text(expected)
+            shoot(page, artifacts, "chatwoot-360-sign-in-chatwoot-500")
+
+            fake.status = 200  # Chatwoot answers again; the agent opens the conversation again
+            sidebar_frame = page.frame(url=re.compile(r"/sidebar"))
+            assert sidebar_frame is not None
+            sidebar_frame.evaluate(
+                "(data) => window.dispatchEvent(new MessageEvent('message', {data, origin: window.location.origin}))",
+                json.dumps(context),
+            )
+            expect(frame.locator("#login")).to_be_hidden()
+            expect(frame.locator("#conversation")).to_have_value("customer: My parcel is late, where is it?")
+            expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
+            close(page)
+    finally:
+        fake.stop()
+
+
 # --- inside Zendesk: a fake ZAF SDK (tests/data/zendesk/fake_zaf_sdk.js) served at the SDK's real address --------
 
 ZAF_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"

@@ -397,7 +397,8 @@
       else if (devOpen || currentKey()) onSignedIn();
       else if (!refused && page.awaitsToken && page.awaitsToken()) {
         window.setTimeout(() => {
-          if (!signedIn && !agentToken) showLogin("The helpdesk did not say who you are: sign in with your key.");
+          const asked = !loginParts().section.hidden; // the page already showed why (the helpdesk failing)
+          if (!signedIn && !agentToken && !asked) showLogin("The helpdesk did not say who you are: sign in with your key.");
         }, TOKEN_WAIT_MS);
       } else showLogin(refused);
     };

@@ -620,7 +620,11 @@
     } catch (err) {
       clearResults();
       if (err.status === 403) T.setStatus("Chatwoot does not confirm you on this conversation: nothing is shown (" + err.message + ").", true);
-      else T.reportError(err);
+      else if (err.status === 0 || err.status >= 500) {
+        // Nobody vouched for the agent: the key sign-in, saying why (not "the helpdesk did not say who you are").
+        T.showLogin(sentence(err.message) + " Sign in with your key, or open the conversation again when Chatwoot " +
+          "answers.");
+      } else T.reportError(err);
       return false;
     }
   }
