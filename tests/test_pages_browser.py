@@ -83,6 +83,26 @@ def scroll_width(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
 
 
+def contrast(page: Page, selector: str) -> float:
+    """WCAG contrast ratio of the element's text colour on its background (its own, else the page's)."""
+    ratio: float = page.evaluate(
+        """(selector) => {
+          const rgb = (css) => (css.match(/[\\d.]+/g) || []).slice(0, 4).map(Number);
+          const lum = ([r, g, b]) => {
+            const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+          };
+          const node = document.querySelector(selector);
+          let back = getComputedStyle(node).backgroundColor;
+          if (rgb(back)[3] === 0) back = getComputedStyle(document.body).backgroundColor;
+          const [a, b] = [lum(rgb(getComputedStyle(node).color)), lum(rgb(back))].sort((x, y) => y - x);
+          return (a + 0.05) / (b + 0.05);
+        }""",
+        selector,
+    )
+    return ratio
+
+
 def shoot(page: Page, artifacts: Path, name: str) -> Path:
     """A screenshot of the whole page as the agent sees it, kept in the artifacts folder (conftest.py) as
     ``<name>.png``: named helpdesk-width-state, so the folder reads as a list of what was checked."""
@@ -549,6 +569,7 @@ def test_when_chatwoot_answers_500_then_is_down_the_sidebar_says_what_failed_and
             expect(frame.locator("#results")).to_have_attribute("data-conversation-id", "chatwoot-4444")
             expect(notice).to_be_visible()
             assert "/api/v1/accounts/3/conversations/4444/messages" in fake.gets  # Tactful did ask Chatwoot
+            assert contrast(page.frame(url=re.compile(r"/sidebar")), "#helpdesk-notice") >= 4.5
             shoot(page, artifacts, "chatwoot-360-context-check-500")
 
             # "Note" while Chatwoot answers 500: the note reached Chatwoot, was refused, and the sidebar says so.
@@ -564,15 +585,18 @@ def test_when_chatwoot_answers_500_then_is_down_the_sidebar_says_what_failed_and
             expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
             shoot(page, artifacts, "chatwoot-360-note-500")
 
-            # Chatwoot down (its port closed): the next context check and the note say it cannot be reached.
+            # Chatwoot down (its port closed), the agent on Chatwoot's dark theme: the next context check and the
+            # note say it cannot be reached, readably.
             fake.stop()
             sidebar_frame = page.frame(url=re.compile(r"/sidebar"))
             assert sidebar_frame is not None
+            dark = {"event": "appContext", "data": context["data"] | {"theme": "dark"}}
             sidebar_frame.evaluate(
                 "(data) => window.dispatchEvent(new MessageEvent('message', {data, origin: window.location.origin}))",
-                json.dumps(context),
+                json.dumps(dark),
             )
             expect(notice).to_contain_text("it cannot be reached")
+            assert contrast(sidebar_frame, "#helpdesk-notice") >= 4.5
             expect(notice).to_contain_text("suggestions below are made from those")
             expect(frame.locator("#empathy li.suggestion").first).to_be_visible()
             note = frame.locator("#empathy button.note").first
@@ -586,7 +610,8 @@ def test_when_chatwoot_answers_500_then_is_down_the_sidebar_says_what_failed_and
             expect(frame.locator("#tone-draft mark").first).to_be_visible()
             expect(notice).to_be_visible()
             assert int(sidebar_frame.evaluate("document.documentElement.scrollWidth")) <= 360
-            shoot(page, artifacts, "chatwoot-360-down")
+            sidebar_frame.evaluate("window.scrollTo(0, 0)")  # the shot shows the notice, where the agent looks first
+            shoot(page, artifacts, "chatwoot-360-down-dark")
             close(page)
     finally:
         fake.stop()
