@@ -622,8 +622,8 @@
       if (err.status === 403) T.setStatus("Chatwoot does not confirm you on this conversation: nothing is shown (" + err.message + ").", true);
       else if (err.status === 0 || err.status >= 500) {
         // Nobody vouched for the agent: the key sign-in, saying why (not "the helpdesk did not say who you are").
-        T.showLogin(sentence(err.message) + " Sign in with your key, or open the conversation again when Chatwoot " +
-          "answers.");
+        T.showLogin(sentence(err.message) + " Sign in with your key, or open the conversation again when " +
+          (err.status === 0 ? "Tactful" : "Chatwoot") + " answers.");
       } else T.reportError(err);
       return false;
     }
