@@ -584,6 +584,7 @@ def test_a_lone_long_capitalised_word_is_shouting() -> None:
         ("Your order, as I said, shipped on 3 May.", "Your order shipped on 3 May."),
         ("Hi Anna, obviously it shipped on 3 May.", "Hi Anna, it shipped on 3 May."),
         ("Hi Anna, as I already said, it shipped on 3 May.", "Hi Anna, it shipped on 3 May."),
+        ("As I already told you twice, the parcel is on its way.", "The parcel is on its way."),
     ],
 )
 def test_deleting_a_marker_takes_its_commas_but_keeps_the_greeting(draft: str, rewrite: str) -> None:
