@@ -3,11 +3,6 @@ chromadb package, as with ``TACTFUL_CHROMA_URL``). Vectors come from the bundled
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,34 +41,6 @@ class Backend:
 
     def open(self, embeddings: Embeddings) -> ChromaStore:
         return ChromaStore.open(data_dir=self.data_dir, url=self.url, embeddings=embeddings)
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``chroma run`` on a free loopback port, its data in a temporary directory; its URL."""
-    exe = Path(sys.executable).parent / "chroma"
-    chroma = str(exe) if exe.exists() else shutil.which("chroma")
-    assert chroma, "the chroma CLI comes with the chromadb package"
-    port = _free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("chroma run did not start") from None
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,6 @@ from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
 from tests.conftest import POSTGRES_URL, _drop_schema, _free_port, auth, make_settings
 from tests.factories import small_kb
-from tests.test_store import chroma_server  # noqa: F401 - the fixture: `chroma run` on a free port
 
 REDIS_URL = os.environ.get("TACTFUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +61,7 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.fixture
-def chroma(chroma_server: str) -> Iterator[str]:  # noqa: F811
+def chroma(chroma_server: str) -> Iterator[str]:
     """The module's Chroma server, left empty for the next test."""
     yield chroma_server
     client = chromadb_client(chroma_server)
