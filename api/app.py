@@ -59,6 +59,12 @@ def _limit_for(path: str) -> int:
     return next(limit for prefix, limit in BODY_LIMITS if path.startswith(prefix))
 
 
+def app_from_environment() -> FastAPI:
+    """The service built from the environment (``TACTFUL_*`` and ``.env``): each process of ``tactful serve
+    --workers N`` builds its own."""
+    return create_app(Settings())
+
+
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
     """The service, built from ``settings`` (or around an already built ``container``, for tests)."""
     settings.check_can_serve()

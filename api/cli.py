@@ -15,6 +15,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.app import create_app
 
+    if args.workers > 1 and (refused := _refuse_workers(args, settings)):
+        print(f"tactful serve --workers {args.workers}: {refused} (docs/deploy.md)", file=sys.stderr)
+        return 2
     if args.demo:
         settings = settings.model_copy(update={"demo": True})  # a new settings object: nothing is mutated
     host = args.host
@@ -36,8 +39,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # only when asked with --keys).
     roles = sorted(set(settings.keys().values()))
     print(f"  keys configured for: {', '.join(roles) or 'none (TACTFUL_DEV_OPEN)'}", flush=True)
-    uvicorn.run(app, host=host, port=args.port, log_level="info")
+    if args.workers > 1:
+        # Each worker process builds the app from the environment, as this process did.
+        uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=args.port, workers=args.workers,
+                    log_level="info")  # fmt: skip
+    else:
+        uvicorn.run(app, host=host, port=args.port, log_level="info")
     return 0
+
+
+def _refuse_workers(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why several web worker processes cannot serve with these settings, or None: they share nothing in memory, so
+    jobs, the knowledge base and its version must live in services they all reach."""
+    if args.demo:
+        return "--demo indexes the demo knowledge base inside one process; index it with one process first"
+    missing = [name for name, value in (("TACTFUL_CHROMA_URL", settings.chroma_url),
+                                        ("TACTFUL_QUEUE_URL", settings.queue_url)) if not value]  # fmt: skip
+    if missing:
+        return f"web worker processes share nothing in memory: set {' and '.join(missing)}"
+    return None
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="index the bundled demo knowledge base on first start")
+    serve.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
+                       help="web worker processes (more than 1 needs TACTFUL_CHROMA_URL and TACTFUL_QUEUE_URL)")  # fmt: skip
     sub.add_parser("migrate", help="bring the database (TACTFUL_DATABASE_URL) to the newest schema")
     sub.add_parser("worker", help="run indexing jobs from the queue (TACTFUL_QUEUE_URL; needs TACTFUL_CHROMA_URL)")
     inst = sub.add_parser("installation", help="helpdesk installations: add, list, update, rotate, remove, key")

@@ -17,6 +17,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import sqlalchemy as sa
@@ -39,7 +40,7 @@ from kb_index.indexing import Indexer
 from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
 from tests.conftest import POSTGRES_URL, _drop_schema, _free_port, auth, make_settings
-from tests.factories import small_kb
+from tests.factories import API_KEYS, small_kb
 
 REDIS_URL = os.environ.get("TACTFUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parent.parent
@@ -482,3 +483,69 @@ def test_web_processes_follow_jobs_run_elsewhere_through_a_redis_outage_and_a_fu
     finally:
         web_side.stop()
         worker_db.dispose()
+
+
+# --- several web worker processes -------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while being read
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_serve_with_two_workers_runs_two_processes_that_answer(tmp_path: Path, chroma: str, prefix: str) -> None:
+    settings = cluster_settings(
+        tmp_path / "data", chroma=chroma, database=f"sqlite:///{tmp_path / 'tactful.db'}", prefix=prefix
+    )
+    env = worker_env(settings, TACTFUL_API_KEYS=API_KEYS)
+    exe = Path(sys.executable).parent / "tactful"
+    tactful = [str(exe)] if exe.exists() else [sys.executable, "-m", "api.cli"]
+    subprocess.run([*tactful, "migrate"], env=env, cwd=tmp_path, check=True, capture_output=True)  # once, first
+    port = _free_port()
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen([*tactful, "serve", "--workers", "2", "--port", str(port)], env=env, cwd=tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: _healthy(url), timeout=120, what="tactful serve --workers 2")
+            workers = wait_for(lambda: len(_children(proc.pid)) >= 2 or None, timeout=60, what="two web workers")
+            assert workers
+            for _ in range(12):  # the kernel spreads new connections over the workers
+                r = httpx.get(f"{url}/v1/documents", headers=auth("knowledge"), timeout=30)
+                assert r.status_code == 200, r.text
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    assert "Started parent process" in (tmp_path / "serve.log").read_text()
+
+
+def test_serve_with_workers_refuses_what_processes_cannot_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TACTFUL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TACTFUL_API_KEYS", API_KEYS)
+    assert main(["serve", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "TACTFUL_CHROMA_URL and TACTFUL_QUEUE_URL" in err
+    monkeypatch.setenv("TACTFUL_CHROMA_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("TACTFUL_QUEUE_URL", REDIS_URL)
+    assert main(["serve", "--workers", "2", "--demo"]) == 2
+    assert "--demo" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--workers", "0"])
