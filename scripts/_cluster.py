@@ -30,7 +30,7 @@ WEB_WORKERS = 2
 
 
 class ClusterError(Exception):
-    pass
+    """Why the cluster cannot start or stop; printed to the operator, exit code 1."""
 
 
 def _free_port() -> int:
