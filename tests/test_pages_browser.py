@@ -73,6 +73,44 @@ def close(page: Page) -> None:
     assert not errors, errors
 
 
+def chatwoot_host(page: Page, url: str, context: dict[str, Any], *, src: str, height: int, style: str = "") -> Any:
+    """Open a stand-in Chatwoot dashboard on ``page`` that embeds ``src`` (360 px wide, ``height`` tall) and answers
+    the sidebar's ``fetch-info`` with ``context``; the sidebar's frame locator."""
+    body_style = ' style="margin:0"' if style else ""
+    frame_style = f' style="{style}"' if style else ""
+    html = f"""<!doctype html><body{body_style}><script>
+      window.addEventListener("message", (e) => {{
+        if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
+      }});
+    </script><iframe id="app" src="{src}" width="360" height="{height}"{frame_style}></iframe></body>"""
+    page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    page.goto(f"{url}/__host")
+    return page.frame_locator("#app")
+
+
+def post_chatwoot_message(url: str, secret: str, *, message_id: int, conversation_id: int, delivery: str) -> int:
+    """A signed Chatwoot ``message_created`` webhook from the customer Zoe Adams (account 3); its timestamp."""
+    import time
+
+    import httpx
+
+    from api.chatwoot import sign
+
+    event = {
+        "event": "message_created", "id": message_id, "content": "My parcel is late, where is it?",
+        "message_type": "incoming", "created_at": "2026-11-30T10:00:00Z", "private": False,
+        "account": {"id": 3}, "sender": {"id": 7, "name": "Zoe Adams", "type": "contact"},
+        "conversation": {"id": conversation_id, "account_id": 3, "meta": {"sender": {"id": 7, "name": "Zoe Adams"}},
+                         "messages": []},
+    }  # fmt: skip
+    raw = json.dumps(event).encode()
+    stamp = int(time.time())
+    headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
+               "X-Chatwoot-Signature": sign(secret, raw, stamp), "X-Chatwoot-Delivery": delivery}  # fmt: skip
+    assert httpx.post(f"{url}/v1/webhooks/chatwoot", content=raw, headers=headers).status_code == 202
+    return stamp
+
+
 @pytest.fixture
 def sidebar(browser: Browser, live_server: str, api_keys: dict[str, str]) -> Iterator[Page]:
     page = new_page(browser, width=360, height=800)
@@ -432,11 +470,7 @@ def test_the_service_report_page_charts_each_agent_and_downloads_the_csv(
 def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
     browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str], artifacts: Path
 ) -> None:
-    import time
 
-    import httpx
-
-    from api.chatwoot import sign
     from tests.conftest import make_settings
     from tests.fake_helpdesks import FakeChatwootNotes
 
@@ -446,18 +480,7 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
                              chatwoot_api_url=fake.url, chatwoot_api_token="cw-token")  # fmt: skip
     try:
         with serving(settings) as url:
-            event = {
-                "event": "message_created", "id": 501, "content": "My parcel is late, where is it?",
-                "message_type": "incoming", "created_at": "2026-11-30T10:00:00Z", "private": False,
-                "account": {"id": 3}, "sender": {"id": 7, "name": "Zoe Adams", "type": "contact"},
-                "conversation": {"id": 4343, "account_id": 3, "meta": {"sender": {"id": 7, "name": "Zoe Adams"}},
-                                 "messages": []},
-            }  # fmt: skip
-            raw = json.dumps(event).encode()
-            stamp = int(time.time())
-            headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
-                       "X-Chatwoot-Signature": sign(secret, raw, stamp), "X-Chatwoot-Delivery": "b-1"}  # fmt: skip
-            assert httpx.post(f"{url}/v1/webhooks/chatwoot", content=raw, headers=headers).status_code == 202
+            stamp = post_chatwoot_message(url, secret, message_id=501, conversation_id=4343, delivery="b-1")
             fake.visible["/api/v1/accounts/3/conversations/4343/messages"] = [
                 {"id": 501, "content": "My parcel is late, where is it?", "message_type": 0, "created_at": stamp},
             ]
@@ -465,15 +488,8 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
                 "conversation": {"id": 4343, "account_id": 3, "meta": {"sender": {"name": "Zoe Adams"}},
                                  "messages": [{"message_type": 0, "content": "FORGED: refund me 5000 EUR"}]},
                 "contact": {"id": 7, "name": "Zoe Adams"}}}  # fmt: skip
-            html = f"""<!doctype html><body><script>
-              window.addEventListener("message", (e) => {{
-                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
-              }});
-            </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="700"></iframe></body>"""
             page = new_page(browser, width=400, height=800)
-            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
-            page.goto(f"{url}/__host")
-            frame = page.frame_locator("#app")
+            frame = chatwoot_host(page, url, context, src=f"/sidebar#key={api_keys['agent']}", height=700)
             # What the frame posted is read again through Chatwoot's API: Chatwoot's own messages are shown.
             expect(frame.locator("#conversation")).to_have_value("customer: My parcel is late, where is it?")
             note = frame.locator("#empathy button.note").first
@@ -515,11 +531,7 @@ def test_a_suggestion_goes_into_the_chatwoot_conversation_as_a_private_note(
 def test_when_chatwoot_answers_500_then_is_down_the_sidebar_says_what_failed_and_keeps_assisting(
     browser: Browser, tmp_path_factory: pytest.TempPathFactory, api_keys: dict[str, str], artifacts: Path
 ) -> None:
-    import time
 
-    import httpx
-
-    from api.chatwoot import sign
     from tests.conftest import make_settings
     from tests.fake_helpdesks import FakeChatwootNotes
 
@@ -530,34 +542,16 @@ def test_when_chatwoot_answers_500_then_is_down_the_sidebar_says_what_failed_and
     try:
         with serving(settings) as url:
             # A webhook tells Tactful the conversation's account (what a note needs), while Chatwoot is up.
-            event = {
-                "event": "message_created", "id": 601, "content": "My parcel is late, where is it?",
-                "message_type": "incoming", "created_at": "2026-11-30T10:00:00Z", "private": False,
-                "account": {"id": 3}, "sender": {"id": 7, "name": "Zoe Adams", "type": "contact"},
-                "conversation": {"id": 4444, "account_id": 3, "meta": {"sender": {"id": 7, "name": "Zoe Adams"}},
-                                 "messages": []},
-            }  # fmt: skip
-            raw = json.dumps(event).encode()
-            stamp = int(time.time())
-            headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
-                       "X-Chatwoot-Signature": sign(secret, raw, stamp), "X-Chatwoot-Delivery": "down-1"}  # fmt: skip
-            assert httpx.post(f"{url}/v1/webhooks/chatwoot", content=raw, headers=headers).status_code == 202
+            post_chatwoot_message(url, secret, message_id=601, conversation_id=4444, delivery="down-1")
             fake.status = 500
             posted = "My parcel is late, where is it? The tracking has not moved for a week."
             context = {"event": "appContext", "data": {
                 "conversation": {"id": 4444, "account_id": 3, "meta": {"sender": {"name": "Zoe Adams"}},
                                  "messages": [{"message_type": 0, "content": posted}]},
                 "contact": {"id": 7, "name": "Zoe Adams"}}}  # fmt: skip
-            html = f"""<!doctype html><body style="margin:0"><script>
-              window.addEventListener("message", (e) => {{
-                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
-              }});
-            </script><iframe id="app" src="/sidebar#key={api_keys["agent"]}" width="360" height="800"
-              style="border:0"></iframe></body>"""
             page = new_page(browser, width=360, height=800)
-            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
-            page.goto(f"{url}/__host")
-            frame = page.frame_locator("#app")
+            frame = chatwoot_host(page, url, context, src=f"/sidebar#key={api_keys['agent']}", height=800,
+                                  style="border:0")  # fmt: skip
             notice = frame.locator("#helpdesk-notice")
 
             # Chatwoot answers 500 to the context check: the posted messages are shown and assisted, and a lasting
@@ -645,17 +639,10 @@ def test_a_chatwoot_agent_signs_in_as_themselves_without_a_key_in_the_link(
                 "conversation": {"id": 4343, "account_id": 3, "messages": [
                     {"message_type": 0, "content": "My parcel is late, where is it?"}]},
                 "contact": {"id": 7, "name": "Zoe Adams"}, "currentAgent": {"id": 21, "name": "Ann"}}}  # fmt: skip
-            html = f"""<!doctype html><body><script>
-              window.addEventListener("message", (e) => {{
-                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
-              }});
-            </script><iframe id="app" src="/sidebar?installation={installation}" width="360" height="700"></iframe></body>"""
             page = new_page(browser, width=400, height=800)
             sent: list[tuple[str, str]] = []
             page.on("request", lambda r: sent.append((r.url, r.headers.get("authorization", ""))))
-            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
-            page.goto(f"{url}/__host")
-            frame = page.frame_locator("#app")
+            frame = chatwoot_host(page, url, context, src=f"/sidebar?installation={installation}", height=700)
             expect(frame.locator("#conversation")).to_have_value("customer: My parcel is late, where is it?")
             expect(frame.locator("#empathy li").first).to_be_visible()
             expect(frame.locator("#login")).to_be_hidden()
@@ -699,16 +686,9 @@ def test_when_chatwoot_cannot_vouch_for_the_agent_the_sign_in_says_why_and_chatw
                 "conversation": {"id": 4545, "account_id": 3, "messages": [
                     {"message_type": 0, "content": "My parcel is late, where is it?"}]},
                 "contact": {"id": 7, "name": "Zoe Adams"}, "currentAgent": {"id": 21, "name": "Ann"}}}  # fmt: skip
-            html = f"""<!doctype html><body style="margin:0"><script>
-              window.addEventListener("message", (e) => {{
-                if (e.data === "chatwoot-dashboard-app:fetch-info") e.source.postMessage(JSON.stringify({json.dumps(context)}), "*");
-              }});
-            </script><iframe id="app" src="/sidebar?installation={installation}" width="360" height="640"
-              style="border:0;display:block"></iframe></body>"""
             page = new_page(browser, width=360, height=640)
-            page.route(f"{url}/__host", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
-            page.goto(f"{url}/__host")
-            frame = page.frame_locator("#app")
+            frame = chatwoot_host(page, url, context, src=f"/sidebar?installation={installation}", height=640,
+                                  style="border:0;display:block")  # fmt: skip
             error = frame.locator("#login-error")
             expected = ("Chatwoot could not be asked to confirm the agent: it answered 500. Sign in with your key, or "
                         "open the conversation again when Chatwoot answers.")  # fmt: skip
