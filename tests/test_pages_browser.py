@@ -866,7 +866,8 @@ def test_inside_zendesk_the_sidebar_reads_the_ticket_inserts_and_gates_the_save(
     assert len(expect_events) == 2
     unreachable = expect_events[0]
     assert unreachable["conversation_id"] == f"zendesk-{installation}-42" and unreachable["agent"] == "900"
-    assert page.evaluate("JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]')") == []
+    # The queue is emptied once the sidebar has read the server's answer, a moment after the server stored the events.
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('tactful.zendesk.gate-events') || '[]').length === 0")
 
     # A new comment on the ticket: the sidebar reads the conversation again.
     page.evaluate("""() => {
