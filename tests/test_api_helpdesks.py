@@ -207,20 +207,35 @@ def _chatwoot_event(conversation: int, message: int, text: str) -> dict[str, Any
     }  # fmt: skip
 
 
-def test_a_chatwoot_installation_has_its_own_webhook_and_takes_private_notes(app: TestClient) -> None:
+def _chatwoot_installation(app: TestClient, base_url: str, *, token: str = "cw-token", **extra: Any) -> str:
+    """A Chatwoot installation whose API is ``base_url`` with ``token`` and whose webhooks are signed with SECRET."""
+    body = {"kind": "chatwoot", "name": "Shop", "base_url": base_url, "api_token": token, "webhook_secret": SECRET,
+            **extra}  # fmt: skip
+    r = app.post("/v1/installations", json=body, headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _chatwoot_headers(raw: bytes, *, delivery: str, stamp: int | None = None) -> dict[str, str]:
+    """Chatwoot's webhook headers for ``raw``, signed with SECRET at ``stamp`` (now)."""
     import time
 
     from api.chatwoot import sign as chatwoot_sign
 
+    at = int(time.time()) if stamp is None else stamp
+    return {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(at),
+            "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, at), "X-Chatwoot-Delivery": delivery}  # fmt: skip
+
+
+def test_a_chatwoot_installation_has_its_own_webhook_and_takes_private_notes(app: TestClient) -> None:
+    from api.chatwoot import sign as chatwoot_sign
+
     fake = FakeChatwootNotes()
     try:
-        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
-                "webhook_secret": SECRET, "allowed_origins": ["https://app.chatwoot.com"]}  # fmt: skip
-        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        installation = _chatwoot_installation(app, fake.url, allowed_origins=["https://app.chatwoot.com"])
         raw = json.dumps(_chatwoot_event(55, 901, "My order never arrived, this is the second time I write.")).encode()
-        stamp = int(time.time())
-        headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
-                   "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "cw-1"}  # fmt: skip
+        headers = _chatwoot_headers(raw, delivery="cw-1")
+        stamp = int(headers["X-Chatwoot-Timestamp"])
         r = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=headers)
         assert r.status_code == 202 and r.json()["conversation_id"] == f"chatwoot-{installation}-55"
         forged = headers | {
@@ -244,9 +259,7 @@ def test_a_chatwoot_installation_has_its_own_webhook_and_takes_private_notes(app
 def test_a_posted_chatwoot_context_is_read_again_and_refused_when_the_token_cannot_see_it(app: TestClient) -> None:
     fake = FakeChatwootNotes()
     try:
-        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
-                "webhook_secret": SECRET}  # fmt: skip
-        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        installation = _chatwoot_installation(app, fake.url)
         fake.visible["/api/v1/accounts/3/conversations/77/messages"] = [
             {"id": 1, "content": "My parcel is late.", "message_type": 0, "private": False, "created_at": 1764496800},
             {
@@ -281,15 +294,9 @@ def test_a_posted_chatwoot_context_is_read_again_and_refused_when_the_token_cann
 
 
 def test_a_chatwoot_installation_s_conversation_heard_mid_way_is_fetched_with_its_own_token(app: TestClient) -> None:
-    import time
-
-    from api.chatwoot import sign as chatwoot_sign
-
     fake = FakeChatwootNotes(token="shop-token")
     try:
-        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "shop-token",
-                "webhook_secret": SECRET}  # fmt: skip
-        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        installation = _chatwoot_installation(app, fake.url, token="shop-token")
         earlier = [
             {"id": 1, "content": "My parcel has not arrived.", "message_type": 0, "private": False,
              "created_at": 1764496800},
@@ -298,10 +305,9 @@ def test_a_chatwoot_installation_s_conversation_heard_mid_way_is_fetched_with_it
         ]  # fmt: skip
         fake.visible["/api/v1/accounts/3/conversations/88/messages"] = earlier
         raw = json.dumps(_chatwoot_event(88, 903, "Still nothing, this is the third time I write!")).encode()
-        stamp = int(time.time())
-        headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
-                   "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "cw-88"}  # fmt: skip
-        r = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=headers)
+        r = app.post(
+            f"/v1/webhooks/chatwoot/{installation}", content=raw, headers=_chatwoot_headers(raw, delivery="cw-88")
+        )
         assert r.status_code == 202 and r.json()["history"]["complete"] is False
         assert fake.gets == ["/api/v1/accounts/3/conversations/88/messages"]  # with the installation's token
         found = app.get(f"/v1/conversations/chatwoot-{installation}-88", headers=auth("supervisor")).json()
@@ -344,13 +350,10 @@ def test_a_chatwoot_installation_refuses_tampered_webhooks_and_unknown_installat
 
     fake = FakeChatwootNotes()
     try:
-        body = {"kind": "chatwoot", "name": "Shop", "base_url": fake.url, "api_token": "cw-token",
-                "webhook_secret": SECRET}  # fmt: skip
-        installation = app.post("/v1/installations", json=body, headers=auth("admin")).json()["id"]
+        installation = _chatwoot_installation(app, fake.url)
         raw = json.dumps(_chatwoot_event(56, 902, "My order never arrived.")).encode()
-        stamp = int(time.time())
-        headers = {"Content-Type": "application/json", "X-Chatwoot-Timestamp": str(stamp),
-                   "X-Chatwoot-Signature": chatwoot_sign(SECRET, raw, stamp), "X-Chatwoot-Delivery": "cw-t"}  # fmt: skip
+        headers = _chatwoot_headers(raw, delivery="cw-t")
+        stamp = int(headers["X-Chatwoot-Timestamp"])
         tampered = app.post(f"/v1/webhooks/chatwoot/{installation}", content=raw.replace(b"never", b"finally"),
                             headers=headers)  # fmt: skip
         assert tampered.status_code == 401 and tampered.json()["error"]["field"] == "X-Chatwoot-Signature"
