@@ -248,7 +248,7 @@ def assess(container: Container, heard: HeardConversation) -> None:
     """The conversation as it now stands (its earlier messages fetched first when Tactful started listening
     mid-way and Chatwoot's API is configured): flags and gaps stored, the query vector cached."""
     try:
-        complete = container.history.complete(heard, fetcher=_installation_fetcher(container, heard))
+        complete = container.history.complete(heard, fetcher_for=lambda: _installation_fetcher(container, heard))
         conversation = container.history.conversation(heard)
         container.assist.assess(conversation)
         log.info("assessed %s: %d messages, history %s", heard.id, len(conversation.messages),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -103,14 +103,17 @@ class ConversationHistory:
         self._purge_now_and_then()
         return Recorded(added.stored, added.duplicates, added.reordered, heard.dropped + added.trimmed, count, complete)
 
-    def complete(self, heard: HeardConversation, *, fetcher: HistoryFetcher | None = None) -> bool:
+    def complete(
+        self, heard: HeardConversation, *, fetcher_for: Callable[[], HistoryFetcher | None] | None = None
+    ) -> bool:
         """Fetch the earlier messages of a conversation heard mid-way, where the helpdesk's API is configured (the
-        installation's ``fetcher``, else the one configured for the source). Whether the history is now complete."""
+        installation's, from ``fetcher_for``, asked only when a fetch is needed; else the one configured for the
+        source). Whether the history is now complete."""
         with self.db.session() as s:
             row = repo.conversation_state(s, heard.id)
             if row is None or row.complete:
                 return row is not None
-        fetcher = fetcher or self.fetchers.get(heard.source)
+        fetcher = (fetcher_for() if fetcher_for else None) or self.fetchers.get(heard.source)
         if fetcher is None or not heard.locator:
             return False
         try:
