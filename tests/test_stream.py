@@ -166,3 +166,28 @@ def test_task_detection_of_the_fake_follows_the_prompts() -> None:
     for task in ("empathy", "next_steps", "rewrite"):
         request = {"messages": [{"role": "user", "content": render(f"{task}.j2", **context)}]}
         assert task_of(request) == task
+
+
+def test_a_stream_closed_while_the_database_refuses_its_row_logs_it_and_raises_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A client that goes away closes the stream's generator; its suggestion is stored then. A database refusing
+    # that row must not raise from the closing generator (nobody can receive it): it is logged.
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from assist.models import Conversation
+    from tests.conftest import index_small_kb
+
+    with TestClient(create_app(make_settings(tmp_path, tone_learned_sarcasm=False))) as client:
+        container = client.app.state.container  # type: ignore[attr-defined]
+        index_small_kb(container)
+        events = container.assist.stream(Conversation.model_validate(conversation()))
+        name, first = next(events)
+        assert name == "assist"
+        with container.db.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE assists"))  # the row can no longer be written
+        with caplog.at_level("ERROR", logger="tactful.assist"):
+            events.close()
+        assert f"assist {first['suggestion_id']} of" in caplog.text and "not stored" in caplog.text

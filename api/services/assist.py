@@ -9,11 +9,13 @@ exception: its flags are stored before the first event (the client sees their id
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api import gaps
@@ -34,6 +36,9 @@ from assist.tone import check_tone
 
 StoredFlag = dict[str, Any]
 EventName = Literal["assist", "part", "done"]
+
+
+log = logging.getLogger("tactful.assist")
 
 
 @dataclass(frozen=True)
@@ -238,9 +243,14 @@ class AssistService:
                     stored = Stored(stored.flags, journey_repo.conversation_follow_ups(s, conversation.id))
             yield "done", {**final.model_dump(mode="json"), **stored.fields()}
         finally:
-            # Stored even when the client went away mid-stream: feedback may still refer to this suggestion.
-            with self.db.session() as s:
-                review_repo.save_assist(s, final.model_copy(), conversation_id=conversation.id)
+            # Stored even when the client went away mid-stream: feedback may still refer to this suggestion. The
+            # stream has already answered (or its client is gone, and the generator is being closed), so a database
+            # that refuses the row is logged: raising here reaches nobody.
+            try:
+                with self.db.session() as s:
+                    review_repo.save_assist(s, final.model_copy(), conversation_id=conversation.id)
+            except SQLAlchemyError:
+                log.exception("assist %s of %s not stored", final.suggestion_id, conversation.id)
             if self.on_assist is not None:
                 self.on_assist(final)
 
