@@ -178,6 +178,22 @@ class ToneIssue(BaseModel):
     dimension: str = ""
 
 
+LLMToneKind = Literal["sarcasm", "blame", "unkeepable_promise", "condescension"]
+
+
+class LLMToneFinding(BaseModel):
+    """A tone problem in the draft that an LLM saw and the rules did not (stream part ``tone_llm``): its span is
+    where ``quote`` occurs in the draft (``draft[start:end] == quote``, character offsets as ``ToneIssue``)."""
+
+    kind: LLMToneKind
+    start: int
+    end: int
+    quote: str
+    message: str  # why, for the agent, in the conversation's language
+    suggestion: str  # a better wording of the quoted words ("" when the LLM gave none that passed the checks)
+    source: Literal["llm"] = "llm"
+
+
 class ToneDimensions(BaseModel):
     calm: float
     non_sarcastic: float
@@ -289,3 +305,5 @@ class Assistance(BaseModel):
     channel: str = "chat"  # the channel the suggestions were written for
     channel_note: str = ""  # why it is not the conversation's ("unknown channel: written for chat")
     follow_ups: list[FollowUp] = Field(default_factory=list)
+    # The LLM's tone judgement of the draft (the stream only): what the rules missed; ``tone`` stays the rules'.
+    tone_llm: list[LLMToneFinding] = Field(default_factory=list)

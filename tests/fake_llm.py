@@ -47,10 +47,11 @@ def json_reply(obj: object, **kwargs: Any) -> Reply:
 
 
 def task_of(request: Request) -> str:
-    """Which prompt this is: ``empathy``, ``next_steps`` or ``rewrite`` (from the answer format it asks for)."""
+    """Which prompt this is: ``empathy``, ``next_steps``, ``rewrite``, ``follow_up`` or ``tone_llm`` (from the
+    answer format it asks for)."""
     prompt = user_prompt(request)
     markers = (("empathy", '{"phrasings"'), ("next_steps", '{"steps"'), ("rewrite", '{"rewrite"'),
-               ("follow_up", '{"message"'))  # fmt: skip
+               ("follow_up", '{"message"'), ("tone_llm", '{"findings"'))  # fmt: skip
     for task, marker in markers:
         if marker in prompt:
             return task
@@ -91,9 +92,29 @@ def good_model(request: Request) -> Reply:
         return json_reply({"steps": [{"text": step, "citations": [{"passage": listed[0]["id"], "quote": step}]}]})
     if task == "follow_up":
         return json_reply({"message": FOLLOW_UP[language_of(request)].format(name=customer_of(request))})
+    if task == "tone_llm":  # a sincere draft, as far as this model can tell: the rules' findings stand alone
+        return json_reply({"findings": []})
     draft = data_blocks(request)[0]
     body = draft.replace("Calm down. ", "").replace(", as I ALREADY told you", "")
     return json_reply({"rewrite": f"{customer_of(request)}, I understand how frustrating this wait is. {body}"})
+
+
+def judging(findings: list[dict[str, str]] | Callable[[Request], Reply]) -> Callable[[Request], Reply]:
+    """A capable model whose tone judgement answers ``findings`` (``quote``, ``kind``, ``reason``, ``suggestion``),
+    or whatever the given ``behave`` answers to the tone judgement alone (garbage, a 500, a stall)."""
+
+    def behave(request: Request) -> Reply:
+        if task_of(request) != "tone_llm":
+            return good_model(request)
+        return findings(request) if callable(findings) else json_reply({"findings": findings})
+
+    return behave
+
+
+def tone_data(request: Request) -> tuple[str, list[dict[str, str]], str]:
+    """What a tone-judgement prompt gives the model: the customer's last message, what the rules marked, the draft."""
+    said, marked, draft = data_blocks(request)
+    return said, marked, draft
 
 
 def _first_step(text: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import auth, fake_llm_settings, make_settings, serving
 from tests.factories import conversation
-from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, task_of
+from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, json_reply, judging, task_of
 
 DRAFT = "Calm down. Your order #A1234 of €59.99 will arrive on 2024-05-03, as I ALREADY told you."
 
@@ -69,7 +69,7 @@ def test_the_stream_gives_the_rules_answer_first_then_llm_parts_then_done(servic
     assert sorted(names[1:-1]) == ["part", "part", "part"]
     first, done = events[0][1], events[-1][1]
     assert first["engine"] == "rules" and {e["engine"] for e in first["empathy"]} == {"rules"}
-    assert first["pending"] == ["empathy", "next_steps", "rewrite"]
+    assert first["pending"] == ["empathy", "next_steps", "rewrite", "tone_llm"]
     assert events[0][2] < events[1][2] - 0.5  # the rules answer did not wait for the LLM
     parts = {data["part"]: data for name, data, _ in events if name == "part"}
     assert parts["empathy"]["items"][0]["text"] == EMPATHY["en"].format(name="Ada")
@@ -136,14 +136,76 @@ def test_without_an_llm_the_stream_is_the_rules_answer_then_done(tmp_path: Path)
     assert not settings.llm_enabled
     with TestClient(create_app(settings)) as client:
         assert client.app.state.container.refiner is None  # type: ignore[attr-defined]
-        r = client.post("/v1/assist/stream", json={"conversation": conversation(id="no-llm")}, headers=auth("agent"))
+        body = {"conversation": conversation(id="no-llm"), "draft": TONE_DRAFT}
+        r = client.post("/v1/assist/stream", json=body, headers=auth("agent"))
         assert r.status_code == 200
         names = [line.removeprefix("event: ") for line in r.text.splitlines() if line.startswith("event: ")]
-        assert names == ["assist", "done"]
+        assert names == ["assist", "done"]  # no part: no tone_llm either
         first = json.loads(r.text.splitlines()[1].removeprefix("data: "))
-        assert first["pending"] == []
+        assert first["pending"] == [] and first["tone"]["issues"]
         done = json.loads(r.text.strip().splitlines()[-1].removeprefix("data: "))
-        assert done["engine"] == "rules" and not done["degraded"] and done["llm"] == {}
+        assert done["engine"] == "rules" and not done["degraded"] and done["llm"] == {} and done["tone_llm"] == []
+        assert done["tone"] == first["tone"]
+
+
+# --- the LLM's tone judgement (part tone_llm) --------------------------------------------------------------
+
+MISSED = "Other customers manage to read the tracking page on their own."
+TONE_DRAFT = f"{DRAFT} {MISSED}"
+FINDINGS = [
+    {"quote": "We never lose parcels.", "kind": "unkeepable_promise", "reason": "Nobody can be sure of that.",
+     "suggestion": "We are looking for your parcel."},  # not in the draft
+    {"quote": "as I ALREADY told you", "kind": "sarcasm", "reason": "It mocks the customer for asking again.",
+     "suggestion": "as mentioned"},  # the rules marked these words
+    {"quote": MISSED, "kind": "condescension", "reason": "It hints that the customer cannot read the tracking page.",
+     "suggestion": "The tracking page also shows where your parcel is."},
+]  # fmt: skip
+
+
+def test_the_llm_tone_judgement_adds_only_what_the_rules_missed_after_the_rules_tone(
+    service: str, fake: FakeLLM
+) -> None:
+    fake.behave = judging(FINDINGS)
+    events = read_events(service, {"conversation": conversation(id="stream-tone-1"), "draft": TONE_DRAFT})
+    first, done = events[0][1], events[-1][1]
+    start = TONE_DRAFT.index(MISSED)
+    assert not any(i["start"] < start + len(MISSED) and start < i["end"] for i in first["tone"]["issues"]
+                   if i["kind"] not in ("missing_name", "missing_acknowledgement", "too_curt", "too_long")), \
+        "the rules now mark the sentence this test says they miss: pick another one"  # fmt: skip
+    assert "tone_llm" in first["pending"]
+    (part,) = [data for name, data, _ in events if name == "part" and data["part"] == "tone_llm"]
+    (item,) = part["items"]
+    assert item == {"kind": "condescension", "start": start, "end": start + len(MISSED), "quote": MISSED,
+                    "message": FINDINGS[2]["reason"], "suggestion": FINDINGS[2]["suggestion"], "source": "llm"}  # fmt: skip
+    assert part["engine"] == "llm" and done["tone_llm"] == part["items"]
+    assert {k: v for k, v in done["tone"].items() if k not in ("rewrite", "engine")} == {
+        k: v for k, v in first["tone"].items() if k not in ("rewrite", "engine")
+    }
+    stats = done["llm"]["parts"]["tone_llm"]
+    assert stats["status"] == "ok" and stats["dropped_by"] == {"not_in_draft": 1, "overlap": 1}
+    # Stored with the assist: supervisors see them, marked as the LLM's.
+    stored = httpx.get(f"{service}/v1/conversations/stream-tone-1", headers=auth("supervisor")).json()
+    assert [a["tone_llm"] for a in stored["assists"] if a["suggestion_id"] == done["suggestion_id"]] == [part["items"]]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [lambda r: Reply(content='{"findings": [{"quote": "Calm'), lambda r: json_reply({"verdict": "rude"}),
+     lambda r: Reply(status=500)],
+    ids=["garbage", "wrong shape", "llm error"],
+)  # fmt: skip
+def test_a_failing_tone_judgement_is_no_part_and_no_error_and_the_rules_tone_stands(
+    service: str, fake: FakeLLM, answer: Any
+) -> None:
+    fake.behave = judging(answer)
+    events = read_events(service, {"conversation": conversation(id="stream-tone-2"), "draft": TONE_DRAFT})
+    names = [name for name, _, _ in events]
+    parts = sorted(data["part"] for name, data, _ in events if name == "part")
+    assert names[0] == "assist" and names[-1] == "done" and parts == ["empathy", "next_steps", "rewrite"]
+    first, done = events[0][1], events[-1][1]
+    assert done["tone_llm"] == [] and done["tone"]["issues"] == first["tone"]["issues"]
+    assert done["tone"]["score"] == first["tone"]["score"]
+    assert done["llm"]["parts"]["tone_llm"]["status"] in ("malformed", "unavailable")
 
 
 def test_task_detection_of_the_fake_follows_the_prompts() -> None:
@@ -162,8 +224,12 @@ def test_task_detection_of_the_fake_follows_the_prompts() -> None:
         "draft": '""',
         "facts": [],
         "issues": [],
+        "customer_said": '""',
+        "rules_findings": "[]",
+        "tone_kinds": ["sarcasm"],
+        "max_findings": 3,
     }
-    for task in ("empathy", "next_steps", "rewrite"):
+    for task in ("empathy", "next_steps", "rewrite", "tone_llm"):
         request = {"messages": [{"role": "user", "content": render(f"{task}.j2", **context)}]}
         assert task_of(request) == task
 

@@ -2,8 +2,9 @@
 
 Events, in order: ``assist`` (the deterministic Assistance, flags stored, as from ``POST /v1/assist`` without an
 LLM, plus ``pending``: the parts the LLM is now asked for, empty when none is configured or its breaker is open),
-one ``part`` per part the LLM improved (``{"part": "empathy"|"next_steps"|"rewrite", "items": [...]}``), then
-``done`` (the final merged Assistance, ``degraded`` when a part fell back to the rules).
+one ``part`` per part the LLM improved (``{"part": "empathy"|"next_steps"|"rewrite", "items": [...]}``; with a
+draft also ``tone_llm``: the LLM's tone findings the rules missed, ``source: "llm"``, beside the rules' tone report
+and never in it), then ``done`` (the final merged Assistance, ``degraded`` when a part fell back to the rules).
 """
 
 from __future__ import annotations

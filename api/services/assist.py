@@ -230,10 +230,14 @@ class AssistService:
     ) -> Iterator[tuple[EventName, dict[str, Any]]]:
         final = result
         try:
-            pending = self.refiner.planned(result, draft) if self.refiner is not None else []
+            # The stream alone asks for the LLM's tone judgement (part ``tone_llm``), after the rules' tone report.
+            pending = self.refiner.planned(result, draft, judge_tone=True) if self.refiner is not None else []
             yield "assist", {**result.model_dump(mode="json"), **stored.fields(), "pending": pending}
             if self.refiner is not None:
-                for update in self.refiner.stream(result, conversation=conversation, passages=passages, draft=draft):
+                updates = self.refiner.stream(
+                    result, conversation=conversation, passages=passages, draft=draft, judge_tone=True
+                )
+                for update in updates:
                     final = update.assistance
                     if not isinstance(update, Done):
                         yield "part", {"part": update.part, "items": update.items, "engine": "llm"}

@@ -15,6 +15,7 @@
   ];
   const TREND = { rising: "↑ rising", falling: "↓ falling", steady: "→ steady" };
   const PARTS = ["empathy", "next_steps", "rewrite"];
+  const LLM_FINDING = "Found by the language model, not by the rules: a second opinion, check it before acting on it.";
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -87,6 +88,7 @@
         T.setStatus("");
         render(data);
         for (const part of PARTS) markPart(part, (data.pending || []).includes(part) ? "pending" : "rules");
+        $("tone-llm-pending").hidden = !(data.pending || []).includes("tone_llm");
       } else if (name === "part") {
         applyPart(data);
       } else if (name === "done") {
@@ -99,6 +101,7 @@
       if (seq !== state.seq || (err && err.name === "AbortError")) return;
       if (!answered) $("assist-meta").textContent = "";
       for (const part of PARTS) if (partState(part) === "pending") markPart(part, "rules");
+      $("tone-llm-pending").hidden = true;
       T.reportError(err);
     }
   }
@@ -125,6 +128,13 @@
 
   function applyPart(data) {
     const result = state.result;
+    if (result && data.part === "tone_llm") {
+      // What the language model found that the rules missed: shown beside the rules' issues, marked "AI".
+      result.tone_llm = data.items || [];
+      $("tone-llm-pending").hidden = true;
+      renderTone(result.tone, state.draftSent, result.tone_llm);
+      return;
+    }
     if (!result || !PARTS.includes(data.part)) return;
     const items = data.items || [];
     if (data.part === "empathy") {
@@ -135,7 +145,7 @@
       renderSteps(items, result.language);
     } else if (data.part === "rewrite" && result.tone && items.length) {
       result.tone.rewrite = items[0].text;
-      renderTone(result.tone, state.draftSent);
+      renderTone(result.tone, state.draftSent, result.tone_llm);
     }
     markPart(data.part, "llm");
   }
@@ -143,6 +153,7 @@
   function finish(done) {
     const result = state.result;
     for (const part of PARTS) if (partState(part) === "pending") markPart(part, "fallback");
+    $("tone-llm-pending").hidden = true;
     if (!result) return;
     // The merged answer: keep it for feedback and "use rewrite"; the parts on screen are already these.
     done.flags = done.flags || result.flags;
@@ -430,7 +441,8 @@
       a.note ? el("div", { class: "small muted article-note" }, a.note) : null)) : el("li", { class: "muted small" }, "No article found."));
   }
 
-  function renderTone(tone, draft) {
+  /** The rules' tone report of the draft, and the language model's findings (``llm``: what the rules missed). */
+  function renderTone(tone, draft, llm) {
     $("tone-empty").hidden = Boolean(tone);
     $("tone-body").hidden = !tone;
     if (!tone) return;
@@ -440,10 +452,17 @@
       el("span", {}, label), T.bar(dims[key], { label }), el("span", { class: "muted" }, T.percent(dims[key])),
     ]));
     const issues = tone.issues || [];
-    fill($("tone-draft"), T.highlight(draft, issues.map((i) => ({ start: i.start, end: i.end, title: i.message, className: "issue-" + i.kind }))));
+    const found = llm || [];
+    const marks = issues.map((i) => ({ start: i.start, end: i.end, title: i.message, className: "issue-" + i.kind }))
+      .concat(found.map((f) => ({ start: f.start, end: f.end, title: "AI: " + f.message, className: "issue-llm issue-" + f.kind })));
+    fill($("tone-draft"), T.highlight(draft, marks));
     fill($("tone-issues"), issues.map((i) => el("li", {},
       el("strong", {}, i.kind.replace(/_/g, " ")), ": ", i.message,
       i.suggestion ? el("div", { class: "muted" }, "→ " + i.suggestion) : null)));
+    fill($("tone-llm-issues"), found.map((f) => el("li", { class: "llm-issue" },
+      el("span", { class: "badge engine", title: LLM_FINDING }, "AI"), " ",
+      el("strong", {}, f.kind.replace(/_/g, " ")), ": “" + f.quote + "” ", f.message,
+      f.suggestion ? el("div", { class: "muted" }, "→ " + f.suggestion) : null)));
     $("rewrite-box").hidden = !tone.rewrite;
     $("rewrite").textContent = tone.rewrite || "";
   }
@@ -485,7 +504,7 @@
     renderSteps(result.next_steps || [], result.language);
     renderDone(result.done_steps || []);
     renderArticles(result.articles || [], result);
-    renderTone(result.tone, state.draftSent);
+    renderTone(result.tone, state.draftSent, result.tone_llm);
   }
 
   function useRewrite() {

@@ -20,12 +20,17 @@ __all__ = [
     "RewriteOut",
     "StepOut",
     "StepsOut",
+    "ToneFindingOut",
+    "ToneJudgementOut",
     "parse_json",
     "wire_schema",
 ]
 
-Part = Literal["empathy", "next_steps", "rewrite", "follow_up"]
+Part = Literal["empathy", "next_steps", "rewrite", "follow_up", "tone_llm"]
 MAX_LLM_STEPS = 5
+# More findings than are ever shown may come back (the extra ones are dropped, counted): one too many must not
+# make the whole answer malformed.
+MAX_PROPOSED_FINDINGS = 12
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 _GRAMMAR_HEAVY = frozenset({"maxLength", "minLength", "maxItems", "title"})
 
@@ -63,11 +68,26 @@ class FollowUpOut(_Out):
     message: str = Field(min_length=1, max_length=2000)
 
 
+class ToneFindingOut(_Out):
+    """One tone problem the LLM sees: the exact words of the draft, what kind, why, and a better wording. The
+    kind is checked per finding (``assist.refine.tone_findings``), not here: one odd kind drops one finding."""
+
+    quote: str = Field(min_length=1, max_length=600)
+    kind: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=600)
+    suggestion: str = Field(default="", max_length=600)
+
+
+class ToneJudgementOut(_Out):
+    findings: list[ToneFindingOut] = Field(max_length=MAX_PROPOSED_FINDINGS)
+
+
 SCHEMAS: dict[Part, type[_Out]] = {
     "empathy": EmpathyOut,
     "next_steps": StepsOut,
     "rewrite": RewriteOut,
     "follow_up": FollowUpOut,
+    "tone_llm": ToneJudgementOut,
 }
 
 

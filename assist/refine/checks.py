@@ -14,8 +14,9 @@ from assist.language import detect_language
 from assist.models import EmpathySuggestion
 from assist.next_steps import LEVEL_LIMITS
 from assist.ports import ChatReply
-from assist.refine.answers import EmpathyOut, FollowUpOut, Part, RewriteOut, StepsOut, _Out
+from assist.refine.answers import EmpathyOut, FollowUpOut, Part, RewriteOut, StepsOut, ToneJudgementOut, _Out
 from assist.refine.prompts import EMPATHY_COUNT, Refinement, normal
+from assist.refine.tone_findings import Proposed, locate_findings
 from assist.tone import check_tone
 
 __all__ = ["Outcome", "OutputChecks"]
@@ -55,6 +56,8 @@ class OutputChecks:
             return self._steps(parsed, job)
         if isinstance(parsed, FollowUpOut):
             return self._follow_up(parsed, job)
+        if isinstance(parsed, ToneJudgementOut):
+            return self._tone_llm(parsed, job)
         assert isinstance(parsed, RewriteOut)
         return self._rewrite(parsed, job)
 
@@ -65,6 +68,35 @@ class OutputChecks:
         if reason:
             return Outcome("follow_up", "rejected", reason=reason)
         return Outcome("follow_up", "ok", items=[text])
+
+    def _tone_llm(self, parsed: ToneJudgementOut, job: Refinement) -> Outcome:
+        """The LLM's tone findings that stand: safe to show (no leak, the conversation's language, a suggestion
+        that promises nothing), then located in the draft and kept only where the rules marked nothing."""
+        dropped: dict[str, int] = {}
+        safe: list[Proposed] = []
+        for raw in parsed.findings:
+            finding = Proposed(
+                quote=job.vault.restore(raw.quote),
+                kind=raw.kind,
+                reason=job.vault.restore(raw.reason).strip(),
+                suggestion=job.vault.restore(raw.suggestion).strip(),
+            )
+            reason = self._unsafe(finding.reason, job, promises=False)
+            if reason is None and finding.suggestion:
+                reason = self._unsafe(finding.suggestion, job, promises=True, min_words=1)
+            if reason:
+                dropped[reason] = dropped.get(reason, 0) + 1
+            else:
+                safe.append(finding)
+        tone = job.assistance.tone
+        located = locate_findings(safe, job.draft or "", tone.issues if tone else [])
+        for reason, count in located.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        outcome = Outcome("tone_llm", "ok", items=located.findings, proposed=len(parsed.findings))
+        outcome.dropped = dropped
+        if not located.findings:
+            outcome.reason = "nothing the rules missed"
+        return outcome
 
     def _empathy(self, parsed: EmpathyOut, job: Refinement) -> Outcome:
         items: list[EmpathySuggestion] = []
@@ -138,13 +170,13 @@ class OutputChecks:
             return "worse tone"
         return None
 
-    def _unsafe(self, text: str, job: Refinement, *, promises: bool) -> str | None:
+    def _unsafe(self, text: str, job: Refinement, *, promises: bool, min_words: int = MIN_WORDS) -> str | None:
         """Why ``text`` may not reach the agent: a leak of the instructions, an invented placeholder, a promise…"""
         if self.canary in text or _shares_run(text, job.system, LEAK_WORDS):
             return "leak"
         if normal(text) in job.examples:
             return "copied"
-        if len(_WORD.findall(text)) < MIN_WORDS:
+        if len(_WORD.findall(text)) < min_words:
             return "too_short"
         if job.vault.unknown_placeholders(text) or (not job.vault.enabled and _PLACEHOLDERISH.search(text)):
             return "placeholder"

@@ -6,7 +6,9 @@ conversation's language, each citing its passages), and a rewrite of the draft t
 any text leaves the process, personal data is replaced by placeholders (``assist.privacy``), restored in
 what comes back. Each answer is validated against its schema, checked (no leaked instructions, no promise
 the policy does not make, the conversation's language, grounding for steps, facts for the rewrite), and only
-then replaces the rules part. A fault of any kind (deadline, 429/5xx after retries, garbage, a dead endpoint
+then replaces the rules part. The stream may also ask for a tone judgement of the draft (``tone_llm``): findings
+the rules missed, located in the draft (``assist.refine.tone_findings``), added beside the rules' tone report, which
+it never changes. A fault of any kind (deadline, 429/5xx after retries, garbage, a dead endpoint
 behind an open circuit breaker) leaves the rules part in place and marks the answer ``degraded``: never an
 error. Prompts are the templates in ``prompts/templates``; customer text and passages go in fenced as data.
 """
@@ -103,10 +105,10 @@ class Refiner:
                 final = update.assistance
         return final
 
-    def planned(self, assistance: Assistance, draft: str | None) -> list[Part]:
+    def planned(self, assistance: Assistance, draft: str | None, *, judge_tone: bool = False) -> list[Part]:
         """The parts ``stream`` will ask the LLM for (none while the breaker is open): what a client may show as
         still being improved after the rules answer."""
-        return [] if self.breaker.state == "open" else _parts(assistance, draft)
+        return [] if self.breaker.state == "open" else _parts(assistance, draft, judge_tone=judge_tone)
 
     def stream(
         self,
@@ -115,10 +117,14 @@ class Refiner:
         conversation: Conversation,
         passages: Sequence[Passage],
         draft: str | None = None,
+        judge_tone: bool = False,
     ) -> Iterator[PartUpdate | Done]:
-        """A ``PartUpdate`` for each part the LLM improved, as each is ready, then ``Done``."""
+        """A ``PartUpdate`` for each part the LLM improved, as each is ready, then ``Done``.
+
+        ``judge_tone``: also ask for the LLM's tone judgement of the draft (part ``tone_llm``: what the rules
+        missed, beside the rules' tone report, which it never changes); a part only when it found something."""
         started = time.perf_counter()
-        parts = _parts(assistance, draft)
+        parts = _parts(assistance, draft, judge_tone=judge_tone)
         if not self.breaker.allow():
             # The fast path that keeps a dead endpoint from adding latency: nothing is built or sent.
             stats = {"model": self.llm.model, "breaker": "open", "parts": {p: {"status": "skipped"} for p in parts}}
@@ -146,7 +152,7 @@ class Refiner:
             for future in finished:
                 outcome = _result(future, futures[future])
                 outcomes[outcome.part] = outcome
-                if outcome.status == "ok":
+                if outcome.status == "ok" and outcome.items:
                     merged = _merge(merged, outcome, job)
                     yield PartUpdate(outcome.part, _items(outcome, merged), merged)
         for future in pending:
@@ -221,7 +227,7 @@ class Refiner:
                     "finish_reason": o.reply.finish_reason,
                     "cached": o.cached,
                 }
-            if part == "next_steps":
+            if part in ("next_steps", "tone_llm"):
                 entry |= {"proposed": o.proposed, "dropped": sum(o.dropped.values()), "dropped_by": o.dropped}
             parts[part] = entry
         fresh = [o.reply for o in outcomes.values() if o.reply is not None and not o.cached]
@@ -236,12 +242,15 @@ class Refiner:
         }
 
 
-def _parts(assistance: Assistance, draft: str | None) -> list[Part]:
+def _parts(assistance: Assistance, draft: str | None, *, judge_tone: bool = False) -> list[Part]:
     parts: list[Part] = ["empathy", "next_steps"]
-    if draft and draft.strip() and assistance.tone is not None:
+    has_draft = bool(draft and draft.strip() and assistance.tone is not None)
+    if has_draft:
         parts.append("rewrite")
     if refinable_follow_up(assistance) is not None:
         parts.append("follow_up")
+    if has_draft and judge_tone:
+        parts.append("tone_llm")
     return parts
 
 
@@ -268,6 +277,8 @@ def _merge(assistance: Assistance, outcome: Outcome, job: Refinement) -> Assista
             f.model_copy(update={"text": outcome.items[0]}) if f is chosen else f for f in assistance.follow_ups
         ]
         return assistance.model_copy(update={"follow_ups": follow_ups, "engine": "llm"})
+    if outcome.part == "tone_llm":  # beside the rules' tone report, never in it
+        return assistance.model_copy(update={"tone_llm": outcome.items, "engine": "llm"})
     tone = assistance.tone
     assert tone is not None
     new_tone = tone.model_copy(update={"rewrite": outcome.items[0], "engine": "llm"})
@@ -278,6 +289,8 @@ def _items(outcome: Outcome, merged: Assistance) -> list[dict[str, Any]]:
     """The part's items as the merged answer holds them (phrasings and steps shaped for the channel)."""
     if outcome.part in ("rewrite", "follow_up"):
         return [{"text": outcome.items[0]}]
+    if outcome.part == "tone_llm":
+        return [finding.model_dump(mode="json") for finding in merged.tone_llm]
     items = merged.empathy if outcome.part == "empathy" else merged.next_steps
     return [item.model_dump(mode="json") for item in items]
 

@@ -17,6 +17,7 @@ from assist.next_steps import LEVEL_LIMITS
 from assist.privacy import Pseudonymizer
 from assist.refine.answers import MAX_LLM_STEPS, SCHEMAS, Part
 from assist.refine.config import RefineConfig
+from assist.refine.tone_findings import LLM_TONE_KINDS, MAX_TONE_FINDINGS, PLACEMENT_KINDS
 from prompts import render
 
 __all__ = ["EMPATHY_COUNT", "Refinement", "build_refinement", "normal", "refinable_follow_up"]
@@ -93,6 +94,10 @@ def build_refinement(
         "issues": sorted({vault.redact(i.message) for i in tone.issues}) if tone else [],
         "kind": follow_up.kind if follow_up else "",
         "promised": _data(vault.redact(follow_up.created_from) if follow_up else ""),
+        "customer_said": _data(vault.redact(_last_customer_text(conversation)[: cfg.message_chars])),
+        "rules_findings": _data(_rules_findings(assistance, draft or "", vault)),
+        "tone_kinds": LLM_TONE_KINDS,
+        "max_findings": MAX_TONE_FINDINGS,
     }
     system = render("system.j2", canary=canary, language=assistance.language, level=level, privacy=cfg.privacy)
     prompts: dict[Part, str] = {part: render(f"{part}.j2", **context) for part in SCHEMAS}
@@ -104,6 +109,21 @@ def build_refinement(
 def refinable_follow_up(assistance: Assistance) -> FollowUp | None:
     """The conversation's first open promise or transfer: the follow-up whose message the LLM may write."""
     return next((f for f in assistance.follow_ups if f.status == "open" and f.kind in ("promise", "transfer")), None)
+
+
+def _last_customer_text(conversation: Conversation) -> str:
+    return next((m.text for m in reversed(conversation.messages) if m.role == "customer"), "")
+
+
+def _rules_findings(assistance: Assistance, draft: str, vault: Pseudonymizer) -> list[dict[str, str]]:
+    """The words of the draft the rules already marked, so that the LLM's tone judgement looks for what they missed
+    (the kinds that mark where a fix goes, not words, are left out)."""
+    issues = assistance.tone.issues if assistance.tone else []
+    return [
+        {"kind": i.kind, "text": vault.redact(draft[i.start : i.end][:200])}
+        for i in issues
+        if i.kind not in PLACEMENT_KINDS
+    ]
 
 
 def _examples(prompt: str) -> set[str]:
