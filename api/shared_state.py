@@ -1,6 +1,7 @@
 """State the processes of one deployment share through Redis (``TACTFUL_REDIS_URL``): the knowledge base's index
-version. The only module talking to Redis itself (the queue reaches Redis through dramatiq, ``api/queue.py``, which
-only catches redis' errors).
+version, and what each version changed (which documents), so that a process catching up reads only those. The only
+module talking to Redis itself (the queue reaches Redis through dramatiq, ``api/queue.py``, which only catches
+redis' errors).
 
 Redis is a convenience here, never a dependency of a request: when it cannot be reached, reads answer ``None``, the
 caller keeps what it has, and the outage is logged once (and its end once).
@@ -8,19 +9,39 @@ caller keeps what it has, and the outage is logged once (and its end once).
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 
 import redis
 
 log = logging.getLogger("tactful.shared")
 TIMEOUT_S = 0.5
+CHANGES_TTL_S = 3600  # a version's change is kept this long: a process further behind reloads the whole index
+# The version and its change in one step: a process that reads the new version always finds its change.
+_BUMP_WITH_CHANGE = """
+local version = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2] .. version, ARGV[1], 'EX', ARGV[2])
+return version
+"""
+
+
+@dataclass(frozen=True)
+class IndexChange:
+    """What one version changed: the documents of ``collection`` whose chunks to read again (changed, added or
+    deleted). A version without one (a full re-index, a change Redis was away for) means: reload the whole index."""
+
+    collection: str
+    documents: tuple[str, ...]
 
 
 class SharedVersion:
-    """A counter every process can read and bump: ``<prefix>:index_version``."""
+    """A counter every process can read and bump: ``<prefix>:index_version``; each version's change, if it was a
+    change of some documents, at ``<prefix>:index_changes:<version>`` (for ``CHANGES_TTL_S``)."""
 
     def __init__(self, url: str, *, prefix: str) -> None:
         self.key = f"{prefix}:index_version"
+        self.changes_key = f"{prefix}:index_changes:"
         self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
         self._down = False
 
@@ -34,15 +55,33 @@ class SharedVersion:
         self._mark_up()
         return int(value or 0)
 
-    def bump(self) -> int | None:
-        """Tell every process that what search may find changed; the new version, or ``None`` if Redis is down."""
+    def bump(self, change: IndexChange | None = None) -> int | None:
+        """Tell every process that what search may find changed (``change``: only those documents; none: anything);
+        the new version, or ``None`` if Redis is down."""
         try:
-            value = int(self._redis.incr(self.key))
+            if change is None:
+                value = int(self._redis.incr(self.key))
+            else:
+                entry = json.dumps({"collection": change.collection, "documents": list(change.documents)})
+                value = int(self._redis.eval(_BUMP_WITH_CHANGE, 2, self.key, self.changes_key, entry, CHANGES_TTL_S))
         except redis.RedisError as exc:
             self._mark_down(exc)
             return None
         self._mark_up()
         return value
+
+    def changes(self, after: int, upto: int) -> list[IndexChange | None] | None:
+        """The changes of versions ``after + 1`` to ``upto``, in order (``None`` for a version that recorded none or
+        whose record expired); ``None`` when Redis cannot be reached."""
+        if upto <= after:
+            return []
+        try:
+            values = self._redis.mget([f"{self.changes_key}{v}" for v in range(after + 1, upto + 1)])
+        except redis.RedisError as exc:
+            self._mark_down(exc)
+            return None
+        self._mark_up()
+        return [None if value is None else _change(value) for value in values]
 
     def close(self) -> None:
         self._redis.close()
@@ -56,3 +95,8 @@ class SharedVersion:
         if self._down:
             log.info("Redis reachable again")
         self._down = False
+
+
+def _change(value: bytes | str) -> IndexChange:
+    entry = json.loads(value)
+    return IndexChange(collection=str(entry["collection"]), documents=tuple(str(d) for d in entry["documents"]))

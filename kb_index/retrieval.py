@@ -13,7 +13,7 @@ and the hit says which unit matched (``Hit.matched``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -71,23 +71,30 @@ class HubReference(Protocol):
 
 @dataclass
 class _Snapshot:
+    """What one version of the collection is searched with. Never changed once serving: the next version is a new
+    snapshot, built whole (``HybridRetriever.load``) or from this one and the changed documents
+    (``HybridRetriever.update``), then swapped in."""
+
     collection: str
-    chunks: list[StoredChunk] = field(default_factory=list)
+    chunks: list[StoredChunk] = field(default_factory=list)  # in ``_order_key`` order, however the snapshot was built
     lexical: LexicalIndex | None = None
     languages: np.ndarray | None = None
     hubness: dict[str, float] = field(default_factory=dict)
     vectors: np.ndarray | None = None  # row i is chunks[i]'s stored vector
     rows: dict[str, int] = field(default_factory=dict)
     # A metadata field's values as an array, row i for chunks[i]: filters mask BM25 in microseconds, not a Python
-    # loop over every chunk (built once per field and snapshot; a snapshot never changes).
+    # loop over every chunk (built once per field and snapshot, and carried over to the next by ``update``).
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     parents: dict[str, StoredChunk] = field(default_factory=dict)  # a unit's id -> its section
-    lexical_rows: np.ndarray | None = None  # the rows of ``chunks`` the lexical index holds, in its order (sections)
+    # The lexical index holds the sections only: slot -> row of ``chunks`` (-1: a removed section's dead slot) and
+    # row -> slot (-1: a unit).
+    lexical_rows: np.ndarray | None = None
+    slots: np.ndarray | None = None
 
     def field_values(self, key: str) -> np.ndarray:
         values = self.fields.get(key)
         if values is None:
-            values = np.array([str(c.metadata.get(key, "")) for c in self.chunks], dtype=object)
+            values = _column(self.chunks, key)
             self.fields[key] = values
         return values
 
@@ -96,31 +103,72 @@ class _Snapshot:
         no chunk. One cached boolean column per tag."""
         mask = np.zeros(len(self.chunks), dtype=bool)
         for tag in tags:
-            column = self.fields.get(f"{key}\0{tag}")
-            if column is None:
-                column = np.array([tag in _tags(c.metadata.get(key)) for c in self.chunks], dtype=bool)
-                self.fields[f"{key}\0{tag}"] = column
-            mask |= column
+            mask |= self.field_values(f"{key}{_TAG}{tag}")
         return mask
 
 
+_TAG = "\0"  # a cached column "scope\0beta": whether the chunk's list field ``scope`` holds ``beta``
+
+
+def _column(chunks: list[StoredChunk], key: str) -> np.ndarray:
+    """A cached column of ``_Snapshot.fields`` for ``chunks``: a field's values, or whether a list field holds a tag."""
+    name, _, tag = key.partition(_TAG)
+    if tag:
+        return np.array([tag in _tags(c.metadata.get(name)) for c in chunks], dtype=bool)
+    return np.array([str(c.metadata.get(key, "")) for c in chunks], dtype=object)
+
+
+def _order_key(chunk: StoredChunk) -> tuple[str, str]:
+    """Snapshots hold chunks in this order, whatever order Chroma answered in: a snapshot updated in place and one
+    loaded whole are the same arrays, so equal scores fall the same way in both."""
+    return str(chunk.metadata.get("document_id", "")), chunk.id
+
+
 class HybridRetriever:
-    """Searches the serving collection; ``load`` swaps in another one atomically (the old one serves until then)."""
+    """Searches the serving collection; ``load`` and ``update`` swap in its next snapshot atomically (the old one
+    serves until then)."""
 
     def __init__(self, store: ChromaStore, *, weights: FusionWeights | None = None) -> None:
         self.store = store
         self.weights = weights or FusionWeights()
         self._snap = _Snapshot(collection="")
         self._lock = threading.Lock()
+        self._building = threading.Lock()  # one snapshot built at a time: an update starts from the last one
 
     @property
     def collection(self) -> str:
         return self._snap.collection
 
     def load(self, collection: str) -> None:
-        """Build the lexical index of ``collection`` and make it the one searched."""
-        chunks = self.store.all_chunks(collection, with_embeddings=True)
-        langs = [str(c.metadata.get("language", "")) for c in chunks]
+        """Read the whole of ``collection`` and make it the one searched."""
+        with self._building:
+            self._swap(self._full(collection))
+
+    def update(self, collection: str, document_ids: Iterable[str]) -> None:
+        """Make the documents ``document_ids`` searched as ``collection`` holds them now (changed, added, deleted),
+        reading only their chunks; the rest of the snapshot is carried over. The same snapshot as ``load`` would
+        build. A snapshot of another collection (or one without vectors) is loaded whole instead."""
+        with self._building:
+            old = self._snap
+            if old.collection != collection or old.vectors is None or old.lexical is None or old.slots is None:
+                self._swap(self._full(collection))
+                return
+            ids = sorted(set(document_ids))
+            if not ids:
+                return
+            fresh = self.store.chunks_of(collection, ids, with_embeddings=True)
+            if any(c.embedding is None for c in fresh):
+                self._swap(self._full(collection))
+                return
+            self._swap(self._changed(old, set(ids), fresh))
+
+    def _swap(self, snap: _Snapshot) -> None:
+        with self._lock:
+            self._snap = snap
+
+    def _full(self, collection: str) -> _Snapshot:
+        chunks = sorted(self.store.all_chunks(collection, with_embeddings=True), key=_order_key)
+        langs = [_language(c) for c in chunks]
         vectors = [c.embedding for c in chunks if c.embedding is not None]
         # BM25 indexes the sections only (units are searched densely): on units it found the right list less often,
         # and their words are their sections' words.
@@ -129,6 +177,8 @@ class HybridRetriever:
         lexical = LexicalIndex([chunks[i].text for i in rows], [langs[i] for i in rows])
         snap = _Snapshot(collection, chunks, lexical, np.array(langs), self._hubness(chunks))
         snap.lexical_rows = rows
+        snap.slots = np.full(len(chunks), -1, dtype=np.int64)
+        snap.slots[rows] = np.arange(len(rows))
         if chunks and len(vectors) == len(chunks):
             # Kept as one matrix (1.5 KB a chunk) so that a BM25-only find is scored without asking Chroma.
             snap.vectors = np.vstack(vectors).astype(np.float32)
@@ -136,8 +186,35 @@ class HybridRetriever:
         for chunk in chunks:
             chunk.embedding = None
         snap.parents = _parents(chunks)
-        with self._lock:
-            self._snap = snap
+        return snap
+
+    def _changed(self, old: _Snapshot, ids: set[str], fresh: list[StoredChunk]) -> _Snapshot:
+        """``old`` with the chunks of the documents ``ids`` replaced by ``fresh`` (their chunks now, with vectors)."""
+        assert old.vectors is not None and old.languages is not None
+        documents = old.field_values("document_id")
+        gone = np.fromiter((d in ids for d in documents), dtype=bool, count=len(old.chunks))
+        fresh = sorted(fresh, key=_order_key)
+        # New row i comes from old row src[i], or from fresh[-1 - src[i]] where src[i] < 0: the fresh documents go
+        # where their ids sort among the kept ones (``_order_key`` order without sorting everything again).
+        keep = np.flatnonzero(~gone)
+        at = np.searchsorted(documents[keep], np.array([_order_key(c)[0] for c in fresh], dtype=object))
+        src = np.insert(keep, at, -1 - np.arange(len(fresh)))
+        chunks = [old.chunks[i] if i >= 0 else fresh[-1 - i] for i in src.tolist()]
+        snap = _Snapshot(old.collection, chunks)
+        added = [c.embedding for c in fresh if c.embedding is not None]
+        snap.vectors = _merged(old.vectors, np.array(added, dtype=np.float32).reshape(-1, old.vectors.shape[1]), src)
+        snap.rows = dict(zip([c.id for c in chunks], range(len(chunks)), strict=True))
+        snap.languages = _merged(old.languages, np.array([_language(c) for c in fresh]), src)
+        removed = {old.chunks[i].id for i in np.flatnonzero(gone)}
+        # A chunk's hub score is its own vector against fixed reference queries: the kept ones stay valid.
+        snap.hubness = {cid: h for cid, h in old.hubness.items() if cid not in removed} | self._hubness(fresh)
+        snap.parents = {u: p for u, p in old.parents.items() if u not in removed} | _parents(fresh)
+        for key, column in list(old.fields.items()):  # a search may be caching another column meanwhile
+            snap.fields[key] = _merged(column, _column(fresh, key), src)
+        snap.lexical, snap.slots, snap.lexical_rows = _lexical_changed(old, gone, fresh, src)
+        for chunk in fresh:
+            chunk.embedding = None
+        return snap
 
     def search(
         self,
@@ -225,7 +302,8 @@ class HybridRetriever:
         for key, value in filters.items():
             mask &= snap.field_values(key) == value if isinstance(value, str) else snap.holding_any(key, value)
         rows = snap.lexical_rows if snap.lexical_rows is not None else np.arange(len(snap.chunks))
-        hits = snap.lexical.search(query, language=language, k=k, mask=mask[rows])
+        # Among equal scores the earlier chunk comes first (``order``): the same in an updated and a loaded snapshot.
+        hits = snap.lexical.search(query, language=language, k=k, mask=mask[rows] & (rows >= 0), order=rows)
         return [snap.chunks[int(rows[h.index])] for h in hits]
 
     def _fuse(
@@ -264,6 +342,37 @@ class HybridRetriever:
             _hit(chunks[cid], score=score, relevance=relevance.get(cid, 0.0))
             for cid, score in zip(best, scores, strict=True)
         ]
+
+
+def _lexical_changed(
+    old: _Snapshot, gone: np.ndarray, fresh: list[StoredChunk], src: np.ndarray
+) -> tuple[LexicalIndex, np.ndarray, np.ndarray]:
+    """``old``'s lexical index without the sections of the rows ``gone`` and with ``fresh``'s sections, and the new
+    snapshot's row -> slot and slot -> row arrays (``src``: where each new row comes from, as in ``_merged``)."""
+    assert old.lexical is not None and old.slots is not None
+    sections = [c for c in fresh if not is_unit(c.metadata)]
+    dead = old.slots[gone]
+    lexical, new_slots, moved = old.lexical.changed(
+        removed=dead[dead >= 0], texts=[c.text for c in sections], languages=[_language(c) for c in sections]
+    )
+    old_slots = old.slots.copy()  # renumbered where compaction moved them
+    held = old_slots >= 0
+    old_slots[held] = moved[old_slots[held]]
+    fresh_slots = np.full(len(fresh), -1, dtype=np.int64)
+    fresh_slots[[i for i, c in enumerate(fresh) if not is_unit(c.metadata)]] = new_slots
+    slots = _merged(old_slots, fresh_slots, src)
+    rows = np.full(lexical.slots, -1, dtype=np.int64)
+    rows[slots[slots >= 0]] = np.flatnonzero(slots >= 0)
+    return lexical, slots, rows
+
+
+def _merged(old: np.ndarray, fresh: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Row i is ``old[src[i]]``, or ``fresh[-1 - src[i]]`` where ``src[i] < 0`` (one copy of each row)."""
+    from_old = src >= 0
+    out = np.empty((len(src), *old.shape[1:]), dtype=np.result_type(old, fresh))
+    out[from_old] = old[src[from_old]]
+    out[~from_old] = fresh[-1 - src[~from_old]]
+    return out
 
 
 def keep_other_languages_in_place(order: list[str], dense: list[tuple[str, str]], *, language: str) -> list[str]:

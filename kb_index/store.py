@@ -21,6 +21,7 @@ from kb_index.errors import StoreUnavailable
 
 COLLECTION_PREFIX = "tactful_chunks"
 _METADATA = {"hnsw:space": "cosine"}
+DOCUMENTS_PER_GET = 200  # documents named in one ``$in`` filter: a large change is read in several requests
 T = TypeVar("T")
 
 
@@ -35,6 +36,21 @@ class StoredChunk:
 
 def _get_page(col: Any, *, include: list[str], limit: int, offset: int) -> Any:
     return col.get(include=include, limit=limit, offset=offset)
+
+
+def _get_where(col: Any, *, where: dict[str, Any], include: list[str]) -> Any:
+    return col.get(where=where, include=include)
+
+
+def _stored(res: Any, *, with_embeddings: bool) -> list[StoredChunk]:
+    """The chunks of one ``get`` answer."""
+    vectors = res["embeddings"] if with_embeddings else [None] * len(res["ids"])
+    return [
+        StoredChunk(
+            id=i, text=d or "", metadata=dict(m or {}), embedding=None if v is None else np.asarray(v, dtype=np.float32)
+        )
+        for i, d, m, v in zip(res["ids"], res["documents"], res["metadatas"], vectors, strict=True)
+    ]
 
 
 def _client_settings() -> ChromaSettings:
@@ -140,16 +156,17 @@ class ChromaStore:
         include = ["documents", "metadatas", "embeddings"] if with_embeddings else ["documents", "metadatas"]
         for offset in range(0, self.count(name), page):
             res = self._on_collection(name, functools.partial(_get_page, include=include, limit=page, offset=offset))
-            vectors = res["embeddings"] if with_embeddings else [None] * len(res["ids"])
-            out += [
-                StoredChunk(
-                    id=i,
-                    text=d or "",
-                    metadata=dict(m or {}),
-                    embedding=None if v is None else np.asarray(v, dtype=np.float32),
-                )
-                for i, d, m, v in zip(res["ids"], res["documents"], res["metadatas"], vectors, strict=True)
-            ]
+            out += _stored(res, with_embeddings=with_embeddings)
+        return out
+
+    def chunks_of(self, name: str, document_ids: list[str], *, with_embeddings: bool = False) -> list[StoredChunk]:
+        """Every chunk of the documents ``document_ids`` (none for a document the collection does not hold)."""
+        out: list[StoredChunk] = []
+        include = ["documents", "metadatas", "embeddings"] if with_embeddings else ["documents", "metadatas"]
+        for start in range(0, len(document_ids), DOCUMENTS_PER_GET):
+            where = {"document_id": {"$in": document_ids[start : start + DOCUMENTS_PER_GET]}}
+            res = self._on_collection(name, functools.partial(_get_where, where=where, include=include))
+            out += _stored(res, with_embeddings=with_embeddings)
         return out
 
     def embeddings_of(self, name: str, ids: list[str]) -> dict[str, np.ndarray]:

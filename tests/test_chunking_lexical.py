@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from kb_index.chunking import PARENT, chunk_body, chunk_document, is_unit, units_of
@@ -85,3 +86,55 @@ def test_versions_of_a_document_share_a_topic(
     doc = SourceDocument(id=document_id, title="T", text="# T\n\nBody.", language=language, metadata=metadata)
     assert doc.topic == topic
     assert chunk_document(doc)[0].metadata["topic"] == topic
+
+
+LEXICAL_TEXTS = [
+    ("Il rimborso arriva in 5 giorni lavorativi", "it"),
+    ("Refunds take five business days, refunds are issued to the card", "en"),
+    ("The parcel is late: open a claim with the courier", "en"),
+    ("Zwrot pieniędzy trwa pięć dni", "pl"),
+    ("A refund for a late parcel", "en"),
+    ("", "en"),
+    ("Il pacco è in ritardo", "it"),
+]
+LEXICAL_QUERIES = [("refund for my late parcel refund", "en"), ("rimborso in ritardo", "it"), ("zwrot", "pl")]
+
+
+def test_bm25_scores_as_bm25s_lucene_did() -> None:
+    import bm25s  # the implementation this index replaced: the reference for its scores
+
+    texts, languages = zip(*LEXICAL_TEXTS, strict=True)
+    index = LexicalIndex(texts, languages)
+    reference = bm25s.BM25()
+    reference.index([analyze(t, lang) or ["_"] for t, lang in LEXICAL_TEXTS], show_progress=False)
+    for query, language in LEXICAL_QUERIES:
+        tokens = [t for t in analyze(query, language) if t in reference.vocab_dict]
+        assert index.scores(query, language=language) == pytest.approx(reference.get_scores(tokens), abs=1e-6)
+
+
+def test_a_changed_index_scores_exactly_as_one_built_from_scratch() -> None:
+    texts, languages = zip(*LEXICAL_TEXTS, strict=True)
+    index = LexicalIndex(texts[:4], languages[:4])
+    live = dict(enumerate(LEXICAL_TEXTS[:4]))  # slot -> (text, language)
+    steps = [([1], [4, 5]), ([0, 2], [6]), ([], [1]), ([3], [])]  # (texts removed, texts added), by text number
+    for removed, added in steps:
+        gone = [slot for slot, item in live.items() if LEXICAL_TEXTS.index(item) in removed]
+        before = index
+        index, slots, moved = index.changed(
+            removed=gone, texts=[texts[i] for i in added], languages=[languages[i] for i in added]
+        )
+        assert before.size == len(live)  # the old index is left as it was (a serving snapshot may hold it)
+        live = {int(moved[s]): item for s, item in live.items() if s not in gone}
+        live.update({int(s): LEXICAL_TEXTS[i] for s, i in zip(slots, added, strict=True)})
+        assert index.size == len(live) and index.slots >= len(live)
+        order = sorted(live)
+        scratch = LexicalIndex([live[s][0] for s in order], [live[s][1] for s in order])
+        for query, language in LEXICAL_QUERIES:
+            assert list(index.scores(query, language=language)[order]) == list(scratch.scores(query, language=language))
+    assert index.slots < len(LEXICAL_TEXTS) + 2  # dead slots were compacted once they outnumbered the live ones
+
+
+def test_equal_scores_fall_in_the_order_given() -> None:
+    index = LexicalIndex(["refund policy", "refund policy", "other"], ["en", "en", "en"])
+    assert [h.index for h in index.search("refund", language="en", k=2)] == [0, 1]
+    assert [h.index for h in index.search("refund", language="en", k=2, order=np.array([2, 1, 0]))] == [1, 0]

@@ -5,8 +5,9 @@ web process, and a job left running by a crash is failed at the next start. With
 the web process only sends their ids, and ``tactful worker`` runs them under a lease on the row (``run_queued``): a
 worker killed mid-job leaves the lease to expire and another worker runs the job again. A document's row is written
 only once its chunks are indexed, and a full re-index builds a new collection, checks it, and only then becomes the
-one serving. Every process serving search follows the shared index version (``TACTFUL_REDIS_URL``) and reloads when
-a job elsewhere changed what search may find.
+one serving. Every process serving search follows the shared index version (``TACTFUL_REDIS_URL``): when a job
+elsewhere changed some documents it reads only their chunks (``HybridRetriever.update``, from the version's recorded
+change), and it reloads the whole collection after a full re-index or when it cannot know what changed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from api.persistence import knowledge_repo as repo
 from api.persistence.database import Database
 from api.persistence.tables import JobRow, utcnow
 from api.queue import JobQueue
-from api.shared_state import SharedVersion
+from api.shared_state import IndexChange, SharedVersion
 from assist.errors import InvalidInput, KnowledgeBaseUnavailable, NotFound
 from assist.escalation import POLICY_KIND as ESCALATION_POLICY_KIND
 from assist.language import detect_language
@@ -45,6 +46,8 @@ PROBE_QUERY = "refund"
 # A collection a full re-index replaced in a worker is dropped this long after the switch: web processes serve it
 # until they have followed the switch (about a second, plus the time to load the new one).
 RETIRE_GRACE_S = 120.0
+# A process this many versions behind reloads the whole collection rather than read each version's change.
+MAX_CHANGES_FOLLOWED = 256
 FailureHook = Callable[[str, int], None]
 
 
@@ -133,6 +136,7 @@ class KnowledgeService:
         self._stopping = threading.Event()
         self._lease_lost: threading.Event | None = None  # set while a queued job runs here
         self._unpublished = False  # a change Redis could not be told about: told at the next chance
+        self._change: IndexChange | None = None  # the documents the running job changes (none: it may change any)
         self._missed = False  # Redis was away: changes may have gone unheard, reload when it is back
         self.retire_grace_s = RETIRE_GRACE_S
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -243,9 +247,9 @@ class KnowledgeService:
             collection = self._write_collection()
             self.indexer.delete(collection, [document_id])
             s.delete(row)
-        self._load(collection)
+        self._load(collection, [document_id])
         self._refresh_freshness()
-        self._publish()
+        self._publish(IndexChange(collection, (document_id,)))
 
     def job(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as s:
@@ -324,28 +328,51 @@ class KnowledgeService:
             else:
                 stale = stale or version != self._seen_version or self._missed
             if stale:
-                self.reload_serving()
+                documents = None if active != self.active_collection else self._changed_since(version)
+                if documents is None:
+                    self.reload_serving()
+                else:
+                    self._load(self.active_collection, documents)
+                    self._refresh_freshness()
                 if version is not None:
                     self._seen_version, self._missed = version, False
         except (SQLAlchemyError, KnowledgeError, OSError) as exc:
             log.warning("cannot follow the knowledge base's changes now: %s", exc)
+
+    def _changed_since(self, version: int | None) -> list[str] | None:
+        """The documents the versions after this process's changed in the collection it serves, or ``None`` when it
+        must reload the whole collection: a version recorded no change (a full or incremental re-index, a change
+        Redis was away for), its record expired, or Redis was away meanwhile (changes may have gone unheard)."""
+        seen = self._seen_version
+        if self.shared is None or version is None or seen is None or self._missed:
+            return None
+        if not seen < version <= seen + MAX_CHANGES_FOLLOWED:
+            return None  # far behind, or Redis restarted empty (the version went back)
+        changes = self.shared.changes(seen, version)
+        if changes is None or any(c is None or c.collection != self.active_collection for c in changes):
+            return None
+        return sorted({document for change in changes if change for document in change.documents})
 
     def reload_serving(self) -> None:
         """Serve the collection the database names, as it is now (after a job in another process)."""
         self._load(self._write_collection())
         self._refresh_freshness()
 
-    def _publish(self) -> None:
-        """Tell the other processes that what search may find changed (nothing to do without shared state)."""
+    def _publish(self, change: IndexChange | None = None) -> None:
+        """Tell the other processes that what search may find changed (``change``: only those documents); nothing to
+        do without shared state."""
         if self.shared is None:
             return
-        version = self.shared.bump()
+        if self._unpublished:
+            change = None  # an earlier change never reached Redis: the others must reload whole, not apply this one
+        version = self.shared.bump(change)
         self._unpublished = version is None
         if version is not None and self._seen_version is not None and version == self._seen_version + 1:
             self._seen_version = version  # this process is up to date already
 
     def retry_publish(self) -> None:
-        """Tell the other processes about a change Redis was away for (nothing when all were told)."""
+        """Tell the other processes about a change Redis was away for (nothing when all were told). What changed is
+        not kept: they reload the whole collection."""
         if self._unpublished:
             self._publish()
 
@@ -354,9 +381,14 @@ class KnowledgeService:
         with self.db.session() as s:
             return repo.get_state(s, repo.ACTIVE_KEY) or self.active_collection
 
-    def _load(self, collection: str) -> None:
-        if self.serving:
+    def _load(self, collection: str, documents: Iterable[str] | None = None) -> None:
+        """Serve ``collection`` as it is now: only the chunks of ``documents`` read again, or (none) all of it."""
+        if not self.serving:
+            return
+        if documents is None:
             self.retriever.load(collection)
+        else:
+            self.retriever.update(collection, documents)
 
     # -- the worker -------------------------------------------------------------------------------
     def _submit(self, job_id: str) -> None:
@@ -429,6 +461,7 @@ class KnowledgeService:
 
     def _execute(self, job_id: str, kind: str, payload: dict[str, Any], total: int, *, owner: str = "") -> None:
         self._running = (job_id, 0, total)
+        self._change = None
         try:
             counts = self._dispatch(job_id, kind, payload)
         except LeaseLost:
@@ -437,6 +470,7 @@ class KnowledgeService:
         except (KnowledgeError, InvalidInput, OSError, ValueError, RuntimeError) as exc:
             log.warning("job %s failed: %s", job_id, exc)
             self._finish(job_id, status="failed", error=str(getattr(exc, "message", exc)), owner=owner)
+            self._load_after_failure()
             self._changed()  # a failed job may have changed some documents before it stopped
             return
         finally:
@@ -447,7 +481,16 @@ class KnowledgeService:
     def _changed(self) -> None:
         if self.serving:
             self._refresh_freshness()
-        self._publish()
+        self._publish(self._change)
+
+    def _load_after_failure(self) -> None:
+        """Serve what a failed job wrote before it stopped (the documents it was changing, if it said which)."""
+        if self._change is None:
+            return
+        try:
+            self._load(self._change.collection, self._change.documents)
+        except (KnowledgeError, OSError) as exc:  # search keeps the snapshot it has; other processes reload
+            log.warning("cannot read the failed job's documents again: %s", exc)
 
     def _dispatch(self, job_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         if kind == "upsert":
@@ -483,12 +526,13 @@ class KnowledgeService:
             known = repo.hashes(s, [d.id for d in docs])
         changed = [d for d in docs if known.get(d.id) != d.content_hash]
         collection = self._write_collection()
+        self._change = IndexChange(collection, tuple(d.id for d in changed))
         chunk_counts = self.indexer.sync(collection, changed, on_document=self._progress(job_id))
         counts = {"added": 0, "updated": 0, "skipped": 0, "deleted": 0}
         with self.db.session() as s:
             for doc in docs:
                 counts[repo.save_document(s, doc, chunks=len(chunk_document(doc, units=self.indexer.units)))] += 1
-        self._load(collection)
+        self._load(collection, self._change.documents)
         return {**counts, "chunks": asdict(chunk_counts)}
 
     def _reindex_incremental(self, job_id: str) -> dict[str, Any]:
