@@ -26,6 +26,8 @@ import numpy as np
 from prompts import ROOT as PROMPTS
 
 MODEL_PATH = PROMPTS / "models" / "sarcasm.json"
+# The top layers of the bundled e5, fine-tuned for this scorer (kb_index.e5_image lays them over the package's model).
+ENCODER_PATCH = PROMPTS / "models" / "sarcasm-encoder.npz"
 CACHE_SIZE = 8192
 MAX_SENTENCE_CHARS = 600
 # A reply has a few sentences; a paste of hundreds is scored on its first ones, so a check never takes seconds.
@@ -56,6 +58,7 @@ class SarcasmModel:
     bias: float
     threshold: float
     confirm_floor: float = 0.0  # an ambiguous phrase ("obviously") counts only in a sentence scored at least this
+    encoder: Path | None = None  # the fine-tuned layers its sentence vectors come from (None: the plain e5)
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> SarcasmModel:
@@ -65,6 +68,7 @@ class SarcasmModel:
             bias=float(data["bias"]),
             threshold=float(data["threshold"]),
             confirm_floor=float(data.get("confirm_floor", 0.0)),
+            encoder=path.parent / data["encoder"] if data.get("encoder") else None,
         )
 
     def probabilities(self, sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:

