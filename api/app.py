@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
@@ -31,26 +30,10 @@ from api.routes import (
     tone_gate,
     webhooks,
 )
-from api.schemas import ErrorOut
+from api.schemas import ERROR_RESPONSES
 from api.settings import Settings
 
 log = logging.getLogger("tactful")
-# The errors any API route may answer, in the one shape of api/errors.py (422: FastAPI's own default replaced).
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": description}
-    for status, description in (
-        (400, "Bad request"),
-        (401, "No or wrong API key"),
-        (403, "The key's role may not do this"),
-        (404, "Not found"),
-        (409, "Conflict"),
-        (413, "Body too large"),
-        (422, "Invalid input: `error.field` names the field"),
-        (429, "Past the key's requests per minute: `Retry-After` says when to try again"),
-        (502, "The helpdesk did not take a write"),
-        (503, "The knowledge base or the LLM is unavailable"),
-    )
-}
 STATIC = Path(__file__).parent / "static"
 BODY_LIMITS = (("/v1/documents", 64 * 1024 * 1024), ("", 16 * 1024 * 1024))
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from api.secrets import rsa_public_key
 from api.services.tone_gate import DEFAULT_BLOCK_KINDS, EXCERPT_CHARS, known_kinds
@@ -21,6 +33,7 @@ from assist.models import (
     Passage,
     ToneIssue,
     ToneReport,
+    utc_time,
 )
 from kb_index.documents import MAX_DOCUMENT_CHARS, MAX_SCOPE_TAGS, SCOPE_KEY, scope_tags
 
@@ -32,6 +45,15 @@ def _language(value: str | None) -> str | None:
         return validate_language(value) if value else None
     except InvalidInput as exc:  # pydantic turns ValueError into a located validation error
         raise ValueError(exc.message) from exc
+
+
+def _in_range(value: datetime) -> datetime:
+    utc_time(value)  # ValueError (a 422 naming the field) for a time Python cannot convert to UTC or before 1900
+    return value
+
+
+# A time given to the API: any zone (naive: UTC), answered as given, from 1900 to 9999 in UTC.
+Moment = Annotated[datetime, AfterValidator(_in_range)]
 
 
 class _In(BaseModel):
@@ -187,6 +209,56 @@ class AssistOut(Assistance):
     """An Assistance with its flags as stored (their ids link to the supervisor's queue)."""
 
     flags: list[StoredFlag]  # type: ignore[assignment]
+
+
+class StreamAssist(AssistOut):
+    """The data of the stream's ``assist`` event: the rules answer, and the parts the LLM is now asked for."""
+
+    pending: list[str] = Field(description="parts a ``part`` event may still improve (empty: none will)")
+
+
+class StreamPart(BaseModel):
+    """The data of a ``part`` event: one part the LLM improved, as the final answer will hold it."""
+
+    part: str = Field(description="empathy, next_steps, rewrite, follow_up or tone_llm")
+    items: list[dict[str, JsonValue]]
+    engine: Literal["llm"]
+
+
+@dataclass(frozen=True)
+class JsonText:
+    """Documents a string holding JSON of ``model`` (an event's ``data``): ``contentMediaType`` and
+    ``contentSchema``, in the response schemas too (pydantic's ``Json[...]`` documents answers as the object)."""
+
+    model: type[BaseModel]
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        content = handler(self.model.__pydantic_core_schema__)
+        return {"type": "string", "contentMediaType": "application/json", "contentSchema": content}
+
+
+class AssistEvent(BaseModel):
+    """``event: assist``, first: the rules answer."""
+
+    event: Literal["assist"]
+    data: Annotated[str, JsonText(StreamAssist)]
+
+
+class PartEvent(BaseModel):
+    """``event: part``, once per part the LLM improved."""
+
+    event: Literal["part"]
+    data: Annotated[str, JsonText(StreamPart)]
+
+
+class DoneEvent(BaseModel):
+    """``event: done``, last: the final Assistance."""
+
+    event: Literal["done"]
+    data: Annotated[str, JsonText(AssistOut)]
+
+
+StreamEvent = Annotated[AssistEvent | PartEvent | DoneEvent, Field(discriminator="event")]
 
 
 class SearchOut(BaseModel):
@@ -415,6 +487,33 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+# The errors any API route may answer, each in the one shape above (422: FastAPI's own default replaced).
+ERROR_STATUSES = (
+    (400, "Bad request"),
+    (401, "No or wrong API key"),
+    (403, "The key's role may not do this"),
+    (404, "Not found"),
+    (409, "Conflict"),
+    (413, "Body too large"),
+    (422, "Invalid input: `error.field` names the field"),
+    (429, "Past the key's requests per minute: `Retry-After` says when to try again"),
+    (502, "The helpdesk did not take a write"),
+    (503, "The knowledge base or the LLM is unavailable"),
+)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description} for status, description in ERROR_STATUSES
+}
+# The same for a route whose own answer is not JSON (an event stream, CSV, text): FastAPI would document a
+# ``model`` under the route's media type, but errors are always answered as JSON.
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for status, description in ERROR_STATUSES
+}
+
+
 # --- the case journey -------------------------------------------------------------------------------------
 
 
@@ -427,7 +526,7 @@ class FollowUpDoneIn(BaseModel):
 
 
 class ResolveIn(BaseModel):
-    at: datetime | None = Field(default=None, description="when it was resolved (now when absent; not in the future)")
+    at: Moment | None = Field(default=None, description="when it was resolved (now when absent; not in the future)")
 
 
 class ResolveOut(BaseModel):
@@ -684,7 +783,7 @@ class ToneGateEventIn(_In):
     agent: str | None = Field(default=None, max_length=200)
     kinds: list[ToneKind] = Field(default_factory=list, max_length=40, description="the tone-issue kinds involved")
     excerpt: str = Field(default="", max_length=EXCERPT_CHARS, description="the offending spans")
-    occurred_at: datetime | None = Field(default=None, description="when it happened (default: now)")
+    occurred_at: Moment | None = Field(default=None, description="when it happened (default: now)")
 
 
 class ToneGateEventOut(BaseModel):

@@ -27,6 +27,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
 
 
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)  # times before are typos or fuzz, and near year 1 overflow
+
+
+def utc_time(value: datetime) -> datetime:
+    """``value`` in UTC (a naive time is UTC); ``ValueError`` for a time before 1900 or after 9999 in UTC, which
+    time-zone conversions and date arithmetic cannot handle (year 1 at +14:00 is in year 0 in UTC)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        moment = aware.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range: give a time from 1900 to 9999 in UTC") from None
+    if moment < EARLIEST_TIME:
+        raise ValueError(f"{value.isoformat()} is before 1900: give a time from 1900 to 9999 in UTC")
+    return moment
+
+
 class Message(_Model):
     role: Role
     text: str = Field(max_length=MAX_TEXT_CHARS)
@@ -38,7 +54,7 @@ class Message(_Model):
         """A message cannot be sent later than now (a few minutes of clock skew between machines aside)."""
         if value is None:
             return value
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        aware = utc_time(value)
         if aware > datetime.now(UTC) + CLOCK_SKEW:
             raise ValueError("at is in the future: a message's time is when it was sent")
         return value

@@ -192,3 +192,16 @@ def test_a_resolved_case_links_a_one_click_survey_that_only_its_customer_can_ans
         assert client.post(forged, data={"score": "1"}).status_code == 404
         assert client.post(link, data={"score": "9"}).status_code == 422
         assert client.get("/v1/reports/service", headers=auth("supervisor")).json()["all"]["survey"]["responses"] == 1
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "1899-12-31T23:59:59Z"])
+def test_a_time_out_of_range_is_refused_with_the_field_named(app: TestClient, at: str) -> None:
+    """Found by tests/test_fuzz.py: a message time in year 0 in UTC was a 500 (the promise reader converts it)."""
+    conv = promised("j-6", "ag-6")
+    conv["messages"][1]["at"] = at
+    response = app.post("/v1/assist", json={"conversation": conv}, headers=auth("agent"))
+    assert response.status_code == 422 and response.json()["error"]["field"] == "conversation.messages.1.at"
+    resolved = app.post("/v1/conversations/j-6/resolve", json={"at": at}, headers=auth("agent"))
+    assert resolved.status_code == 422 and resolved.json()["error"]["field"] == "at"
+    listed = app.get("/v1/follow-ups", params={"due_before": at}, headers=auth("supervisor"))
+    assert listed.status_code == 422 and listed.json()["error"]["field"] == "due_before"

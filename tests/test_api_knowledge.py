@@ -223,3 +223,10 @@ def test_a_topic_missing_a_language_customers_write_in_is_a_gap(app: TestClient)
     assert missing["wifi"]["documents"] == ["wifi-en", "wifi-it"] and missing["wifi"]["conversations"] == 2
     assert missing["refunds"]["missing"] == ["pl", "en"]  # most conversations first
     assert missing["refunds"]["conversations"] == 3
+
+
+def test_an_offset_past_what_the_database_takes_is_refused_with_the_field_named(app: TestClient) -> None:
+    """Found by tests/test_fuzz.py: an offset past 64 bits reached the database, which raised (a 500)."""
+    r = app.get("/v1/documents", params={"offset": 2**63}, headers=auth("knowledge"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "offset", r.text
+    assert app.get("/v1/documents", params={"offset": 2**31 - 1}, headers=auth("knowledge")).json()["items"] == []

@@ -100,3 +100,22 @@ def test_the_report_is_for_supervisors_and_refuses_a_bad_period(app: TestClient)
     assert r.status_code == 422 and r.json()["error"]["field"] == "from"
     r = app.get("/v1/reports/service.csv", params=reversed_period, headers=auth("supervisor"))
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"to": "0001-01-01T00:00:00"}, "to"),  # the default start, a week earlier, is before year 1
+        ({"to": "9999-12-31T23:59:59-14:00"}, "to"),  # in year 10000 in UTC
+        ({"from": "0001-01-01T00:00:00+14:00"}, "from"),  # in year 0 in UTC
+    ],
+)
+def test_a_period_out_of_range_is_refused_with_the_field_named(
+    app: TestClient, query: dict[str, str], field: str
+) -> None:
+    """Found by tests/test_fuzz.py: times Python cannot convert to UTC or shift by a week were a 500."""
+    for path in ("/v1/reports/service", "/v1/reports/service.csv"):
+        r = app.get(path, params=query, headers=auth("supervisor"))
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    whole = app.get("/v1/reports/service", params={"to": "9999-12-31T23:59:59Z"}, headers=auth("supervisor"))
+    assert whole.status_code == 200 and whole.json()["to"] == "9999-12-31T23:59:59Z"

@@ -181,3 +181,12 @@ def test_the_installation_command_sets_the_tone_gate(
     assert main(["installation", "add", "--kind", "zammad", "--name", "EU", "--base-url", "https://z.example.com",
                  "--webhook-secret", "zammad-secret-1"]) == 1  # fmt: skip
     assert "API token" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_an_event_time_out_of_range_is_refused_and_nothing_is_stored(client: TestClient, at: str) -> None:
+    """Found by tests/test_fuzz.py: an ``occurred_at`` outside years 1-9999 in UTC was stored, then a 500."""
+    body = {"kind": "overridden", "conversation_id": f"fuzz-{at[:4]}", "occurred_at": at}
+    r = client.post("/v1/tone-gate/events", json=body, headers=auth("agent"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "occurred_at", r.text
+    assert events(client, conversation_id=body["conversation_id"]) == []

@@ -21,6 +21,7 @@ from api.chatwoot import sign
 from api.container import DEMO_CONVERSATIONS
 from api.persistence import knowledge_repo, review_repo
 from api.routes import agent, health, knowledge, supervisor, webhooks
+from api.schemas import AssistOut, StreamAssist, StreamEvent, StreamPart
 from tests.conftest import auth, make_settings
 from tests.factories import conversation
 
@@ -224,7 +225,31 @@ def test_every_api_route_documents_its_errors_in_the_one_error_shape() -> None:
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             for status in ("401", "422"):
-                (content,) = operation["responses"][status][
-                    "content"
-                ].values()  # the stream's route says text/event-stream
-                assert content["schema"] == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, status)
+                content = operation["responses"][status]["content"]  # JSON even where the answer is a stream or CSV
+                assert content == {JSON: {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}, (method, path, status)
+
+
+def test_each_event_of_the_stream_validates_against_its_documented_schema(kb_app: TestClient) -> None:
+    """Schemathesis checks each server-sent event against the 200's schema: one of the three events, whose
+    ``data`` is JSON of the Assistance (``assist``: with ``pending``), of a part, or of the final Assistance."""
+    spec = kb_app.get("/openapi.json").json()
+    (schema,) = spec["paths"]["/v1/assist/stream"]["post"]["responses"]["200"]["content"].values()
+    events = {ref["$ref"].rsplit("/", 1)[-1] for ref in schema["schema"]["oneOf"]}
+    assert events == {"AssistEvent", "PartEvent", "DoneEvent"}
+    body = {"conversation": conversation(id="openapi-stream")}
+    with kb_app.stream("POST", "/v1/assist/stream", json=body, headers=auth("agent")) as r:
+        raw = "".join(r.iter_text())
+    names = []
+    for block in filter(None, raw.strip().split("\n\n")):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        event = TypeAdapter(StreamEvent).validate_python(fields)
+        model = {"assist": StreamAssist, "part": StreamPart, "done": AssistOut}[event.event]
+        model.model_validate_json(event.data)
+        names.append(event.event)
+    assert names[0] == "assist" and names[-1] == "done"
+
+
+def test_a_tone_gate_event_stored_before_is_documented_as_200(kb_app: TestClient) -> None:
+    responses = kb_app.get("/openapi.json").json()["paths"]["/v1/tone-gate/events"]["post"]["responses"]
+    assert responses["200"]["content"][JSON]["schema"] == {"$ref": "#/components/schemas/ToneGateEventOut"}
+    assert responses["201"]["content"][JSON]["schema"] == {"$ref": "#/components/schemas/ToneGateEventOut"}

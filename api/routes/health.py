@@ -5,7 +5,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import ContainerDep
 from api.metrics import CONTENT_TYPE
-from api.schemas import Health
+from api.schemas import JSON_ERROR_RESPONSES, Health
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}},
+    responses={**JSON_ERROR_RESPONSES, 200: {"description": "Prometheus text exposition format"}},
 )
 def metrics(container: ContainerDep) -> PlainTextResponse:
     """Request latency per route, assists, flags raised, LLM calls, rate-limited requests and the indexing queue."""

@@ -10,7 +10,7 @@ from api.auth import acting_agent, check_conversation
 from api.deps import AgentToken, CaseRole, ContainerDep
 from api.errors import ApiError
 from api.persistence import journey_repo
-from api.schemas import FollowUpDoneIn, FollowUpsOut, ResolveIn, ResolveOut, SurveyIn, SurveyOut
+from api.schemas import FollowUpDoneIn, FollowUpsOut, Moment, ResolveIn, ResolveOut, SurveyIn, SurveyOut
 from assist.errors import InvalidInput, NotFound
 from assist.models import FollowUp
 
@@ -24,7 +24,7 @@ def list_follow_ups(
     role: CaseRole,
     token: AgentToken,
     status: str = FollowUpStatusQuery,
-    due_before: datetime | None = None,
+    due_before: Moment | None = None,
     agent: str = Query("", max_length=200, description="whose follow-ups (an agent key must name its agent)"),
     limit: int = Query(200, ge=1, le=1000),
 ) -> FollowUpsOut:

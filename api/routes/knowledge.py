@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from api.deps import ContainerDep, KnowledgeRole
 from api.errors import ApiError, invalid_input
 from api.persistence import knowledge_repo as repo
 from api.schemas import (
+    MAX_BATCH,
     DocumentIn,
     DocumentOut,
     DocumentsIn,
@@ -28,6 +30,7 @@ from kb_index.documents import SCOPE_KEY, SourceDocument
 from kb_index.loaders import load_bytes
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
+MAX_OFFSET = 2**31 - 1  # SQLite and PostgreSQL refuse an OFFSET past 64 bits: a 422 here, not a 500 there
 
 
 def _to_source(doc: DocumentIn) -> SourceDocument:
@@ -88,7 +91,25 @@ async def _uploaded_documents(request: Request) -> list[SourceDocument]:
     return docs
 
 
-@router.post("/documents", status_code=202, response_model=DocumentsQueued)
+def _documents_body() -> dict[str, Any]:
+    """The request body of ``POST /v1/documents`` for OpenAPI (the route reads it itself: JSON or multipart)."""
+    document = DocumentIn.model_json_schema()
+    batch = {
+        "type": "object", "title": "DocumentsIn", "additionalProperties": False, "required": ["documents"],
+        "properties": {"documents": {"type": "array", "items": document, "minItems": 1, "maxItems": MAX_BATCH}},
+    }  # fmt: skip
+    upload = {
+        "type": "object", "required": ["file"],
+        "properties": {
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            **{key: {"type": "string"} for key in ("id", "title", "language", "kind")},
+        },
+    }  # fmt: skip
+    content = {"application/json": {"schema": {"anyOf": [document, batch]}}, "multipart/form-data": {"schema": upload}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@router.post("/documents", status_code=202, response_model=DocumentsQueued, openapi_extra=_documents_body())
 async def add_documents(request: Request, container: ContainerDep, _: KnowledgeRole) -> DocumentsQueued:
     """One document, ``{"documents": [...]}`` (up to 1,000), or multipart file uploads; indexed by a job."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -114,7 +135,7 @@ def list_documents(
     container: ContainerDep,
     _: KnowledgeRole,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     language: str = "",
     kind: str = "",
 ) -> DocumentsOut:

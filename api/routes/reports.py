@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import ContainerDep, SupervisorRole
 from api.reports import report_csv, service_report
-from api.schemas import ServiceReportOut
+from api.schemas import JSON_ERROR_RESPONSES, Moment, ServiceReportOut
 from assist.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["supervisor"])
@@ -34,8 +34,8 @@ def _utc(moment: datetime) -> datetime:
 def service(
     container: ContainerDep,
     _: SupervisorRole,
-    start: datetime | None = FromQuery,
-    end: datetime | None = ToQuery,
+    start: Moment | None = FromQuery,
+    end: Moment | None = ToQuery,
 ) -> ServiceReportOut:
     """Assists and suggestions accepted, edited and dismissed; tone issues per 100 sent messages by kind; flags
     raised, confirmed and dismissed; follow-ups on time, late and missed; escalations suggested and taken; response
@@ -45,22 +45,24 @@ def service(
         return ServiceReportOut.model_validate(service_report(s, start=start, end=end))
 
 
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
 @router.get(
     "/reports/service.csv",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "one row per agent, team and for everyone"}},
+    response_class=CsvResponse,
+    responses={**JSON_ERROR_RESPONSES, 200: {"description": "one row per agent, team and for everyone"}},
 )
 def service_csv(
     container: ContainerDep,
     _: SupervisorRole,
-    start: datetime | None = FromQuery,
-    end: datetime | None = ToQuery,
-) -> PlainTextResponse:
+    start: Moment | None = FromQuery,
+    end: Moment | None = ToQuery,
+) -> CsvResponse:
     """The same figures as CSV."""
     start, end = _period(start, end)
     with container.db.session() as s:
         report = service_report(s, start=start, end=end)
     name = f"tactful-service-{start:%Y%m%d}-{end:%Y%m%d}.csv"
-    return PlainTextResponse(
-        report_csv(report), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return CsvResponse(report_csv(report), headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -14,18 +14,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import AgentRole, AgentToken, ContainerDep
 from api.routes.agent import as_token_agent, token_installation
-from api.schemas import AssistIn
+from api.schemas import JSON_ERROR_RESPONSES, AssistIn, StreamEvent
 
 router = APIRouter(prefix="/v1", tags=["agent"])
 
 
-class EventStream(StreamingResponse):
-    """Server-sent events, so that OpenAPI documents the answer as ``text/event-stream``. (Not FastAPI's
-    ``EventSourceResponse``: that one expects the route to be a generator and encodes the events itself.)"""
+class EventStream(JSONResponse):
+    """Names the answer in OpenAPI only: ``text/event-stream``, each event one of ``StreamEvent``. (FastAPI documents
+    a ``response_model`` for JSONResponse classes alone, and any other class as a bare string, which no event is;
+    the route answers a StreamingResponse itself. Not FastAPI's ``EventSourceResponse``: that one expects the route
+    to be a generator and encodes the events itself.)"""
 
     media_type = "text/event-stream"
 
@@ -35,7 +37,12 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.post("/assist/stream", response_class=EventStream)
+@router.post(
+    "/assist/stream",
+    response_class=EventStream,
+    response_model=StreamEvent,  # documents each event; the StreamingResponse answered is not validated against it
+    responses={**JSON_ERROR_RESPONSES, 200: {"description": "Server-sent events: assist, part..., done"}},
+)
 def assist_stream(body: AssistIn, container: ContainerDep, _: AgentRole, token: AgentToken) -> StreamingResponse:
     """Server-sent events: ``assist`` (the rules answer, with ``pending``), a ``part`` per part the LLM improved,
     then ``done`` (the final Assistance)."""

@@ -12,7 +12,12 @@ from api.schemas import ToneGateEventIn, ToneGateEventKind, ToneGateEventOut, To
 router = APIRouter(prefix="/v1/tone-gate", tags=["tone gate"])
 
 
-@router.post("/events", response_model=ToneGateEventOut, status_code=201)
+@router.post(
+    "/events",
+    response_model=ToneGateEventOut,
+    status_code=201,
+    responses={200: {"model": ToneGateEventOut, "description": "An event with this id was stored before: that event"}},
+)
 def record_event(
     body: ToneGateEventIn, container: ContainerDep, _: AgentRole, token: AgentToken, response: Response
 ) -> ToneGateEventOut:
