@@ -14,9 +14,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.container import Container
+from api.container import Container, build_rate_limiter
 from api.demo import ensure_demo_indexed
-from api.ratelimit import RateLimiter
 from api.routes import (
     agent,
     health,
@@ -54,6 +53,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built here, on the loop that serves: a Redis-backed limiter's connections belong to one event loop.
+        app.state.limiter = build_rate_limiter(settings)
         built = container or Container.build(settings)
         app.state.container = built
         built.start()
@@ -63,10 +64,10 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             yield
         finally:
             built.stop()
+            await app.state.limiter.aclose()
 
     app = FastAPI(title="Tactful", version="0.5.0", lifespan=lifespan)
     errors.install(app)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
 
     @app.middleware("http")
     async def limits_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -79,7 +80,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
                 errors.ApiError("too_large", f"the body is larger than {limit // 2**20} MB", field="body")
             )
         key = request.headers.get("authorization", "")
-        wait = limiter.wait_for(key) if key and request.url.path.startswith("/v1/") else 0.0
+        limiter = getattr(request.app.state, "limiter", None)  # None before start-up completes
+        wait = await limiter.wait(key) if limiter and key and request.url.path.startswith("/v1/") else 0.0
         if wait > 0:
             if container is not None:
                 container.metrics.rate_limited.inc()

@@ -14,6 +14,7 @@ from api.chatwoot import ChatwootClient
 from api.metrics import Metrics
 from api.persistence.database import Database
 from api.queue import JobQueue
+from api.ratelimit import Limiter, RateLimiter
 from api.secrets import SecretBox
 from api.services.assist import AssistService
 from api.services.history import ConversationHistory, HistoryFetcher
@@ -21,11 +22,13 @@ from api.services.installations import Installations
 from api.services.knowledge import KnowledgeService
 from api.services.tone_gate import ToneGateEvents
 from api.settings import Settings
+from api.shared_limits import SharedBreaker, SharedRateLimiter
 from api.shared_state import SharedVersion
 from api.survey import SurveyLinks
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
 from assist.llm import CircuitBreaker, OpenAICompatibleLLM, TTLCache
+from assist.ports import Breaker
 from assist.refine import RefineConfig, Refiner
 from assist.sarcasm import SarcasmScorer
 from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings, SentenceVectors
@@ -73,9 +76,33 @@ def build_refiner(settings: Settings, *, embeddings: Embeddings | None = None) -
     return Refiner(
         llm,
         config=config,
-        breaker=CircuitBreaker(failures=settings.llm_breaker_failures, reset_s=settings.llm_breaker_reset_s),
+        breaker=build_breaker(settings),
         cache=TTLCache(ttl_s=settings.llm_cache_ttl_s, size=settings.llm_cache_size),
         embed=embeddings.embed_documents if embeddings is not None else None,
+    )
+
+
+def build_breaker(settings: Settings) -> Breaker:
+    """The LLM endpoint's circuit breaker: shared by every process when Redis is configured, else this process's."""
+    if not settings.shared_redis_url:
+        return CircuitBreaker(failures=settings.llm_breaker_failures, reset_s=settings.llm_breaker_reset_s)
+    return SharedBreaker(
+        settings.shared_redis_url,
+        prefix=settings.redis_prefix,
+        endpoint=settings.llm_base_url or "openai",
+        failures=settings.llm_breaker_failures,
+        reset_s=settings.llm_breaker_reset_s,
+        probes=settings.llm_breaker_probes,
+        probe_s=settings.llm_timeout_s + 1.0,  # a probe reports within the refinement's deadline, or never
+    )
+
+
+def build_rate_limiter(settings: Settings) -> Limiter:
+    """Requests per minute per API key: counted across every process when Redis is configured, else here."""
+    if not settings.shared_redis_url:
+        return RateLimiter(settings.rate_limit_per_minute)
+    return SharedRateLimiter(
+        settings.shared_redis_url, prefix=settings.redis_prefix, per_minute=settings.rate_limit_per_minute
     )
 
 

@@ -77,14 +77,15 @@ class Settings(BaseSettings):
     agent_token_secret: SecretStr = SecretStr("")
     agent_token_ttl_s: int = Field(default=900, ge=60, le=86400)
     agent_token_max_age_s: int = Field(default=43200, ge=60, le=30 * 86400)
-    # Requests per minute each API key may make to /v1 (bursts up to it; 0: no limit). Per process for now.
+    # Requests per minute each API key may make to /v1 (bursts up to it; 0: no limit). Counted across every process
+    # when Redis holds shared state (shared_redis_url), else per process.
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     # Beyond one process (docs/deploy.md). queue_url: the Redis holding the indexing job queue; set, web processes
     # send jobs there and `tactful worker` runs them (empty: each web process runs its jobs on a thread). redis_url:
-    # the Redis holding shared state, the index version (empty: the queue's). redis_prefix: prefix of every key, so
-    # deployments or test runs can share one Redis. A worker's claim on a job lasts job_lease_s unrenewed (renewed
-    # every third of it); a job whose workers died job_max_attempts times is failed. queue_heartbeat_s: how long the
-    # queue waits for a silent worker before handing its messages to another.
+    # the Redis holding shared state: the index version, rate limits, the LLM breaker (empty: the queue's).
+    # redis_prefix: prefix of every key, so deployments or test runs can share one Redis. A worker's claim on a job
+    # lasts job_lease_s unrenewed (renewed every third of it); a job whose workers died job_max_attempts times is
+    # failed. queue_heartbeat_s: how long the queue waits for a silent worker before handing its messages to another.
     queue_url: str = Field(default="", pattern=r"^(rediss?://\S+)?$")
     redis_url: str = Field(default="", pattern=r"^(rediss?://\S+)?$")
     redis_prefix: str = Field(default="tactful", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
     llm_backoff_s: float = Field(default=0.25, ge=0)
     llm_breaker_failures: int = Field(default=3, ge=1)
     llm_breaker_reset_s: float = Field(default=30.0, ge=0)
+    # Calls that may try the endpoint at once once the breaker's reset time passed (across every process when
+    # the breaker is shared through Redis; in this process there is always one).
+    llm_breaker_probes: int = Field(default=1, ge=1, le=100)
     llm_cache_ttl_s: float = Field(default=60.0, ge=0)
     llm_cache_size: int = Field(default=256, ge=0)
     llm_response_format: Literal["auto", "json_schema", "json_object_schema", "json_object"] = "auto"

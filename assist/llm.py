@@ -23,7 +23,7 @@ import openai
 from openai import OpenAI
 
 from assist.errors import LLMUnavailable
-from assist.ports import ChatReply
+from assist.ports import BreakerState, ChatReply
 
 __all__ = [
     "FORMATS",
@@ -36,7 +36,6 @@ __all__ = [
 
 Format = Literal["json_schema", "json_object_schema", "json_object"]
 FORMATS: tuple[Format, ...] = ("json_schema", "json_object_schema", "json_object")
-BreakerState = Literal["closed", "open", "half_open"]
 V = TypeVar("V")
 MAX_RETRY_AFTER_S = 5.0
 _FORMAT_WORDS = ("response_format", "json_schema", "schema")
@@ -213,7 +212,8 @@ def _retry_after(exc: Exception) -> float | None:
 
 
 class CircuitBreaker:
-    """Opens after ``failures`` failures in a row; stays open ``reset_s``, then lets one trial through."""
+    """Opens after ``failures`` failures in a row; stays open ``reset_s``, then lets one trial through. In this
+    process (an ``assist.ports.Breaker``)."""
 
     def __init__(
         self, *, failures: int = 3, reset_s: float = 30.0, clock: Callable[[], float] = time.monotonic

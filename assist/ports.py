@@ -1,10 +1,11 @@
-"""What the engine needs from the outside world, as small protocols (the knowledge base, an LLM)."""
+"""What the engine needs from the outside world, as small protocols (the knowledge base, an LLM, the LLM's circuit
+breaker)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from assist.models import Passage
 
@@ -12,6 +13,7 @@ from assist.models import Passage
 # document's scope tags) in at least one tag.
 Filters = Mapping[str, str | tuple[str, ...]]
 SCOPE = "scope"  # the filter that keeps retrieval to an installation's knowledge-base scope
+BreakerState = Literal["closed", "open", "half_open"]
 
 
 class Retriever(Protocol):
@@ -51,3 +53,20 @@ class LLM(Protocol):
         timeout_s: float,
         max_tokens: int,
     ) -> ChatReply: ...
+
+
+class Breaker(Protocol):
+    """Stops calling an LLM endpoint that keeps failing: open after failures in a row, then half-open (a bounded
+    number of trial calls) once its reset time passed, closed again by a success. ``assist.llm.CircuitBreaker``
+    keeps it in this process; the API can share one between processes (``api/shared_limits.py``)."""
+
+    @property
+    def state(self) -> BreakerState: ...
+
+    def allow(self) -> bool:
+        """Whether a call may go out now (and, half-open, it is counted as a trial)."""
+        ...
+
+    def success(self) -> None: ...
+
+    def failure(self) -> None: ...

@@ -55,3 +55,11 @@ def test_environment_variables_configure_the_service(monkeypatch: pytest.MonkeyP
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert s.data_dir == tmp_path and s.chroma_url == "http://127.0.0.1:9999"
     assert s.database == f"sqlite:///{tmp_path / 'tactful.db'}"
+
+
+def test_every_setting_is_in_env_example() -> None:
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    documented = {line.lstrip("# ").partition("=")[0] for line in example.splitlines() if "=" in line}
+    cli_only = {"demo"}  # `tactful serve --demo`
+    missing = [name for name in Settings.model_fields if f"TACTFUL_{name.upper()}" not in documented]
+    assert sorted(set(missing) - cli_only) == []

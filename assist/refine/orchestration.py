@@ -33,7 +33,7 @@ from assist.grounding import Embed
 from assist.language import detect_language
 from assist.llm import CircuitBreaker, LLMCallFailed, TTLCache
 from assist.models import Assistance, Conversation, Passage
-from assist.ports import LLM, ChatReply
+from assist.ports import LLM, Breaker, ChatReply
 from assist.refine.answers import SCHEMAS, Part, parse_json, wire_schema
 from assist.refine.checks import Outcome, OutputChecks
 from assist.refine.config import RefineConfig
@@ -70,14 +70,14 @@ class Refiner:
         llm: LLM,
         *,
         config: RefineConfig | None = None,
-        breaker: CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         cache: TTLCache[ChatReply] | None = None,
         embed: Embed | None = None,
         workers: int = 12,
     ) -> None:
         self.llm = llm
         self.config = config or RefineConfig()
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker: Breaker = breaker or CircuitBreaker()
         self.cache: TTLCache[ChatReply] = cache if cache is not None else TTLCache()
         self.embed = embed
         # A secret in the system prompt: seeing it in an answer means the prompt leaked.
