@@ -76,9 +76,17 @@ def _when(value: Any, field: str) -> datetime | None:
     raise problem
 
 
+def _role(value: Any, field: str) -> str | None:
+    """Who wrote a message of this ``message_type`` (None for Chatwoot's other types: activity, template); an event
+    Chatwoot would not send (a list, an object, a fraction, a boolean) is ``InvalidInput`` naming the field."""
+    if value is None or (isinstance(value, str | int) and not isinstance(value, bool)):
+        return _ROLES.get(value) if value is not None else None
+    raise InvalidInput(f"{field}: {value!r} is not a Chatwoot message type", field=field)
+
+
 def _message(m: dict[str, Any], *, field: str) -> NewMessage | None:
     """A public text message of a conversation (None for private notes, activity and template messages)."""
-    role = _ROLES.get(m.get("message_type"))  # type: ignore[arg-type]
+    role = _role(m.get("message_type"), f"{field}.message_type" if field else "message_type")
     text = m.get("content")
     if m.get("private") or role is None or not isinstance(text, str) or not text.strip():
         return None
@@ -101,9 +109,12 @@ def heard_from_event(event: dict[str, Any], *, prefix: str = "chatwoot") -> Hear
     new = _message(event, field="")
     if new is None or chat.get("id") is None:
         return None
+    listed = chat.get("messages") or []
+    if not isinstance(listed, list):
+        raise InvalidInput(f"conversation.messages: {listed!r} is not a list", field="conversation.messages")
     carried = [
         found
-        for i, m in enumerate(chat.get("messages") or [])
+        for i, m in enumerate(listed)
         if (found := _message(_dict(m), field=f"conversation.messages.{i}")) is not None
     ]
     # Chatwoot lists the new message itself in conversation.messages (with its Unix time): the event's own copy

@@ -144,6 +144,26 @@ def test_unsigned_forged_or_stale_events_are_refused(client: TestClient) -> None
     assert client.get("/v1/conversations/chatwoot-105", headers=auth("supervisor")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (event(106, ANGRY, message_type=[]), "message_type"),  # type: ignore[arg-type]
+        (event(106, ANGRY, message_type=1.5), "message_type"),  # type: ignore[arg-type]
+        (event(106, ANGRY, message_type=True), "message_type"),  # type: ignore[arg-type]
+        ({**event(106, ANGRY), "conversation": {"id": 106, "messages": 3}}, "conversation.messages"),
+        ({**event(106, ANGRY), "conversation": {"id": 106, "messages": [{"message_type": {}, "content": "hi"}]}},
+         "conversation.messages.0.message_type"),
+    ],
+)  # fmt: skip
+def test_an_event_chatwoot_would_not_send_gets_a_422_naming_the_field(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    """Found by tests/test_fuzz.py: an unhashable ``message_type`` or a ``messages`` that is not a list was a 500."""
+    r = post(client, body)
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    assert client.get("/v1/conversations/chatwoot-106", headers=auth("supervisor")).status_code == 404
+
+
 def test_a_body_that_is_not_json_gets_a_400_naming_it(client: TestClient) -> None:
     r = post(client, b"{not json")
     assert r.status_code == 400 and r.json()["error"]["field"] == "body"
