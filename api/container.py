@@ -31,6 +31,7 @@ from assist.llm import CircuitBreaker, OpenAICompatibleLLM, TTLCache
 from assist.ports import Breaker
 from assist.refine import RefineConfig, Refiner
 from assist.sarcasm import SarcasmScorer
+from assist.sarcasm import shipped_model as shipped_sarcasm_model
 from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings, SentenceVectors
 from kb_index.indexing import Indexer
 from kb_index.neutral import LanguageNeutralEmbeddings
@@ -121,10 +122,13 @@ def build_shared_version(settings: Settings) -> SharedVersion | None:
 
 
 def build_sarcasm(settings: Settings) -> SarcasmScorer | None:
-    """The tone check's learned sarcasm scorer (the bundled e5 model), unless switched off."""
+    """The tone check's learned sarcasm scorer (the bundled e5 model, with the top layers its weights were fitted
+    on), unless switched off."""
     if not settings.tone_learned_sarcasm:
         return None
-    return SarcasmScorer(SentenceVectors(num_threads=settings.embedding_threads))
+    model = shipped_sarcasm_model()
+    vectors = SentenceVectors(num_threads=settings.embedding_threads, encoder_patch=model.encoder)
+    return SarcasmScorer(vectors, model=model)
 
 
 @dataclass
