@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assist.errors import InvalidInput, KnowledgeBaseUnavailable, TactfulError
@@ -29,6 +30,7 @@ STATUS = {
     "method_not_allowed": 405,
     "knowledge_base_unavailable": 503,
     "llm_unavailable": 503,
+    "database_unavailable": 503,
     "helpdesk_unavailable": 502,
     "internal": 500,
 }
@@ -101,6 +103,14 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 
+async def _database(_: Request, exc: Exception) -> JSONResponse:
+    """The database refused or dropped the connection (restarting, failing over, out of connections): the request's
+    transaction was rolled back, so the client may send it again."""
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    message = "the database cannot be reached right now; try again in a moment"
+    return JSONResponse(error_body("database_unavailable", message), status_code=503, headers={"Retry-After": "1"})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("internal", "an unexpected error occurred on our side"), status_code=500)
@@ -111,4 +121,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TactfulError, _domain)
     app.add_exception_handler(KnowledgeError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OperationalError, _database)
+    app.add_exception_handler(InterfaceError, _database)
     app.add_exception_handler(Exception, _unexpected)

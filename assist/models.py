@@ -290,12 +290,15 @@ class FollowUp(BaseModel):
 
 
 class KnowledgeState(BaseModel):
-    """Whether the knowledge base was being indexed when the assist was made (it may miss what is not indexed)."""
+    """Whether the knowledge base was being indexed when the assist was made (it may miss what is not indexed), or
+    unavailable (its server cannot be reached: passages come from the copy this process last loaded; ``message``
+    says why)."""
 
-    state: Literal["ready", "indexing"] = "ready"
+    state: Literal["ready", "indexing", "unavailable"] = "ready"
     job_id: str = ""
     done: int = 0
     total: int = 0
+    message: str = ""
 
 
 class Assistance(BaseModel):

@@ -21,12 +21,13 @@ from kb_index.chunking import chunk_document
 from kb_index.documents import SCOPE_KEY, SourceDocument
 from kb_index.embeddings import embed_query_array
 from kb_index.errors import StoreUnavailable
-from kb_index.store import COLLECTION_PREFIX, ChromaStore
+from kb_index.store import COLLECTION_PREFIX, UNREACHABLE, ChromaStore
 
 Progress = Callable[[int], None]
 Cleanup = Literal["incremental", "full"]
 BATCH = 64
 RETRIES = 3
+RETRIED: tuple[type[Exception], ...] = (*UNREACHABLE, StoreUnavailable)
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Indexer:
         for attempt in range(RETRIES):
             try:
                 return call()
-            except (ConnectionError, TimeoutError, OSError) as exc:
+            except RETRIED as exc:  # Chroma restarting: try again a little later
                 if attempt == RETRIES - 1:
                     raise StoreUnavailable(f"indexing failed after {RETRIES} attempts: {exc}") from exc
                 time.sleep(self.retry_delay * 2**attempt)

@@ -13,6 +13,7 @@ and the hit says which unit matched (``Hit.matched``).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -22,11 +23,15 @@ import numpy as np
 from kb_index.chunking import PARENT, chunk_body, is_unit
 from kb_index.documents import topic_of_id
 from kb_index.embeddings import embed_turns
+from kb_index.errors import StoreUnavailable
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
 
 RRF_K = 60
 UNIT_DEPTH = 3  # with units, dense search asks this many times the candidates, since several fold onto one section
+# After Chroma could not be reached, dense search reads the snapshot's vectors alone this long before asking again
+# (a silent server costs one timeout a period, not one a request).
+STORE_RETRY_S = 1.0
 # A filter: a string must equal the chunk's field; a tuple of tags must meet the chunk's list field (a document's
 # ``scope`` tags) in at least one tag, and an empty tuple matches no chunk.
 FilterValue = str | tuple[str, ...]
@@ -134,6 +139,8 @@ class HybridRetriever:
         self._snap = _Snapshot(collection="")
         self._lock = threading.Lock()
         self._building = threading.Lock()  # one snapshot built at a time: an update starts from the last one
+        self.unavailable = ""  # why Chroma could not answer the last dense search ("": it did)
+        self._retry_at = 0.0
 
     @property
     def collection(self) -> str:
@@ -232,15 +239,41 @@ class HybridRetriever:
         qvec = query_vector if query_vector is not None else embed_turns(self.store.embeddings, query)
         n = max(self.weights.candidates, k)
         depth = n * UNIT_DEPTH if snap.parents else n
-        where = _where(filters)
         matched: dict[str, str] = {}
-        dense = self._rerank_dense(snap, self.store.query(snap.collection, qvec, k=depth, where=where))
+        dense = self._rerank_dense(snap, self._dense(snap, qvec, k=depth, filters=filters))
         dense = self._fold_dense(snap, dense, qvec, matched)[:n]
         lexical = self._lexical(snap, query, language=language, k=n, filters=filters or {})
         hits = self._fuse(snap, dense, lexical, qvec, k=k, language=language)
         for hit in hits:
             hit.matched = matched.get(hit.chunk_id, "")
         return hits
+
+    def recheck(self) -> str:
+        """``unavailable``, asking Chroma again first if it was unreachable and its retry period has passed (so the
+        state clears once it is back even when no search has asked it since)."""
+        if self.unavailable and time.monotonic() >= self._retry_at:
+            try:
+                self.store.heartbeat()
+            except StoreUnavailable as exc:
+                self.unavailable, self._retry_at = exc.message, time.monotonic() + STORE_RETRY_S
+            else:
+                self.unavailable = ""
+        return self.unavailable
+
+    def _dense(self, snap: _Snapshot, qvec: np.ndarray, *, k: int, filters: Filters | None) -> list[StoredChunk]:
+        """The ``k`` nearest chunks from Chroma; while it cannot be reached, from the snapshot's own vectors (what
+        this process last loaded: exact cosine, the same filters), and ``unavailable`` says why."""
+        if time.monotonic() >= self._retry_at or snap.vectors is None:
+            try:
+                found = self.store.query(snap.collection, qvec, k=k, where=_where(filters))
+            except StoreUnavailable as exc:
+                if snap.vectors is None:
+                    raise
+                self.unavailable, self._retry_at = exc.message, time.monotonic() + STORE_RETRY_S
+            else:
+                self.unavailable = ""
+                return found
+        return _nearest_in_memory(snap, qvec, k=k, filters=filters)
 
     def _hubness(self, chunks: list[StoredChunk]) -> dict[str, float]:
         """Mean similarity of each chunk to its nearest typical queries (CSLS-style hub score)."""
@@ -436,6 +469,26 @@ def _section_key(chunk: StoredChunk) -> tuple[str, int]:
 
 def _language(chunk: StoredChunk) -> str:
     return str(chunk.metadata.get("language", ""))
+
+
+def _nearest_in_memory(snap: _Snapshot, qvec: np.ndarray, *, k: int, filters: Filters | None) -> list[StoredChunk]:
+    """What ``ChromaStore.query`` answers, from the snapshot's vectors: the ``k`` chunks nearest ``qvec`` (cosine)
+    among those the filters keep, as ``_where`` gives them to Chroma."""
+    assert snap.vectors is not None
+    keep = np.ones(len(snap.chunks), dtype=bool)
+    for key, value in (filters or {}).items():
+        if isinstance(value, tuple):
+            keep &= snap.holding_any(key, value)
+        elif value:
+            keep &= snap.field_values(key) == value
+    rows = np.flatnonzero(keep)
+    cosines = snap.vectors[rows] @ qvec.astype(np.float32)
+    best = np.argsort(-cosines, kind="stable")[:k]
+    return [_with_distance(snap.chunks[int(rows[i])], 1.0 - float(cosines[i])) for i in best]
+
+
+def _with_distance(chunk: StoredChunk, distance: float) -> StoredChunk:
+    return StoredChunk(id=chunk.id, text=chunk.text, metadata=chunk.metadata, distance=distance)
 
 
 def _where(filters: Filters | None) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
@@ -22,6 +23,9 @@ from kb_index.errors import StoreUnavailable
 COLLECTION_PREFIX = "tactful_chunks"
 _METADATA = {"hnsw:space": "cosine"}
 DOCUMENTS_PER_GET = 200  # documents named in one ``$in`` filter: a large change is read in several requests
+# What a Chroma server that is down, restarting or silent raises through ``chromadb.HttpClient`` (httpx's errors,
+# not chromadb's); the socket errors for the rest.
+UNREACHABLE: tuple[type[Exception], ...] = (httpx.TransportError, ConnectionError, TimeoutError, OSError)
 T = TypeVar("T")
 
 
@@ -51,6 +55,15 @@ def _stored(res: Any, *, with_embeddings: bool) -> list[StoredChunk]:
         )
         for i, d, m, v in zip(res["ids"], res["documents"], res["metadatas"], vectors, strict=True)
     ]
+
+
+def _reached(call: Callable[[], T]) -> T:
+    """``call``'s answer; ``StoreUnavailable`` when the Chroma server cannot be reached (callers degrade or answer
+    503 instead of failing with a transport error)."""
+    try:
+        return call()
+    except UNREACHABLE as exc:
+        raise StoreUnavailable(f"the Chroma server cannot be reached ({type(exc).__name__}: {exc})") from exc
 
 
 def _client_settings() -> ChromaSettings:
@@ -91,7 +104,8 @@ class ChromaStore:
     def collection(self, name: str) -> Any:
         handle = self._handles.get(name)
         if handle is None:
-            handle = self.client.get_or_create_collection(name=name, metadata=_METADATA, embedding_function=None)
+            handle = _reached(lambda: self.client.get_or_create_collection(name=name, metadata=_METADATA,
+                                                                             embedding_function=None))  # fmt: skip
             with self._handles_lock:
                 self._handles[name] = handle
         return handle
@@ -104,23 +118,27 @@ class ChromaStore:
         """``action`` on the cached handle of ``name``; once more on a fresh handle if Chroma lost the collection
         (another process dropped and re-created it, or a Chroma server restarted without its data)."""
         try:
-            return action(self.collection(name))
+            return _reached(lambda: action(self.collection(name)))
         except NotFoundError:
             self._forget(name)
-            return action(self.collection(name))
+            return _reached(lambda: action(self.collection(name)))
 
     def vector_store(self, name: str) -> Chroma:
         """A LangChain vector store on collection ``name`` (for the indexing API)."""
         self.collection(name)
-        return Chroma(client=self.client, collection_name=name, embedding_function=self.embeddings)
+        return _reached(lambda: Chroma(client=self.client, collection_name=name, embedding_function=self.embeddings))
+
+    def heartbeat(self) -> None:
+        """Nothing when Chroma answers; ``StoreUnavailable`` when it cannot be reached."""
+        _reached(self.client.heartbeat)
 
     def names(self) -> list[str]:
-        return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
+        return sorted(c if isinstance(c, str) else c.name for c in _reached(self.client.list_collections))
 
     def drop(self, name: str) -> None:
         self._forget(name)
         if name in self.names():
-            self.client.delete_collection(name)
+            _reached(lambda: self.client.delete_collection(name))
 
     def count(self, name: str) -> int:
         return int(self._on_collection(name, lambda col: col.count()))

@@ -207,12 +207,12 @@ class AssistService:
     def _rules(
         self, conversation: Conversation, *, draft: str | None = None, settings: AssistSettings = NO_INSTALLATION
     ) -> tuple[Assistance, list[Passage]]:
-        """The rules answer, saying whether the knowledge base was being indexed (a newcomer's first minute)."""
-        knowledge = self.knowledge.state()
+        """The rules answer, saying whether the knowledge base was being indexed (a newcomer's first minute) or could
+        not be reached (read after retrieval, which is what finds out)."""
         result, passages = self.rules.assist_with_passages(
             conversation, draft=draft, scope=settings.scope, contact_rules=settings.contact_rules
         )
-        return result.model_copy(update={"knowledge": knowledge}), passages
+        return result.model_copy(update={"knowledge": self.knowledge.state()}), passages
 
     def _with_history(self, conversation: Conversation) -> Conversation:
         """A sidebar may post only the latest turns of a helpdesk conversation: the earlier ones heard from the

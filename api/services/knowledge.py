@@ -435,12 +435,35 @@ class KnowledgeService:
             if job_id is None:
                 return
             with self._write_lock:
-                self._run(job_id)
+                try:
+                    self._run(job_id)
+                except SQLAlchemyError as exc:  # the database went away mid-job: this thread must outlive it
+                    self._fail_when_reachable(job_id, exc)
             if self._queue.empty():
                 self._idle.set()
 
+    def _fail_when_reachable(self, job_id: str, exc: SQLAlchemyError) -> None:
+        """Record ``job_id`` failed once the database answers again (its writes may have stopped half way; indexing
+        is idempotent, so submitting it again is safe), then let the next job run."""
+        log.warning("job %s: the database failed under it (%s); recording it failed once it is back", job_id, exc)
+        while True:
+            try:
+                self._finish(
+                    job_id, status="failed", error="the database was unavailable while it ran; submit it again"
+                )
+            except SQLAlchemyError:
+                if self._stopping.wait(0.5):
+                    return
+            else:
+                self._load_after_failure()  # serve what it wrote before it stopped
+                return
+
     def state(self) -> KnowledgeState:
-        """Whether the knowledge base is being indexed now (answers may miss what is not indexed yet)."""
+        """Whether the knowledge base is being indexed now (answers may miss what is not indexed yet), or its Chroma
+        server could not be reached at the last search (answers come from this process's copy)."""
+        if unavailable := self.retriever.recheck():
+            message = f"knowledge base unavailable: {unavailable}; passages from this process's copy"
+            return KnowledgeState(state="unavailable", message=message)
         running = self._running
         waiting = self._queue.empty()
         if self.job_queue is not None:  # the workers' jobs, as last read from their rows
