@@ -481,8 +481,14 @@
   function renderKnowledge(knowledge) {
     const box = $("kb-indexing");
     const indexing = knowledge && knowledge.state === "indexing";
-    box.hidden = !indexing;
+    const unavailable = knowledge && knowledge.state === "unavailable";
+    box.hidden = !indexing && !unavailable;
     clearTimeout(state.kbTimer);
+    if (unavailable) {  // the knowledge server is down: passages come from this server's last copy
+      box.textContent = "The knowledge base cannot be reached right now: steps and articles come from the last " +
+        "copy this server holds and may be out of date. The tone check is unaffected.";
+      return;
+    }
     if (!indexing) return;
     const progress = knowledge.total ? ` (${knowledge.done} of ${knowledge.total} documents)` : "";
     box.textContent = `The knowledge base is being indexed${progress}: steps and articles may be missing. ` +
