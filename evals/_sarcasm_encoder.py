@@ -59,6 +59,7 @@ LR = 4e-5
 BATCH = 32
 MAX_TOKENS = 64
 L2 = 0.1  # the shipped logistic model's (evals._sarcasm_fit's choice on the frozen vectors)
+CV_CACHE = Path(".tactful") / "eval-cache" / "sarcasm-encoder-folds.npy"
 SCALE = 20.0  # the head reads unit vectors: a fixed temperature lets it reach confident logits
 
 
@@ -313,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(2)
     comparison = Comparison(load_drafts("development"), Path(args.data))
     cv_probs = comparison.run()
+    CV_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.save(CV_CACHE, cv_probs)  # kept for a later look at the folds' scores; never read back by this script
     if args.write:
         comparison.write(cv_probs)
     return 0
