@@ -27,6 +27,7 @@ from api.shared_state import SharedVersion
 from api.survey import SurveyLinks
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
+from assist.language import load_language_identifier
 from assist.llm import CircuitBreaker, OpenAICompatibleLLM, TTLCache
 from assist.ports import Breaker
 from assist.refine import RefineConfig, Refiner
@@ -128,6 +129,7 @@ def build_sarcasm(settings: Settings) -> SarcasmScorer | None:
         return None
     model = shipped_sarcasm_model()
     vectors = SentenceVectors(num_threads=settings.embedding_threads, encoder_patch=model.encoder)
+    vectors.load()  # else each web process's first tone check waits for it (docs/benchmarks.md, Load)
     return SarcasmScorer(vectors, model=model)
 
 
@@ -154,6 +156,7 @@ class Container:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database)
         embeddings = embeddings or build_embeddings(settings)
+        load_language_identifier()  # else each web process's first assist waits for it (docs/benchmarks.md, Load)
         store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
         knowledge = KnowledgeService(
             db,

@@ -218,6 +218,12 @@ def _identifier():  # type: ignore[no-untyped-def]
     return ident
 
 
+def load_language_identifier() -> None:
+    """Load the language identifier now (its model is read and decompressed: 0.5-0.7 s here) rather than in the first
+    request that detects a language; a server calls it at start-up, once per process."""
+    _identifier()
+
+
 def detect_language(text: str, *, default: str = DEFAULT_LANGUAGE) -> str:
     """The ISO 639-1 code of ``text``; ``default`` when the text is too short to tell."""
     if len(_WORD.findall(text)) < 2:
