@@ -34,5 +34,5 @@ def test_an_assist_during_indexing_says_so_and_the_next_one_after_it_does_not(tm
         release.set()
         assert knowledge.wait(job["job_id"], timeout=300)["status"] == "succeeded"
         after = client.post("/v1/assist", json={"conversation": conversation()}, headers=auth("agent")).json()
-        assert after["knowledge"] == {"state": "ready", "job_id": "", "done": 0, "total": 0}
+        assert after["knowledge"] == {"state": "ready", "job_id": "", "done": 0, "total": 0, "message": ""}
         assert after["next_steps"]
