@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.persistence.tables import FeedbackRow, FlagRow, JobRow
+from tests._services import redis_server
 from tests.conftest import _free_port, auth, index_small_kb, make_settings
 from tests.factories import API_KEYS, DRAFT, conversation, small_kb
 from tests.fake_llm import FakeLLM, Reply, good_model
@@ -246,30 +247,6 @@ def test_postgres_restarted_requests_fail_with_a_503_lose_nothing_acknowledged_a
 # --- Redis stopped ------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def redis_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """A Redis of the test's own (no persistence: started again, it is empty, as after a crash)."""
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    try:
-        until(lambda: _pings(client), timeout=10, what="redis-server")
-        yield proc
-    finally:
-        client.close()
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
 def test_redis_killed_requests_degrade_never_fail_and_share_again_when_it_is_back(
     tmp_path: Path, chroma_server: str
 ) -> None:
@@ -284,7 +261,6 @@ def test_redis_killed_requests_degrade_never_fail_and_share_again_when_it_is_bac
         knowledge = client.app.state.container.knowledge  # type: ignore[attr-defined]
         assert client.post("/v1/documents", json=doc, headers=auth("knowledge")).status_code == 202
         server.kill()
-        server.wait(timeout=10)
 
         started = time.monotonic()
         for i in range(5):

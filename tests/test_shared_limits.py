@@ -9,7 +9,6 @@ import asyncio
 import logging
 import os
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from api.ratelimit import Limiter, RateLimiter
 from api.shared_limits import SharedBreaker, SharedRateLimiter
 from assist.llm import CircuitBreaker
 from assist.ports import Breaker
+from tests._services import redis_server
 from tests.conftest import auth, make_settings
 from tests.factories import conversation
 from tests.fake_llm import FakeLLM, Reply
@@ -305,30 +305,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def redis_server(port: int) -> Iterator[redis.Redis]:
-    """A Redis of the test's own (no persistence), to start after the limiter."""
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def test_limits_and_breaker_are_shared_again_once_redis_is_back(caplog: pytest.LogCaptureFixture) -> None:
     port = _free_port()
     url = f"redis://127.0.0.1:{port}/0"
@@ -340,10 +316,10 @@ def test_limits_and_breaker_are_shared_again_once_redis_is_back(caplog: pytest.L
             assert await limiter.wait("k") == 0.0 and limiter.outage.down  # counted here
             breaker.failure()
             assert breaker.state == "open" and breaker.outage.down  # this process's breaker
-            with redis_server(port) as client:
+            with redis_server(port) as server:
                 time.sleep(0.15)
                 assert await limiter.wait("k") == 0.0 and not limiter.outage.down
-                assert len(client.keys("p:rate:*")) == 1  # counted in Redis again
+                assert len(server.client.keys("p:rate:*")) == 1  # counted in Redis again
                 assert breaker.state == "closed" and not breaker.outage.down  # the shared one: no failure seen
         finally:
             await limiter.aclose()

@@ -39,6 +39,7 @@ from kb_index.embeddings import E5Embeddings
 from kb_index.indexing import Indexer
 from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
+from tests._services import redis_server
 from tests.conftest import POSTGRES_URL, _drop_schema, _free_port, auth, make_settings
 from tests.factories import API_KEYS, small_kb
 
@@ -387,30 +388,6 @@ def test_with_the_queue_unreachable_a_submission_is_a_503_and_its_job_failed(
 # --- the shared index version through a Redis outage, and a full re-index switched in a worker -----------------------
 
 
-@contextmanager
-def redis_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """A Redis of the test's own on ``port`` (no persistence), to stop and start again."""
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    try:
-        wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
-        yield proc
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
 def test_web_processes_follow_jobs_run_elsewhere_through_a_redis_outage_and_a_full_reindex(
     tmp_path: Path,
     chroma: str,
@@ -456,8 +433,7 @@ def test_web_processes_follow_jobs_run_elsewhere_through_a_redis_outage_and_a_fu
             web.follow()
             assert web.version() == before + 1  # nothing new: no reload
 
-            server.terminate()
-            server.wait(timeout=10)
+            server.kill()
         run("upsert", {"documents": [asdict(late)]})  # Redis is down: the worker cannot tell anyone
         web.follow()
         assert web.version() == before + 1  # the index it has (searches still answer)
