@@ -157,7 +157,12 @@ class Container:
         db = Database(settings.database)
         embeddings = embeddings or build_embeddings(settings)
         load_language_identifier()  # else each web process's first assist waits for it (docs/benchmarks.md, Load)
-        store = ChromaStore.open(data_dir=settings.data_dir, url=settings.chroma_url, embeddings=embeddings)
+        store = ChromaStore.open(
+            data_dir=settings.data_dir,
+            url=settings.chroma_url,
+            embeddings=embeddings,
+            timeout_s=settings.chroma_timeout_s,
+        )
         knowledge = KnowledgeService(
             db,
             Indexer(store, db.engine, units=settings.index_units),

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".tactful")
     database_url: str = ""
     chroma_url: str = ""
+    # Seconds a request to the Chroma server may take before it counts as unreachable (0: no limit, chromadb's own
+    # default): a server that hangs then degrades like a dead one (docs/deploy.md, Faults).
+    chroma_timeout_s: float = Field(default=5.0, ge=0)
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: SecretStr = SecretStr("")

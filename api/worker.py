@@ -111,7 +111,10 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> in
     assert queue is not None  # check_can_work: a queue is configured
     try:
         store = ChromaStore.open(
-            data_dir=settings.data_dir, url=settings.chroma_url, embeddings=build_embeddings(settings)
+            data_dir=settings.data_dir,
+            url=settings.chroma_url,
+            embeddings=build_embeddings(settings),
+            timeout_s=settings.chroma_timeout_s,
         )
         knowledge = KnowledgeService(
             db,

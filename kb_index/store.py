@@ -14,7 +14,7 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import NotFoundError
+from chromadb.errors import ChromaError, NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -57,13 +57,33 @@ def _stored(res: Any, *, with_embeddings: bool) -> list[StoredChunk]:
     ]
 
 
-def _reached(call: Callable[[], T]) -> T:
-    """``call``'s answer; ``StoreUnavailable`` when the Chroma server cannot be reached (callers degrade or answer
-    503 instead of failing with a transport error)."""
-    try:
-        return call()
-    except UNREACHABLE as exc:
-        raise StoreUnavailable(f"the Chroma server cannot be reached ({type(exc).__name__}: {exc})") from exc
+def _unreachable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"the Chroma server cannot be reached ({type(exc).__name__}: {exc})")
+
+
+def _http_client(url: str, *, timeout_s: float) -> Any:
+    """``chromadb.HttpClient`` on ``url`` whose every request gives up after ``timeout_s`` (0: never).
+
+    chromadb 1.5.9 builds its HTTP session with ``httpx.Client(timeout=None)`` and has no setting for it
+    (``chromadb/api/fastapi.py``; chroma-core/chroma#5805), so a server that accepts connections and never answers
+    (stopped, swapping, deadlocked) held a search forever. The session is reached through the client's private
+    ``_server`` attribute (tests/test_faults.py fails if a chromadb upgrade moves it). The constructor itself asks
+    the server for its tenant with no timeout: a heartbeat with one goes first.
+    """
+    parsed = urlparse(url)
+    if timeout_s > 0:
+        httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", timeout=timeout_s).raise_for_status()
+    client = chromadb.HttpClient(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 8000,
+        ssl=parsed.scheme == "https",
+        settings=_client_settings(),
+    )
+    session = client._server._session  # type: ignore[attr-defined]
+    if not isinstance(session, httpx.Client):
+        raise TypeError(f"chromadb's HTTP session is a {type(session).__name__}, not an httpx.Client")
+    session.timeout = httpx.Timeout(timeout_s if timeout_s > 0 else None)
+    return client
 
 
 def _client_settings() -> ChromaSettings:
@@ -76,23 +96,22 @@ class ChromaStore:
     def __init__(self, client: Any, embeddings: Embeddings) -> None:
         self.client = client
         self.embeddings = embeddings
+        # Once a call found the server unreachable, one call at a time asks it again and the others fail at once:
+        # a server that hangs costs one timeout at a time, not one per concurrent request (as a dead one answers).
+        self._failure = ""  # why the last call could not reach the server ("": it could)
+        self._asking = threading.RLock()  # re-entered by a call that first opens its collection's handle
         # Collection handles by name: asking Chroma for one costs a catalogue round trip (~3 ms embedded, more over
         # HTTP) that every search would otherwise pay. Dropped with the collection, or when Chroma no longer knows it.
         self._handles: dict[str, Any] = {}
         self._handles_lock = threading.Lock()
 
     @classmethod
-    def open(cls, *, data_dir: Path, url: str, embeddings: Embeddings) -> ChromaStore:
-        """Embedded Chroma under ``data_dir/chroma`` or, when ``url`` is set, ``chromadb.HttpClient``."""
+    def open(cls, *, data_dir: Path, url: str, embeddings: Embeddings, timeout_s: float = 0) -> ChromaStore:
+        """Embedded Chroma under ``data_dir/chroma`` or, when ``url`` is set, ``chromadb.HttpClient`` whose requests
+        give up after ``timeout_s`` seconds (0: never)."""
         try:
             if url:
-                parsed = urlparse(url)
-                client = chromadb.HttpClient(
-                    host=parsed.hostname or "127.0.0.1",
-                    port=parsed.port or 8000,
-                    ssl=parsed.scheme == "https",
-                    settings=_client_settings(),
-                )
+                client = _http_client(url, timeout_s=timeout_s)
             else:
                 path = data_dir / "chroma"
                 path.mkdir(parents=True, exist_ok=True)
@@ -101,10 +120,35 @@ class ChromaStore:
             raise StoreUnavailable(f"cannot open Chroma ({url or 'embedded'}): {exc}") from exc
         return cls(client, embeddings)
 
+    def _reached(self, call: Callable[[], T]) -> T:
+        """``call``'s answer; ``StoreUnavailable`` when the Chroma server cannot be reached (callers degrade or answer
+        503 instead of failing with a transport error), at once while another call is asking it again."""
+        if not self._failure:
+            return self._ask(call)
+        if not self._asking.acquire(blocking=False):
+            raise StoreUnavailable(self._failure)
+        try:
+            return self._ask(call)
+        finally:
+            self._asking.release()
+
+    def _ask(self, call: Callable[[], T]) -> T:
+        try:
+            answer = call()
+        except UNREACHABLE as exc:
+            failure = _unreachable(exc)
+            self._failure = failure.message
+            raise failure from exc
+        except ChromaError:  # the server answered, with an error of its own
+            self._failure = ""
+            raise
+        self._failure = ""
+        return answer
+
     def collection(self, name: str) -> Any:
         handle = self._handles.get(name)
         if handle is None:
-            handle = _reached(lambda: self.client.get_or_create_collection(name=name, metadata=_METADATA,
+            handle = self._reached(lambda: self.client.get_or_create_collection(name=name, metadata=_METADATA,
                                                                              embedding_function=None))  # fmt: skip
             with self._handles_lock:
                 self._handles[name] = handle
@@ -118,27 +162,29 @@ class ChromaStore:
         """``action`` on the cached handle of ``name``; once more on a fresh handle if Chroma lost the collection
         (another process dropped and re-created it, or a Chroma server restarted without its data)."""
         try:
-            return _reached(lambda: action(self.collection(name)))
+            return self._reached(lambda: action(self.collection(name)))
         except NotFoundError:
             self._forget(name)
-            return _reached(lambda: action(self.collection(name)))
+            return self._reached(lambda: action(self.collection(name)))
 
     def vector_store(self, name: str) -> Chroma:
         """A LangChain vector store on collection ``name`` (for the indexing API)."""
         self.collection(name)
-        return _reached(lambda: Chroma(client=self.client, collection_name=name, embedding_function=self.embeddings))
+        return self._reached(
+            lambda: Chroma(client=self.client, collection_name=name, embedding_function=self.embeddings)
+        )
 
     def heartbeat(self) -> None:
         """Nothing when Chroma answers; ``StoreUnavailable`` when it cannot be reached."""
-        _reached(self.client.heartbeat)
+        self._reached(self.client.heartbeat)
 
     def names(self) -> list[str]:
-        return sorted(c if isinstance(c, str) else c.name for c in _reached(self.client.list_collections))
+        return sorted(c if isinstance(c, str) else c.name for c in self._reached(self.client.list_collections))
 
     def drop(self, name: str) -> None:
         self._forget(name)
         if name in self.names():
-            _reached(lambda: self.client.delete_collection(name))
+            self._reached(lambda: self.client.delete_collection(name))
 
     def count(self, name: str) -> int:
         return int(self._on_collection(name, lambda col: col.count()))

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.persistence.tables import FeedbackRow, FlagRow, JobRow
+from kb_index.errors import StoreUnavailable
 from tests._services import redis_server
 from tests.conftest import _free_port, auth, index_small_kb, make_settings
 from tests.factories import API_KEYS, DRAFT, conversation, small_kb
@@ -125,6 +127,62 @@ def test_chroma_killed_assists_answer_from_this_processs_copy_saying_so_and_reco
             assert container.knowledge.wait(again.json()["job_id"], timeout=60)["status"] == "succeeded"
             hits = client.post("/v1/search", json={"query": "late parcel tracking", "k": 5}, headers=auth("agent"))
             assert "late-copy" in {h["document_id"] for h in hits.json()["results"]}
+
+
+def test_chroma_hanging_answers_like_chroma_down_within_its_timeout_and_recovers_when_it_resumes(
+    tmp_path: Path,
+) -> None:
+    """A Chroma server that accepts connections and never answers (SIGSTOP) was a search waiting forever (chromadb's
+    HTTP client has no timeout): now it is the unavailable state, answered from this process's copy."""
+    port = _free_port()
+    settings = make_settings(tmp_path / "data", chroma_url=f"http://127.0.0.1:{port}", chroma_timeout_s=1.0,
+                             tone_learned_sarcasm=False)  # fmt: skip
+    with chroma_run(tmp_path / "chroma", port) as chroma, TestClient(create_app(settings)) as client:
+        container = client.app.state.container  # type: ignore[attr-defined]
+        store = container.knowledge.retriever.store
+        index_small_kb(container)
+        before = client.post("/v1/assist", json={"conversation": conversation()}, headers=auth("agent")).json()
+        assert before["knowledge"]["state"] == "ready" and before["articles"]
+        os.kill(chroma.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            r = client.post("/v1/assist", json={"conversation": turn("I want a refund for my order", "c2"),
+                                                "draft": DRAFT}, headers=auth("agent"))  # fmt: skip
+            assert r.status_code == 200, r.text
+            assert time.monotonic() - started < 4  # one 1 s timeout, not forever
+            body = r.json()
+            assert body["knowledge"]["state"] == "unavailable", body["knowledge"]
+            assert "timed out" in body["knowledge"]["message"]
+            assert body["empathy"] and body["tone"]["issues"]
+            assert "rimborsi-it" in {a["document_id"] for a in body["articles"]}  # from the vectors this process holds
+
+            # While one call asks the hung server again, the others fail at once instead of queueing behind it.
+            asking, ended = threading.Event(), []
+
+            def probe() -> None:
+                asking.set()
+                with pytest.raises(StoreUnavailable):
+                    store.heartbeat()
+                ended.append(time.monotonic())
+
+            prober = threading.Thread(target=probe)
+            prober.start()
+            asking.wait(5)
+            time.sleep(0.1)
+            with pytest.raises(StoreUnavailable, match="timed out"):
+                store.count(container.knowledge.active_collection)
+            refused_at = time.monotonic()
+            prober.join(10)
+            assert ended and refused_at < ended[0]
+        finally:
+            os.kill(chroma.pid, signal.SIGCONT)
+        back = until(
+            lambda: (a := client.post("/v1/assist", json={"conversation": turn("Where is my parcel?", "c3")},
+                                      headers=auth("agent")).json())["knowledge"]["state"] == "ready" and a,
+            timeout=10, what="the assist to say the knowledge base is back",
+        )  # fmt: skip
+        assert back["articles"] and container.knowledge.retriever.unavailable == ""
+        assert store.count(container.knowledge.active_collection) > 0
 
 
 # --- PostgreSQL restarted ------------------------------------------------------------------------------------------
