@@ -33,22 +33,44 @@ def retriever() -> StaticRetriever:
 # --- the query --------------------------------------------------------------------------------------------
 
 
-def test_the_query_is_the_customers_last_two_turns() -> None:
-    c = conv(messages=turns("First question.", "An answer.", "Second question.", "Another.", "Third question."))
-    assert build_query(c) == "Second question.\nThird question."
-    assert build_query(c, turns=1) == "Third question."
-    assert build_query(c, turns=5) == "First question.\nSecond question.\nThird question."
+def test_the_query_is_the_customers_sentences_one_per_line_from_every_turn() -> None:
+    c = conv(messages=turns("My parcel never came.", "Sorry to hear that.", "It was a gift for my son.", "Oh no."))
+    assert build_query(c) == "My parcel never came.\nIt was a gift for my son."
+    assert build_query(c, sentences=1) == "It was a gift for my son."
 
 
-def test_without_a_customer_turn_the_query_is_the_last_message() -> None:
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        ("Hi! My router keeps dropping the connection.", "Ok, thanks!", "My router keeps dropping the connection."),
+        (
+            "Buongiorno. Il modem si disconnette di continuo.",
+            "Va bene, grazie mille!",
+            "Il modem si disconnette di continuo.",
+        ),
+        (
+            "Hola, buenas tardes. El router se desconecta cada rato.",
+            "Vale, muchas gracias.",
+            "El router se desconecta cada rato.",
+        ),
+        ("Dzień dobry. Router ciągle zrywa połączenie.", "Dobrze, dziękuję bardzo.", "Router ciągle zrywa połączenie."),
+    ],
+)
+def test_greetings_thanks_and_short_replies_are_left_out_of_the_query(first: str, last: str, expected: str) -> None:
+    assert build_query(conv(messages=turns(first, "Let me check.", last))) == expected
+
+
+def test_without_a_sentence_that_says_something_the_query_is_the_last_turn() -> None:
+    assert build_query(conv(messages=turns("Hi!", "Hello, how can I help?", "Thanks."))) == "Thanks."
     c = conv(messages=[{"role": "agent", "text": "Hello, how can I help?"}, {"role": "agent", "text": "Still there?"}])
     assert build_query(c) == "Still there?"
 
 
-def test_the_query_keeps_the_last_2000_characters() -> None:
-    c = conv(messages=turns("a" * 1500, "ok", "b" * 1500))
+def test_the_query_keeps_the_last_sentences_within_2000_characters() -> None:
+    long = "word " * 300
+    c = conv(messages=turns(f"{long.strip()}.", "ok", f"{long.strip()}.", "ok", "The parcel is late."))
     query = build_query(c)
-    assert len(query) == 2000 and query.endswith("b" * 1500) and query.startswith("a" * 499 + "\n")
+    assert len(query) <= 2000 and query.endswith("\nThe parcel is late.") and query.count("\n") == 1
 
 
 # --- retrieval and language ----------------------------------------------------------------------------------

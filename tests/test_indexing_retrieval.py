@@ -203,3 +203,43 @@ def test_units_written_since_the_last_load_still_fold_onto_one_hit_per_section(t
     sections = [(h.document_id, h.section) for h in hits]
     assert len(sections) == len(set(sections))
     assert sections.count(("late-parcel-en", "Steps")) == 1 and ("rimborsi-it", "Procedura") in sections
+
+
+@pytest.mark.parametrize(
+    ("lines", "language", "expected"),
+    [
+        (
+            ["Il mio pacco è in ritardo, il tracking è fermo da una settimana", "E adesso cosa facciamo?"],
+            "it",
+            "late-parcel",
+        ),
+        (["Nie mogę się zalogować, zapomniałem hasła", "Co mam teraz zrobić?"], "pl", "contrasena"),
+        (["Mi termostato no se conecta al wifi", "¿Y ahora qué hago?", "Lo compré hace un mes"], "es", "router"),
+        (["Il termostato non si collega al wifi", "Cosa posso fare?", "L'ho comprato un mese fa"], "it", "router"),
+    ],
+)
+def test_a_query_of_several_lines_ranks_topics_by_the_evidence_of_every_line(
+    kb: tuple[Indexer, HybridRetriever], lines: list[str], language: str, expected: str
+) -> None:
+    _, retriever = kb
+    hits = retriever.search("\n".join(lines), k=3, language=language)
+    assert hits[0].topic == expected, [(h.document_id, h.score) for h in hits]
+    # Topics gather the evidence of every line whatever their order (a vague last line does not take over).
+    again = retriever.search("\n".join(reversed(lines)), k=3, language=language)
+    assert again[0].topic == expected
+    assert 0 < hits[0].relevance <= 1
+
+
+def test_lines_of_a_query_are_pooled_per_topic_not_averaged(kb: tuple[Indexer, HybridRetriever]) -> None:
+    """Each line scores a topic by its best chunk: a topic that one line matches well is not drowned by lines that
+    match nothing in particular, and the whole query's vector still gives each hit its relevance."""
+    _, retriever = kb
+    snap = retriever._snap
+    lines = ["My parcel has not arrived and the tracking has not moved", "Is there anything you can do?"]
+    query = "\n".join(lines)
+    hits = retriever.search(query, k=10, language="en")
+    topics = list(dict.fromkeys(h.topic for h in hits))
+    assert topics[0] == "late-parcel"
+    assert all(h.language in {"en", "it", "es", "pl"} for h in hits) and snap.vectors is not None
+    filtered = retriever.search(query, k=10, language="en", filters={"kind": "policy"})
+    assert filtered and {h.kind for h in filtered} == {"policy"}
