@@ -25,7 +25,7 @@ from assist.follow_ups import detect_follow_ups
 from assist.language import conversation_language, validate_language
 from assist.models import Assistance, Conversation, Message, MessageTone, Passage, ToneReport, policy_texts
 from assist.next_steps import pick_articles, plan
-from assist.ports import SCOPE, Filters, Retriever
+from assist.ports import SCOPE, Filters, QueryEmbedder, Retriever
 from assist.procedures import numbered_items
 from assist.sarcasm import SarcasmScorer
 from assist.text import sentence_spans, words
@@ -144,7 +144,14 @@ class AssistEngine:
         )
         planned = timed(
             "next_steps",
-            lambda: plan(passages, conversation, language=language, level=level.level, steps_language=steps_language),
+            lambda: plan(
+                passages,
+                conversation,
+                language=language,
+                level=level.level,
+                steps_language=steps_language,
+                embedder=self.retriever if isinstance(self.retriever, QueryEmbedder) else None,
+            ),
         )
         articles = pick_articles(passages, language=language)
         escalation = timed(

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from assist.done_steps import DoneSteps, Lexicon, lexicon
+from assist.done_steps import DoneSteps, Echoes, Lexicon, lexicon
 from assist.language import detect_language
 from assist.models import Article, ContactLevel, Conversation, DoneStep, NextStep, Passage
+from assist.ports import QueryEmbedder
 from assist.procedures import Step, cite, is_question_sentence, markdown_sentences, merge, plain, procedures, quote
 from assist.text import words
 from prompts import FALLBACK_LANGUAGE, bank_languages, load_bank
@@ -72,19 +73,27 @@ class _Planner:
     language: str
     lexicon: Lexicon
     done: DoneSteps
+    echoes: Echoes | None = None
     languages: dict[int, str] = field(default_factory=dict)
     found_done: list[tuple[Step, str]] = field(default_factory=list)
 
     @classmethod
     def build(
-        cls, passages: Sequence[Passage], conversation: Conversation, *, language: str, steps_language: str
+        cls,
+        passages: Sequence[Passage],
+        conversation: Conversation,
+        *,
+        language: str,
+        steps_language: str,
+        embedder: QueryEmbedder | None = None,
     ) -> _Planner:
         available = set(bank_languages(BANK))
         wanted = {language, steps_language, *(p.language.lower() for p in passages)} & available
         merged = lexicon(frozenset(wanted or {FALLBACK_LANGUAGE}))
         ranked = _ranked(passages, prefer=steps_language)
         articles = _ranked(passages, prefer=language)
-        return cls(ranked, articles, conversation, language, merged, DoneSteps.of(conversation, merged))
+        echoes = Echoes.of(conversation, embedder) if embedder is not None else None
+        return cls(ranked, articles, conversation, language, merged, DoneSteps.of(conversation, merged), echoes)
 
     def language_of(self, passage: Passage) -> str:
         if id(passage) not in self.languages:
@@ -93,9 +102,11 @@ class _Planner:
         return self.languages[id(passage)]
 
     def remaining(self, steps: Iterable[Step]) -> list[Step]:
+        steps = list(steps)
+        echoed = self.echoes.done([step.text for step in steps]) if self.echoes is not None else {}
         left: list[Step] = []
-        for step in steps:
-            reason = self.done.reason(step.text)
+        for index, step in enumerate(steps):
+            reason = self.done.reason(step.text) or echoed.get(index)
             if reason is None:
                 left.append(step)
             elif all(step.key() != seen.key() for seen, _ in self.found_done):
@@ -222,6 +233,7 @@ def plan(
     level: ContactLevel,
     max_steps: int | None = None,
     steps_language: str | None = None,
+    embedder: QueryEmbedder | None = None,
 ) -> Plan:
     """The next steps for the agent, each citing the passage it comes from, shaped by the contact level.
 
@@ -231,13 +243,18 @@ def plan(
     no_touch opens with "send the article" (only an article in the customer's language) and keeps 2 steps,
     low_touch keeps 3, high_touch keeps 8 and closes with the VIP policy's commitment when one was retrieved.
     ``max_steps`` replaces the level's limit and then bounds the whole list. A step keeps its passage's
-    language (``translated=False``); translating it is left to the caller.
+    language (``translated=False``); translating it is left to the caller. With an ``embedder``, a step that a
+    sentence of the conversation already says in other words or another language is done too (``Echoes``).
     """
     if not passages:
         return Plan([], [])
     customer = language.lower()
     planner = _Planner.build(
-        passages, conversation, language=customer, steps_language=(steps_language or customer).lower()
+        passages,
+        conversation,
+        language=customer,
+        steps_language=(steps_language or customer).lower(),
+        embedder=embedder,
     )
     tail = [step for step in [planner.commitment_step()] if step] if level == "high_touch" else []
     body = planner.procedure_steps()

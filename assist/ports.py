@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
 
 from assist.models import Passage
 
@@ -22,6 +24,14 @@ class Retriever(Protocol):
     def search(
         self, query: str, *, k: int = 5, language: str | None = None, filters: Filters | None = None
     ) -> list[Passage]: ...
+
+
+@runtime_checkable
+class QueryEmbedder(Protocol):
+    """Gives the language-neutral vector of a short text, as retrieval reads a query (the knowledge service does):
+    the next steps compare a step with what the conversation already said, whatever their languages."""
+
+    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

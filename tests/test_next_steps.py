@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from assist.models import Conversation, Message, NextStep, Passage
@@ -458,3 +459,67 @@ def test_the_bank_has_the_same_keys_in_every_language() -> None:
 )
 def test_the_bank_knows_how_each_language_says_already_done(language: str, markers: set[str]) -> None:
     assert markers <= set(load_bank("steps", language)["done_markers"])
+
+
+# --- steps done in substance, in another language (e5 vectors) ---------------------------------------------
+
+POWER_EN = """1. Ask the customer which model they have and whether it ever worked.
+2. Ask the customer to try another wall socket, without a power strip.
+3. Check that they use the original cable and charger.
+4. Ask the customer to hold the power button for 15 seconds to force a restart.
+5. If it still does not turn on, open a warranty case.
+"""
+
+
+class _QueryVectors:
+    """The bundled e5 with the language-neutral projection, as the knowledge service embeds a query."""
+
+    def __init__(self) -> None:
+        from kb_index.embeddings import E5Embeddings, embed_turns
+        from kb_index.neutral import LanguageNeutralEmbeddings
+
+        self._embeddings = LanguageNeutralEmbeddings(E5Embeddings())
+        self._embed = embed_turns
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed(self._embeddings, text)
+
+
+@pytest.fixture(scope="module")
+def query_vectors() -> _QueryVectors:
+    return _QueryVectors()
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("it", "Ho provato un'altra presa a muro, senza ciabatta."),
+        ("es", "Ya la probé en otro enchufe de la pared, sin regleta."),
+    ],
+)
+def test_a_step_said_in_other_words_and_another_language_is_done(
+    query_vectors: _QueryVectors, language: str, told: str
+) -> None:
+    from assist.next_steps import plan as full_plan
+
+    convo = conversation(
+        "La mia videocamera non si accende più." if language == "it" else "Mi cámara no se enciende.", told
+    )
+    options: dict = {"language": language, "level": "high_touch", "steps_language": "en"}
+    without = full_plan([passage(POWER_EN)], convo, **options)
+    assert "another wall socket" in " ".join(s.text for s in without.steps)  # no shared word, no done marker
+    planned = full_plan([passage(POWER_EN)], convo, embedder=query_vectors, **options)
+    texts = " ".join(s.text for s in planned.steps)
+    assert "another wall socket" not in texts and "which model" in texts and "warranty case" in texts
+    [done] = planned.done
+    assert "another wall socket" in done.text and told[:40] in done.reason
+
+
+def test_the_problem_stated_or_a_vague_question_does_no_step(query_vectors: _QueryVectors) -> None:
+    from assist.next_steps import plan as full_plan
+
+    convo = conversation("Ciao, la mia videocamera non si accende più.", "Is there anything else I can do?")
+    planned = full_plan(
+        [passage(POWER_EN)], convo, language="it", level="high_touch", steps_language="en", embedder=query_vectors
+    )
+    assert len(planned.steps) == 5 and planned.done == []
