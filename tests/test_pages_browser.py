@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import fake_llm_settings, serving
-from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model
+from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, judging
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("TACTFUL_REQUIRE_BROWSER") == "1":
@@ -396,6 +396,42 @@ def test_sidebar_keeps_the_rules_answer_when_the_model_fails(
     expect(page.locator("#empathy-engine")).to_have_text("rules")
     expect(page.locator("#assist-meta")).to_contain_text("partly rules")
     assert page.locator("#empathy li.suggestion").count() >= 2
+    close(page)
+
+
+def test_sidebar_shows_the_models_tone_finding_marked_ai_beside_the_rules_and_in_the_draft(
+    browser: Browser, llm_service: tuple[str, FakeLLM], api_keys: dict[str, str]
+) -> None:
+    url, fake = llm_service
+    missed = "Other customers manage to read the tracking page on their own."
+    fake.behave = judging([{
+        "quote": missed,
+        "kind": "condescension",
+        "reason": "It suggests the customer could not read the tracking page.",
+        "suggestion": "The tracking page also shows where your parcel is.",
+    }, {  # a quote the draft does not hold: never shown
+        "quote": "We never lose parcels.",
+        "kind": "unkeepable_promise",
+        "reason": "It promises something nobody can be sure of.",
+        "suggestion": "We will look into where your parcel is.",
+    }])  # fmt: skip
+    page = new_page(browser, width=360, height=800)
+    page.goto(f"{url}/sidebar#key={api_keys['agent']}")
+    page.fill("#conversation", "customer: My parcel is late, the tracking has not moved for a week.")
+    page.fill("#draft", f"Calm down, as I ALREADY told you. {missed}")
+    page.click("#assist")
+
+    rules_issues = page.locator("#tone-issues li")
+    expect(rules_issues.first).to_be_visible()  # the rules' report first, without waiting for the model
+    found = page.locator("#tone-llm-issues li.llm-issue")
+    expect(found).to_have_count(1)
+    expect(found.first.locator(".badge")).to_have_text("AI")
+    expect(found.first).to_contain_text("condescension")
+    expect(found.first).to_contain_text(missed)
+    expect(found.first).to_contain_text("The tracking page also shows where your parcel is.")
+    expect(page.locator("#tone-draft .issue-llm")).to_have_text(missed)  # its span marked in the draft
+    expect(page.locator("#tone-llm-pending")).to_be_hidden()
+    assert "condescension" not in " ".join(rules_issues.all_inner_texts())  # the rules' report is not changed
     close(page)
 
 
