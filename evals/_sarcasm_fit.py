@@ -351,16 +351,33 @@ def fit_final(
     )
     fit = [i for i, s in enumerate(sents) if s.label is not None]
     w, b = _fit(x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=l2, extra=requests.train)
-    return {
-        "_note": "Fitted by evals/_sarcasm_fit.py on the development authors of evals/tone_corpus, with half of "
-        "the polite Wikipedia requests of Stanford Politeness (development split) as sincere text.",
-        "features": name,
+    note = ("Fitted by evals/_sarcasm_fit.py on the development authors of evals/tone_corpus, with half of the polite "
+            "Wikipedia requests of Stanford Politeness (development split) as sincere text.")  # fmt: skip
+    return model_file(note, name=name, l2=l2, threshold=threshold, floor=floor, weights=w, bias=b)
+
+
+def model_file(
+    note: str,
+    *,
+    name: str,
+    l2: float,
+    threshold: float,
+    floor: float,
+    weights: np.ndarray,
+    bias: float,
+    encoder: str | None = None,
+) -> dict[str, object]:
+    """The shape of ``prompts/models/sarcasm.json`` (read by ``assist.sarcasm.SarcasmModel.load``)."""
+    model: dict[str, object] = {"_note": note, "features": name}
+    if encoder:
+        model["encoder"] = encoder
+    return model | {
         "context_dropout": CONTEXT_DROPOUT,
         "l2": l2,
         "threshold": round(threshold, 4),
         "confirm_floor": floor,
-        "bias": round(b, 6),
-        "weights": [round(float(v), 6) for v in w],
+        "bias": round(bias, 6),
+        "weights": [round(float(v), 6) for v in weights],
     }
 
 
