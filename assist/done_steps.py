@@ -350,6 +350,22 @@ ECHO_MIN_MARGIN = 0.01  # ... and this much nearer it than to the next nearest s
 ECHO_MIN_WORDS = 3  # "Ok." or "Thanks!" is near nothing in particular
 
 
+@cache
+def _condition_openers() -> tuple[re.Pattern[str], ...]:
+    banks = [load_bank(BANK, language) for language in SUPPORTED_LANGUAGES]
+    return compile_folded(rf"^\s*{re.escape(fold(entry))}\b" for bank in banks for entry in bank["condition_openers"])
+
+
+@lru_cache(maxsize=4096)
+def action(step_text: str) -> str:
+    """What a step does: a conditional step's action after its condition ("If the tracking shows no movement for 5
+    days, open a claim" → "open a claim"); any other step whole."""
+    folded = fold(step_text)
+    if "," not in step_text or not any(p.search(folded) for p in _condition_openers()):
+        return step_text
+    return step_text.split(",", 1)[1].strip() or step_text
+
+
 @dataclass(frozen=True)
 class Echo:
     """A sentence of the conversation, who said it and whether it asks."""
@@ -390,7 +406,7 @@ class Echoes:
         if not steps or not self.sentences:
             return {}
         said = self.vectors()
-        wanted = np.vstack([np.asarray(self.embedder.embed_query(step), dtype=np.float32) for step in steps])
+        wanted = np.vstack([np.asarray(self.embedder.embed_query(action(step)), dtype=np.float32) for step in steps])
         sims = said @ wanted.T  # sentence x step
         nearest = sims.argmax(axis=1)
         ordered = np.sort(sims, axis=1)

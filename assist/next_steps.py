@@ -21,7 +21,7 @@ from prompts import FALLBACK_LANGUAGE, bank_languages, load_bank
 __all__ = ["LEVEL_LIMITS", "Plan", "pick_articles", "plan", "plan_next_steps"]
 
 BANK = "steps"
-# Steps shown per level; high-touch adds the VIP commitment on top of its procedure steps.
+# Procedure steps shown per level; no-touch adds the article to send on top of them, high-touch the VIP commitment.
 LEVEL_LIMITS: dict[ContactLevel, int] = {"no_touch": 2, "low_touch": 3, "high_touch": 8}
 FALLBACK_STEPS = 2
 SELF_SERVICE_KINDS = frozenset({"faq", "procedure"})
@@ -240,8 +240,9 @@ def plan(
     Steps come from the best numbered procedure (the top topic first, in its version in ``steps_language`` when
     one was retrieved, else the customer's ``language``; its chunks merged in order), minus those the
     conversation already did; without any numbered list, from the first sentences of the best passages.
-    no_touch opens with "send the article" (only an article in the customer's language) and keeps 2 steps,
-    low_touch keeps 3, high_touch keeps 8 and closes with the VIP policy's commitment when one was retrieved.
+    no_touch opens with "send the article" (only an article in the customer's language) and keeps 2 procedure
+    steps after it, low_touch keeps 3, high_touch keeps 8 and closes with the VIP policy's commitment when one was
+    retrieved.
     ``max_steps`` replaces the level's limit and then bounds the whole list. A step keeps its passage's
     language (``translated=False``); translating it is left to the caller. With an ``embedder``, a step that a
     sentence of the conversation already says in other words or another language is done too (``Echoes``).
@@ -262,7 +263,9 @@ def plan(
     if body is None:
         framed = {citation.document_id for step in head + tail for citation in step.citations}
         body = planner.sentence_steps(skip_documents=framed)
-    limit = LEVEL_LIMITS[level] + len(tail) if max_steps is None else max_steps
+    # The level's limit counts procedure steps: the article to send (no-touch) and the VIP commitment (high-touch)
+    # frame them on top.
+    limit = LEVEL_LIMITS[level] + len(head) + len(tail) if max_steps is None else max_steps
     steps = [step.to_next_step() for step in _assemble(head, body, tail, limit=limit)]
     done = [
         DoneStep(text=step.text, reason=reason, citations=step.citations, language=step.language)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from assist.engine import PASSAGES, AssistEngine, build_query
+from assist.engine import PASSAGES, AssistEngine, build_query, search_query
 from assist.errors import InvalidInput
 from assist.models import Conversation
 from assist.tone import check_tone
@@ -33,10 +33,28 @@ def retriever() -> StaticRetriever:
 # --- the query --------------------------------------------------------------------------------------------
 
 
-def test_the_query_is_the_customers_sentences_one_per_line_from_every_turn() -> None:
+def test_the_question_is_the_customers_last_two_turns() -> None:
+    c = conv(messages=turns("First question.", "An answer.", "Second question.", "Another.", "Third question."))
+    assert build_query(c) == "Second question.\nThird question."
+    assert build_query(c, turns=1) == "Third question."
+    assert build_query(c, turns=5) == "First question.\nSecond question.\nThird question."
+
+
+def test_without_a_customer_turn_the_question_is_the_last_message() -> None:
+    c = conv(messages=[{"role": "agent", "text": "Hello, how can I help?"}, {"role": "agent", "text": "Still there?"}])
+    assert build_query(c) == "Still there?" == search_query(c)
+
+
+def test_the_question_keeps_the_last_2000_characters() -> None:
+    c = conv(messages=turns("a" * 1500, "ok", "b" * 1500))
+    query = build_query(c)
+    assert len(query) == 2000 and query.endswith("b" * 1500) and query.startswith("a" * 499 + "\n")
+
+
+def test_the_search_is_the_customers_sentences_one_per_line_from_every_turn() -> None:
     c = conv(messages=turns("My parcel never came.", "Sorry to hear that.", "It was a gift for my son.", "Oh no."))
-    assert build_query(c) == "My parcel never came.\nIt was a gift for my son."
-    assert build_query(c, sentences=1) == "It was a gift for my son."
+    assert search_query(c) == "My parcel never came.\nIt was a gift for my son."
+    assert search_query(c, sentences=1) == "It was a gift for my son."
 
 
 @pytest.mark.parametrize(
@@ -56,20 +74,19 @@ def test_the_query_is_the_customers_sentences_one_per_line_from_every_turn() -> 
         ("Dzień dobry. Router ciągle zrywa połączenie.", "Dobrze, dziękuję bardzo.", "Router ciągle zrywa połączenie."),
     ],
 )
-def test_greetings_thanks_and_short_replies_are_left_out_of_the_query(first: str, last: str, expected: str) -> None:
-    assert build_query(conv(messages=turns(first, "Let me check.", last))) == expected
+def test_greetings_thanks_and_short_replies_are_left_out_of_the_search(first: str, last: str, expected: str) -> None:
+    assert search_query(conv(messages=turns(first, "Let me check.", last))) == expected
 
 
-def test_without_a_sentence_that_says_something_the_query_is_the_last_turn() -> None:
-    assert build_query(conv(messages=turns("Hi!", "Hello, how can I help?", "Thanks."))) == "Thanks."
-    c = conv(messages=[{"role": "agent", "text": "Hello, how can I help?"}, {"role": "agent", "text": "Still there?"}])
-    assert build_query(c) == "Still there?"
+def test_without_a_sentence_that_says_something_the_search_is_the_question() -> None:
+    c = conv(messages=turns("Hi!", "Hello, how can I help?", "Thanks."))
+    assert search_query(c) == build_query(c) == "Hi!\nThanks."
 
 
-def test_the_query_keeps_the_last_sentences_within_2000_characters() -> None:
+def test_the_search_keeps_the_last_sentences_within_2000_characters() -> None:
     long = "word " * 300
     c = conv(messages=turns(f"{long.strip()}.", "ok", f"{long.strip()}.", "ok", "The parcel is late."))
-    query = build_query(c)
+    query = search_query(c)
     assert len(query) <= 2000 and query.endswith("\nThe parcel is late.") and query.count("\n") == 1
 
 
@@ -77,16 +94,17 @@ def test_the_query_keeps_the_last_sentences_within_2000_characters() -> None:
 
 
 def test_the_retriever_is_asked_for_the_query_in_the_customers_language(retriever: StaticRetriever) -> None:
-    c = conv(
-        messages=[{"role": "customer", "text": "Il mio pacco è in ritardo, il tracking è fermo da una settimana."}]
-    )
+    text = "Buongiorno. Il mio pacco è in ritardo. Il tracking è fermo da una settimana."
+    c = conv(messages=[{"role": "customer", "text": text}])
     assistance = AssistEngine(retriever).assist(c)
     first, version = retriever.searches
-    assert first == Search(build_query(c), PASSAGES, "it", None)
+    searched = "Il mio pacco è in ritardo.\nIl tracking è fermo da una settimana."
+    assert search_query(c) == searched
+    assert first == Search(searched, PASSAGES, "it", None)
     # The best topic is English only here: its Italian version is asked for, by topic and language.
     topic = retriever.passages[0].topic
-    assert version == Search(build_query(c), PASSAGES, "it", {"topic": topic, "language": "it"})
-    assert assistance.language == "it" and assistance.query == build_query(c)
+    assert version == Search(searched, PASSAGES, "it", {"topic": topic, "language": "it"})
+    assert assistance.language == "it" and assistance.query == build_query(c) == text  # the question as asked
 
 
 def test_no_second_search_when_the_best_topic_is_in_the_customers_language(retriever: StaticRetriever) -> None:

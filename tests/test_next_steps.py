@@ -215,10 +215,23 @@ LONG = "\n".join(f"{n}. Do thing number {n} carefully." for n in range(1, 11))
 
 
 @pytest.mark.parametrize(("level", "expected"), [("low_touch", 3), ("high_touch", 8), ("no_touch", 2)])
-def test_each_level_limits_the_steps(level: str, expected: int) -> None:
+def test_each_level_limits_the_procedure_steps(level: str, expected: int) -> None:
     steps = plan([passage(LONG)], conversation("Help"), level=level)
 
-    assert len(steps) == expected == LEVEL_LIMITS[level]  # type: ignore[index]
+    framing = 1 if level == "no_touch" else 0  # the article to send comes on top of the procedure steps
+    assert len(steps) - framing == expected == LEVEL_LIMITS[level]  # type: ignore[index]
+    assert all(s.text.startswith("Do thing") for s in steps[framing:])
+
+
+@pytest.mark.parametrize("language", ["en", "it", "pl"])
+def test_no_touch_shows_the_article_and_two_procedure_steps(language: str) -> None:
+    steps = plan(
+        [passage(ROUTERS[language], language=language)], conversation("Help"), language=language, level="no_touch"
+    )
+
+    assert len(steps) == 3 and "Router drops the connection" in steps[0].text
+    items = [line.split(". ", 1)[1] for line in ROUTERS[language].splitlines() if line[:1].isdigit()]
+    assert [s.citations[0].quote for s in steps[1:]] == items[:2]
 
 
 @pytest.mark.parametrize(("level", "max_steps"), [("low_touch", 5), ("high_touch", 2), ("no_touch", 1)])
@@ -255,7 +268,7 @@ def test_no_touch_opens_with_the_article_to_send(language: str, expected: str) -
 
     steps = plan([policy, faq], conversation("password"), language=language, level="no_touch")
 
-    assert [s.text for s in steps] == [expected, "Open Settings."]
+    assert [s.text for s in steps] == [expected, "Open Settings.", "Tap Reset."]
     assert steps[0].language == language
     assert steps[0].citations[0].chunk_id == "f#1"
     assert steps[0].citations[0].quote == "How do I reset my password?"
@@ -523,3 +536,46 @@ def test_the_problem_stated_or_a_vague_question_does_no_step(query_vectors: _Que
         [passage(POWER_EN)], convo, language="it", level="high_touch", steps_language="en", embedder=query_vectors
     )
     assert len(planned.steps) == 5 and planned.done == []
+
+
+@pytest.mark.parametrize(
+    ("language", "customer"),
+    [
+        ("en", "My parcel is late, there has been no tracking update for a week."),
+        ("pl", "Moja paczka się spóźnia, od tygodnia nie ma żadnej aktualizacji śledzenia."),
+    ],
+)
+def test_a_customer_describing_a_conditions_situation_does_not_do_the_conditional_step(
+    query_vectors: _QueryVectors, language: str, customer: str
+) -> None:
+    from assist.next_steps import plan as full_plan
+
+    parcel = """1. Ask the customer for the order number and check the tracking page.
+2. If the tracking shows no movement for 5 business days, open a claim with the courier.
+3. Tell the customer the claim number and that the courier answers within 2 business days.
+"""
+    planned = full_plan(
+        [passage(parcel)], conversation(customer), language=language, level="high_touch", embedder=query_vectors
+    )
+    assert any("open a claim" in s.text for s in planned.steps), planned.done
+    assert not any("open a claim" in d.text for d in planned.done)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ("If the tracking shows no movement for 5 business days, open a claim.", "open a claim."),
+        ("Se il difetto persiste, apri una pratica di garanzia.", "apri una pratica di garanzia."),
+        (
+            "Si el error es de 3-D Secure, pide al cliente que confirme el pago.",
+            "pide al cliente que confirme el pago.",
+        ),
+        ("Jeśli usterka nie ustępuje, załóż zgłoszenie.", "załóż zgłoszenie."),
+        ("Sigue los pasos, uno por uno.", "Sigue los pasos, uno por uno."),
+        ("Ask for the order number, the date and the amount.", "Ask for the order number, the date and the amount."),
+    ],
+)
+def test_a_conditional_steps_action_is_what_follows_its_condition(step: str, expected: str) -> None:
+    from assist.done_steps import action
+
+    assert action(step) == expected
