@@ -58,21 +58,6 @@ def test_the_model_reads_each_sentence_beside_the_draft_and_the_customer_message
     assert 0.0 < model.threshold < 1.0 and model.confirm_floor >= 0.0
 
 
-def test_the_shipped_model_reads_sentences_through_its_fine_tuned_layers() -> None:
-    """The weights were fitted on the fine-tuned encoder's vectors: the scorer must read through the same layers
-    (the patch exists, changes the vectors, and the plain model's vectors would score differently)."""
-    model = shipped_model()
-    assert model.encoder is not None and model.encoder.exists()
-    texts = ["I'm sure you know better than our engineers.", "Your refund was issued today, Ada."]
-    tuned = SentenceVectors(encoder_patch=model.encoder).embed_sentences(texts)
-    plain = SentenceVectors().embed_sentences(texts)
-    assert np.allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-4)
-    cosines = (tuned * plain).sum(axis=1)
-    assert np.all(cosines < 0.99) and np.all(cosines > 0.0)  # the same sentence, read by tuned top layers
-    probs = model.probabilities(tuned, None)
-    assert not np.allclose(probs, model.probabilities(plain, None), atol=1e-3)
-
-
 def test_empty_and_blank_sentences_score_zero_without_embedding() -> None:
     vectors = CountingVectors()
     scorer = SarcasmScorer(vectors)
