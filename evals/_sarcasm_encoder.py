@@ -226,11 +226,13 @@ class Comparison:
                    for req in self.polite_check]  # fmt: skip
         return sum(flagged) / len(flagged)
 
-    def run(self) -> np.ndarray:
-        """Out-of-fold sentence probabilities (tuned encoder, with the customer's message), after printing the
-        comparison."""
+    def run(self, limit: int = FOLDS) -> np.ndarray:
+        """Out-of-fold sentence probabilities (tuned encoder through the engine, with the customer's message), after
+        printing the comparison; ``limit``: run only the first folds (the comparison is then over their validation
+        authors only)."""
         authors = sorted({d.author for d in self.drafts})
-        folds = [set(authors[k::FOLDS]) for k in range(FOLDS)]
+        folds = [set(authors[k::FOLDS]) for k in range(FOLDS)][:limit]
+        scored = {a for held in folds for a in held}
         names = ("frozen", "tuned", "engine")
         results = {name: {c: np.zeros(len(self.sents)) for c in ("with", "without")} for name in names}
         frozen = vectors(self.model.encoder, self.states, start=self.start)
@@ -247,17 +249,19 @@ class Comparison:
                 w, b = self.logistic(vecs, train)
                 for c in ("with", "without"):
                     results[name][c][val] = self.score(vecs, w, b, context=c == "with")[val]
-        labels_d = np.array([d.sarcastic for d in self.drafts])
+        keep = np.array([d.author in scored for d in self.drafts])
+        labels_d = np.array([d.sarcastic for d in self.drafts])[keep]
+        print(f"  out of fold over {int(keep.sum())} drafts by {sorted(scored)}", flush=True)
         for name, by_ctx in results.items():
             for c, probs in by_ctx.items():
-                scores = draft_scores(self.sents, probs, len(self.drafts))
+                scores = draft_scores(self.sents, probs, len(self.drafts))[keep]
                 t = threshold_for(scores, labels_d, FALSE_ALARM_BUDGET)
                 ba, recall, fa = rates(scores, labels_d, t)
                 auc = roc_auc(scores.tolist(), labels_d.tolist())
                 langs = " ".join(
                     f"{lang}:{rates(scores[m], labels_d[m], t)[0]:.3f}"
                     for lang in ("en", "it", "es", "pl")
-                    if (m := np.array([d.language == lang for d in self.drafts])).any()
+                    if (m := np.array([d.language == lang for d, k in zip(self.drafts, keep, strict=True) if k])).any()
                 )
                 print(f"  {name:<6} {c:<7} customer message: AUC {auc:.3f}  BA {ba:.3f} "
                       f"(recall {recall:.3f}, FA {fa:.3f})  {langs}", flush=True)  # fmt: skip
@@ -341,11 +345,14 @@ class Comparison:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="fine-tune on every development author and write")
+    parser.add_argument("--folds", type=int, default=FOLDS, help=f"run only the first FOLDS of {FOLDS} (no --write)")
     parser.add_argument("--data", default="../shared/eval/data", help="the shared evaluation data (politeness)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     comparison = Comparison(load_drafts("development"), Path(args.data))
-    cv_probs = comparison.run()
+    if args.write and args.folds < FOLDS:
+        parser.error("--write needs every fold's out-of-fold scores (its threshold is chosen on them)")
+    cv_probs = comparison.run(args.folds)
     CV_CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.save(CV_CACHE, cv_probs)  # kept for a later look at the folds' scores; never read back by this script
     if args.write:
