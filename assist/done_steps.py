@@ -392,7 +392,9 @@ class Echoes:
             for start, end in markdown_sentences(message.text)
             if len(words(text := " ".join(message.text[start:end].split()))) >= ECHO_MIN_WORDS
         ]
-        return cls(embedder, sentences)
+        # A customer's question asks for a step ("Could you open a claim?"), it does not do it; an agent's asks the
+        # customer, which does a step that asks.
+        return cls(embedder, [s for s in sentences if not (s.role == "customer" and s.asks)])
 
     def vectors(self) -> np.ndarray:
         if self._vectors is None:

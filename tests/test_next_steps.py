@@ -579,3 +579,28 @@ def test_a_conditional_steps_action_is_what_follows_its_condition(step: str, exp
     from assist.done_steps import action
 
     assert action(step) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "asked", "told"),
+    [
+        ("en", "Could you open a claim with the courier for me?", "I opened a claim with the courier yesterday."),
+        ("it", "Potete aprire un reclamo con il corriere?", "Ho aperto un reclamo con il corriere ieri."),
+    ],
+)
+def test_a_customer_asking_for_a_step_does_not_do_it_but_saying_it_was_done_does(
+    query_vectors: _QueryVectors, language: str, asked: str, told: str
+) -> None:
+    from assist.next_steps import plan as full_plan
+
+    claim = """1. Ask the customer for the order number and check the tracking page.
+2. Open a claim with the courier.
+3. Tell the customer the claim number and that the courier answers within 2 business days.
+"""
+    options: dict = {"language": language, "level": "high_touch", "embedder": query_vectors}
+    asking = full_plan([passage(claim)], conversation(f"My parcel LM-5520318 is lost. {asked}"), **options)
+    assert any("Open a claim" in s.text for s in asking.steps)
+    assert not any("Open a claim" in d.text for d in asking.done)
+    telling = full_plan([passage(claim)], conversation(f"My parcel LM-5520318 is lost. {told}"), **options)
+    assert not any("Open a claim" in s.text for s in telling.steps)
+    assert any("Open a claim" in d.text and told[:20] in d.reason for d in telling.done)
