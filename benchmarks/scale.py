@@ -3,6 +3,7 @@ one-document update at several knowledge-base sizes, against a Chroma server.
 
     .venv/bin/python benchmarks/scale.py --sizes 10000,100000,300000 --repeat 200 --workdir DIR
     .venv/bin/python benchmarks/scale.py --workdir DIR --reuse   # measure DIR's collection again (a quieter moment)
+    .venv/bin/python benchmarks/scale.py --report LOG...          # one table from the RESULT lines of several runs
 
 It starts ``chroma run`` (from the venv) and the stand-in embeddings endpoint (``benchmarks/hash_embeddings.py``:
 feature-hashed vectors, not a model; the bundled e5 cannot embed 300k chunks here in reasonable time), then grows
@@ -74,8 +75,14 @@ def main() -> None:
     parser.add_argument("--ingest", choices=["indexer", "bulk"], default="indexer")
     parser.add_argument("--workdir", help="keep the Chroma data here (default: a temporary directory)")
     parser.add_argument("--reuse", action="store_true", help="measure the workdir's collection again, no ingest")
+    parser.add_argument("--report", nargs="+", metavar="LOG", help="print the table of these runs' RESULT lines")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # JSON arguments of the measuring child
     args = parser.parse_args()
+    if args.report:
+        lines = [line for log in args.report for line in Path(log).read_text().splitlines()]
+        found = [json.loads(line.removeprefix("RESULT ")) for line in lines if line.startswith("RESULT ")]
+        _report(sorted(found, key=lambda r: int(r["chunks"])))
+        return
     if args.measure:
         print(json.dumps(measure(**json.loads(args.measure))), flush=True)
         return
@@ -241,9 +248,12 @@ def _pages(container: Container) -> dict[str, float]:
     col = container.knowledge.retriever.store.collection(COLLECTION)
     include = ["documents", "metadatas", "embeddings"]
     last = max(col.count() - 2000, 0)
+    document = str(container.knowledge.retriever._snap.chunks[-1].metadata["document_id"])
     return {
         "first": round(min(_timed(lambda: col.get(include=include, limit=2000, offset=0), 3)), 1),
         "last": round(min(_timed(lambda: col.get(include=include, limit=2000, offset=last), 3)), 1),
+        # what ``update`` reads: one document's chunks by a metadata filter
+        "document": round(min(_timed(lambda: col.get(where={"document_id": document}, include=include), 3)), 1),
     }
 
 
@@ -427,6 +437,10 @@ def _report(results: list[dict[str, Any]]) -> None:
         ("one document deleted: followed ms", lambda r: r["update"]["follow_ms"]["delete"]),
         ("Chroma get, one page of 2,000 at the start ms", lambda r: r.get("page_ms", {}).get("first", 0.0)),
         ("Chroma get, one page of 2,000 at the end ms", lambda r: r.get("page_ms", {}).get("last", 0.0)),
+        (
+            "Chroma get, one document's chunks (where document_id) ms",
+            lambda r: r.get("page_ms", {}).get("document", 0.0),
+        ),
         ("Chroma server RSS MB", lambda r: r["chroma_rss_mb"]),
         ("Chroma data on disk MB", lambda r: r["chroma_disk_mb"]),
     ]
