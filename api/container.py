@@ -169,6 +169,7 @@ class Container:
             HybridRetriever(store),
             job_queue=build_queue(settings),
             shared=build_shared_version(settings),
+            retire_grace_s=settings.reindex_grace_s,
         )
         metrics = Metrics(queue_depth=knowledge.queue_depth)
         fetchers: dict[str, HistoryFetcher] = {}

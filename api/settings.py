@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="", pattern=r"^(rediss?://\S+)?$")
     redis_prefix: str = Field(default="tactful", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     job_lease_s: float = Field(default=30.0, ge=1, le=3600)
+    # How long the collection a full re-index replaced is kept after the switch: longer than a web process's full
+    # load of the new one (docs/deploy.md, What a web worker keeps in memory).
+    reindex_grace_s: float = Field(default=120.0, ge=0)
     job_max_attempts: int = Field(default=3, ge=1, le=100)
     queue_heartbeat_s: float = Field(default=60.0, ge=1, le=3600)
     # The LLM refinement (assist/refine.py), used only when llm_base_url or llm_api_key is set.

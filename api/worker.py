@@ -123,6 +123,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> in
             job_queue=queue,
             shared=shared,
             serving=False,
+            retire_grace_s=settings.reindex_grace_s,
         )
         knowledge.start()
     except KnowledgeError as exc:

@@ -57,6 +57,18 @@ def test_environment_variables_configure_the_service(monkeypatch: pytest.MonkeyP
     assert s.database == f"sqlite:///{tmp_path / 'tactful.db'}"
 
 
+def test_the_reindex_grace_reaches_the_knowledge_service(tmp_path: Path) -> None:
+    from api.container import Container
+
+    container = Container.build(make_settings(tmp_path, reindex_grace_s=900, tone_learned_sarcasm=False))
+    try:
+        assert container.knowledge.retire_grace_s == 900
+    finally:
+        container.stop()
+    with pytest.raises(ValueError, match="reindex_grace_s"):
+        make_settings(tmp_path, reindex_grace_s=-1)
+
+
 def test_every_setting_is_in_env_example() -> None:
     example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
     documented = {line.lstrip("# ").partition("=")[0] for line in example.splitlines() if "=" in line}

@@ -44,7 +44,8 @@ from kb_index.store import COLLECTION_PREFIX
 log = logging.getLogger("tactful.knowledge")
 PROBE_QUERY = "refund"
 # A collection a full re-index replaced in a worker is dropped this long after the switch: web processes serve it
-# until they have followed the switch (about a second, plus the time to load the new one).
+# until they have followed the switch (about a second, plus the time to load the new one: 3.5 min at 300k chunks,
+# docs/benchmarks.md Scale). TACTFUL_REINDEX_GRACE_S.
 RETIRE_GRACE_S = 120.0
 # A process this many versions behind reloads the whole collection rather than read each version's change.
 MAX_CHANGES_FOLLOWED = 256
@@ -120,9 +121,11 @@ class KnowledgeService:
         shared: SharedVersion | None = None,
         serving: bool = True,
         follow_every_s: float = 1.0,
+        retire_grace_s: float = RETIRE_GRACE_S,
     ) -> None:
         """``job_queue``: send jobs there instead of running them on a thread. ``shared``: the index version every
-        process follows. ``serving``: ``False`` in ``tactful worker``, which runs jobs and never searches."""
+        process follows. ``serving``: ``False`` in ``tactful worker``, which runs jobs and never searches.
+        ``retire_grace_s``: how long a collection a full re-index replaced is kept after the switch."""
         self.db = db
         self.indexer = indexer
         self.retriever = retriever
@@ -138,7 +141,7 @@ class KnowledgeService:
         self._unpublished = False  # a change Redis could not be told about: told at the next chance
         self._change: IndexChange | None = None  # the documents the running job changes (none: it may change any)
         self._missed = False  # Redis was away: changes may have gone unheard, reload when it is back
-        self.retire_grace_s = RETIRE_GRACE_S
+        self.retire_grace_s = retire_grace_s
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._indexed_at: dict[str, str] = {}
