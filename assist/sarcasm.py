@@ -59,6 +59,13 @@ class SarcasmModel:
     threshold: float
     confirm_floor: float = 0.0  # an ambiguous phrase ("obviously") counts only in a sentence scored at least this
     encoder: Path | None = None  # the fine-tuned layers its sentence vectors come from (None: the plain e5)
+    # The lowest probability that lowers the ``non_sarcastic`` score (None: the threshold, so only a probability
+    # that raises an issue does); below it, the phrase cues alone set the score.
+    score_from: float | None = None
+
+    @property
+    def scores_from(self) -> float:
+        return self.threshold if self.score_from is None else self.score_from
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> SarcasmModel:
@@ -69,6 +76,7 @@ class SarcasmModel:
             threshold=float(data["threshold"]),
             confirm_floor=float(data.get("confirm_floor", 0.0)),
             encoder=path.parent / data["encoder"] if data.get("encoder") else None,
+            score_from=float(data["score_from"]) if data.get("score_from") is not None else None,
         )
 
     def probabilities(self, sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:

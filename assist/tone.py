@@ -296,10 +296,11 @@ def _learned_sarcasm(
         else:
             edit, replaced = Edit(start, end, bank.acknowledgement, priority=4), True
         kept.append(Finding("irony", start, end, [edit], {"why": _move(text[start:end], bank)}))
-    # The probability sets ``non_sarcastic`` only when it is sure enough to raise an issue: below that, the irony
-    # cues rank texts better (SemEval-2018 train: AUC 0.668 gated, 0.586 always; docs/evaluation.md).
+    # The probability sets ``non_sarcastic`` from the model's ``score_from`` (by default its threshold: only when
+    # it is sure enough to raise an issue); below that, the irony cues set it (chosen on the tweet sets' training
+    # splits, docs/evaluation.md).
     top = max(probs)
-    return kept, top if top >= scorer.threshold else 0.0
+    return kept, top if top >= scorer.model.scores_from else 0.0
 
 
 def ambiguous_finding(bank: ToneBank, kind: str, text: str, start: int, end: int, sentence_end: int) -> bool:

@@ -36,8 +36,8 @@ from assist.sarcasm import MODEL_PATH, design
 from assist.text import sentence_spans
 from assist.tone import ambiguous_finding, check_tone
 from assist.tone_bank import tone_bank
-from evals._sarcasm_data import Draft, load_drafts
-from evals._tone_data import POLITENESS, POLITENESS_FILES, load_politeness
+from evals._sarcasm_data import IRONITA, IRONITA_FILES, Draft, load_drafts, load_ironita
+from evals._tone_data import IRONY, IRONY_FILES, POLITENESS, POLITENESS_FILES, load_irony, load_politeness
 from evals._tone_fit import fit_logistic
 from evals._tone_metrics import roc_auc
 
@@ -45,6 +45,8 @@ CACHE = Path(".tactful") / "eval-cache" / "sentence-vectors.npz"
 FALSE_ALARM_BUDGET = 0.03  # on development sincere drafts, so that held-out stays under the 5% target
 REQUEST_BUDGET = 0.02  # on the polite Wikipedia requests kept out of training (serious false alarms ≤ 3% target)
 L2_GRID = (0.03, 0.1, 0.3)
+QUICK_L2 = 0.1  # the choice of the full comparison (session 4)
+TWEET_WEIGHT = 0.0  # how much a training tweet counts (evals/_sarcasm_tweets_probe.py; 0: drafts alone)
 
 
 @dataclass(frozen=True)
@@ -151,23 +153,110 @@ def out_of_fold(
     l2: float,
     test: np.ndarray | None = None,
     extra: np.ndarray | None = None,
+    tweets: Tweets | None = None,
 ) -> np.ndarray:
     """Sentence probabilities, each from a model fitted without its author's drafts (scored on ``test``);
-    ``extra``: sincere sentences from outside the corpus, in every fold's training."""
-    test = x if test is None else test
-    probs = np.zeros(len(sents))
+    ``extra``: sincere sentences from outside the corpus, ``tweets``: labelled tweets, both in every fold's
+    training."""
+    return out_of_fold_all(drafts, sents, x, l2=l2, tests=[x if test is None else test], extra=extra, tweets=tweets)[0]
+
+
+def out_of_fold_all(
+    drafts: Sequence[Draft],
+    sents: Sequence[Sentence],
+    x: np.ndarray,
+    *,
+    l2: float,
+    tests: Sequence[np.ndarray],
+    extra: np.ndarray | None = None,
+    tweets: Tweets | None = None,
+) -> list[np.ndarray]:
+    """``out_of_fold`` for several test designs at once (one fit per author)."""
+    probs = [np.zeros(len(sents)) for _ in tests]
     for author in sorted({d.author for d in drafts}):
         train = [i for i, s in enumerate(sents) if s.label is not None and drafts[s.draft].author != author]
         held = [i for i, s in enumerate(sents) if drafts[s.draft].author == author]
-        w, b = _fit(x[train], np.array([sents[i].label for i in train], dtype=float), l2=l2, extra=extra)
-        probs[held] = sigmoid(test[held] @ w + b)
+        y = np.array([sents[i].label for i in train], dtype=float)
+        w, b = _fit(x[train], y, l2=l2, extra=extra, tweets=tweets)
+        for out, test in zip(probs, tests, strict=True):
+            out[held] = sigmoid(test[held] @ w + b)
     return probs
 
 
-def _fit(x: np.ndarray, y: np.ndarray, *, l2: float, extra: np.ndarray | None) -> tuple[np.ndarray, float]:
+@dataclass(frozen=True)
+class Tweets:
+    """Labelled tweets from the public sets' training splits (IronITA 2018: sarcasm; SemEval-2018 task A: irony),
+    each read as a one-sentence draft with no customer message; ``weight``: how much a tweet counts against a
+    draft sentence (chosen on development by ``evals/_sarcasm_tweets_probe.py``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weight: float
+    sets: np.ndarray  # which set each tweet is from: "ironita" or "semeval"
+    texts: list[str]
+
+
+def load_tweets(data: Path, cache: VectorCache, weight: float) -> Tweets:
+    ironita = load_ironita(data / IRONITA / IRONITA_FILES["dev"])
+    semeval = load_irony(data / IRONY / IRONY_FILES["dev"])
+    texts = [t.text for t in ironita] + [i.text for i in semeval]
+    x = np.vstack([design(v[None], None) for v in cache.get(texts)])
+    y = np.array([t.sarcasm for t in ironita] + [i.label > 0 for i in semeval], dtype=float)
+    sets = np.array(["ironita"] * len(ironita) + ["semeval"] * len(semeval))
+    return Tweets(x, y, weight, sets, texts)
+
+
+TWEET_FOLDS = 5
+SCORE_FROM_GRID = (0.0, 0.3, 0.5, 0.7, 0.9)
+
+
+def choose_score_from(
+    tweets: Tweets, x: np.ndarray, y: np.ndarray, extra: np.ndarray, *, l2: float, threshold: float
+) -> float | None:
+    """From which probability the model lowers the ``non_sarcastic`` score (None: from its threshold), chosen on
+    the tweets' training splits: each tweet scored by a model fitted with every draft but without its fold of
+    tweets, then ``1 - non_sarcastic`` as the tone check would set it (the irony cues, raised to the probability
+    from ``score_from``), ranked against the labels; the best mean ROC-AUC over the two sets."""
+    probs = np.zeros(len(tweets.y))
+    order = np.random.default_rng(SEED).permutation(len(tweets.y))
+    for k in range(TWEET_FOLDS):
+        held = order[k::TWEET_FOLDS]
+        keep = np.setdiff1d(np.arange(len(tweets.y)), held)
+        fold = Tweets(tweets.x[keep], tweets.y[keep], tweets.weight, tweets.sets[keep], [])
+        w, b = _fit(x, y, l2=l2, extra=extra, tweets=fold)
+        probs[held] = sigmoid(tweets.x[held][:, : x.shape[1]] @ w + b)
+    language = {"ironita": "it", "semeval": "en"}
+    cues = np.array(
+        [1 - check_tone(t, language=language[str(s)]).dimensions.non_sarcastic for t, s in zip(tweets.texts, tweets.sets, strict=True)]
+    )  # fmt: skip
+    best, chosen = -1.0, None
+    for floor in (*SCORE_FROM_GRID, None):
+        at = threshold if floor is None else floor
+        scores = np.maximum(cues, np.where(probs >= at, probs, 0.0))
+        aucs = {
+            name: roc_auc(scores[m].tolist(), tweets.y[m].tolist())
+            for name in ("ironita", "semeval")
+            if (m := tweets.sets == name).any()
+        }
+        mean = float(np.mean(list(aucs.values())))
+        label = "the threshold (gated)" if floor is None else f"{floor}"
+        print(f"  non_sarcastic from {label:<22} IronITA train AUC {aucs['ironita']:.3f}, SemEval train AUC "
+              f"{aucs['semeval']:.3f} (tweets out of fold)")  # fmt: skip
+        if mean > best + 1e-9:
+            best, chosen = mean, floor
+    return chosen
+
+
+def _fit(
+    x: np.ndarray, y: np.ndarray, *, l2: float, extra: np.ndarray | None, tweets: Tweets | None = None
+) -> tuple[np.ndarray, float]:
+    weights = np.ones(len(y))
     if extra is not None and len(extra):
-        x, y = np.vstack([x, extra]), np.r_[y, np.zeros(len(extra))]
-    return fit_logistic(x, y, l2=l2)
+        x, y, weights = np.vstack([x, extra]), np.r_[y, np.zeros(len(extra))], np.r_[weights, np.ones(len(extra))]
+    if tweets is not None and tweets.weight > 0:
+        x, y = np.vstack([x, tweets.x[:, : x.shape[1]]]), np.r_[y, tweets.y]
+        weights = np.r_[weights, np.full(len(tweets.y), tweets.weight)]
+    return fit_logistic(x, y, l2=l2, weights=weights)
 
 
 @dataclass(frozen=True)
@@ -253,7 +342,15 @@ def contexts(drafts: Sequence[Draft], cache: VectorCache, *, dropout: float) -> 
     return np.where((keep & ~empty)[:, None], vectors, 0.0).astype(np.float32)
 
 
-def compare(drafts: Sequence[Draft], cache: VectorCache, requests: Requests) -> tuple[str, float, float, float]:
+def compare(
+    drafts: Sequence[Draft],
+    cache: VectorCache,
+    requests: Requests,
+    *,
+    tweets: Tweets | None = None,
+    candidates: Sequence[str] = tuple(CANDIDATES),
+    l2_grid: Sequence[float] = L2_GRID,
+) -> tuple[str, float, float, float]:
     sents = draft_sentences(drafts)
     texts = [s.text for s in sents]
     vectors = cache.get(texts)
@@ -268,15 +365,16 @@ def compare(drafts: Sequence[Draft], cache: VectorCache, requests: Requests) -> 
     print(f"  phrases only (today): BA {_ba(today, labels):.3f}, recall {today[labels].mean():.3f}, "
           f"FA {today[~labels].mean():.3f}")  # fmt: skip
     best_probs = np.zeros(len(sents))
-    for name, featurize in CANDIDATES.items():
+    for name in candidates:
+        featurize = CANDIDATES[name]
         x = featurize(drafts, sents, vectors, train_ctx)
         extra = requests.train[:, : x.shape[1]]
-        for l2 in L2_GRID:
+        for l2 in l2_grid:
             tests = {k: featurize(drafts, sents, vectors, c) for k, c in test_ctx.items()}
-            without = draft_scores(
-                sents, out_of_fold(drafts, sents, x, l2=l2, test=tests["without"], extra=extra), len(drafts)
+            probs, without_probs = out_of_fold_all(
+                drafts, sents, x, l2=l2, tests=[tests["with"], tests["without"]], extra=extra, tweets=tweets
             )
-            probs = out_of_fold(drafts, sents, x, l2=l2, test=tests["with"], extra=extra)
+            without = draft_scores(sents, without_probs, len(drafts))
             scores = draft_scores(sents, probs, len(drafts))
             print(f"  {name}, l2={l2}, no customer message: AUC {roc_auc(without.tolist(), labels.tolist()):.3f}, "
                   f"BA {rates(without, labels, threshold_for(without, labels, FALSE_ALARM_BUDGET))[0]:.3f}")  # fmt: skip
@@ -293,7 +391,9 @@ def compare(drafts: Sequence[Draft], cache: VectorCache, requests: Requests) -> 
                 best, best_probs = (name, l2, threshold, ba), probs
     fit = [i for i, s in enumerate(sents) if s.label is not None]
     x = shipped_design(drafts, sents, vectors, train_ctx)
-    w, b = _fit(x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=best[1], extra=requests.train)
+    w, b = _fit(
+        x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=best[1], extra=requests.train, tweets=tweets
+    )
     threshold, floor = choose_threshold(
         sents, best_probs, hits, labels, threshold=best[2], requests=lambda t: request_false_alarms(requests, w, b, t)
     )
@@ -344,16 +444,27 @@ def fit_final(
     l2: float,
     threshold: float,
     floor: float,
+    tweets: Tweets | None = None,
 ) -> dict[str, object]:
     sents = draft_sentences(drafts)
     x = CANDIDATES[name](
         drafts, sents, cache.get([s.text for s in sents]), contexts(drafts, cache, dropout=CONTEXT_DROPOUT)
     )
     fit = [i for i, s in enumerate(sents) if s.label is not None]
-    w, b = _fit(x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=l2, extra=requests.train)
+    w, b = _fit(
+        x[fit], np.array([sents[i].label for i in fit], dtype=float), l2=l2, extra=requests.train, tweets=tweets
+    )
+    score_from = None
+    if tweets is not None and tweets.weight > 0:
+        y = np.array([sents[i].label for i in fit], dtype=float)
+        score_from = choose_score_from(tweets, x[fit], y, requests.train, l2=l2, threshold=threshold)
     note = ("Fitted by evals/_sarcasm_fit.py on the development authors of evals/tone_corpus, with half of the polite "
-            "Wikipedia requests of Stanford Politeness (development split) as sincere text.")  # fmt: skip
-    return model_file(note, name=name, l2=l2, threshold=threshold, floor=floor, weights=w, bias=b)
+            "Wikipedia requests of Stanford Politeness (development split) as sincere text"
+            + (f", and the training tweets of IronITA 2018 (sarcasm) and SemEval-2018 task A (irony), each counting "
+               f"{tweets.weight} of a draft sentence." if tweets and tweets.weight else "."))  # fmt: skip
+    return model_file(
+        note, name=name, l2=l2, threshold=threshold, floor=floor, weights=w, bias=b, score_from=score_from
+    )
 
 
 def model_file(
@@ -366,11 +477,14 @@ def model_file(
     weights: np.ndarray,
     bias: float,
     encoder: str | None = None,
+    score_from: float | None = None,
 ) -> dict[str, object]:
     """The shape of ``prompts/models/sarcasm.json`` (read by ``assist.sarcasm.SarcasmModel.load``)."""
     model: dict[str, object] = {"_note": note, "features": name}
     if encoder:
         model["encoder"] = encoder
+    if score_from is not None:
+        model["score_from"] = score_from
     return model | {
         "context_dropout": CONTEXT_DROPOUT,
         "l2": l2,
@@ -385,15 +499,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="write the chosen model to prompts/models/sarcasm.json")
     parser.add_argument("--data", default="../shared/eval/data", help="the shared evaluation data (politeness)")
+    parser.add_argument("--tweets", type=float, default=TWEET_WEIGHT, help="weight of a training tweet (0: none)")
+    parser.add_argument("--quick", action="store_true", help=f"compare only {SHIPPED} at l2 {QUICK_L2}")
     args = parser.parse_args(argv)
     drafts = load_drafts("development")
     cache = VectorCache()
     requests = polite_requests(Path(args.data), cache)
-    name, l2, threshold, floor = compare(drafts, cache, requests)
+    tweets = load_tweets(Path(args.data), cache, args.tweets) if args.tweets > 0 else None
+    grid = {"candidates": (SHIPPED,), "l2_grid": (QUICK_L2,)} if args.quick else {}
+    name, l2, threshold, floor = compare(drafts, cache, requests, tweets=tweets, **grid)
     print(f"chosen: {name}, l2={l2}, draft threshold {threshold:.4f} (false alarms ≤ {FALSE_ALARM_BUDGET:.0%} "
           f"out of fold), ambiguous words need {floor}")  # fmt: skip
     if args.write:
-        model = fit_final(drafts, cache, requests, name=name, l2=l2, threshold=threshold, floor=floor)
+        model = fit_final(drafts, cache, requests, name=name, l2=l2, threshold=threshold, floor=floor, tweets=tweets)
         MODEL_PATH.write_text(json.dumps(model) + "\n", encoding="utf-8")
         print(f"wrote {MODEL_PATH}")
     return 0

@@ -88,16 +88,20 @@ SPECS = (
 )  # fmt: skip
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = L2) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression (bias unpenalised) by Newton's method: the weights and the bias."""
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, *, l2: float = L2, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression (bias unpenalised) by Newton's method: the weights and the bias.
+    ``weights``: how much each row counts (1 each by default)."""
     n, d = x.shape
+    rows = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     design = np.hstack([x, np.ones((n, 1))])
     penalty = np.diag(np.r_[np.full(d, l2), 0.0])
     theta = np.zeros(d + 1)
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(design @ theta)))
-        gradient = design.T @ (p - y) + penalty @ theta
-        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+        gradient = design.T @ (rows * (p - y)) + penalty @ theta
+        hessian = design.T @ (design * (rows * p * (1 - p))[:, None]) + penalty
         step = np.linalg.solve(hessian, gradient)
         theta -= step
         if float(np.abs(step).max()) < 1e-9:

@@ -72,6 +72,18 @@ def test_logistic_fit_finds_the_informative_feature() -> None:
     assert w[0] > 2.0 and abs(w[1]) < 0.5
 
 
+def test_logistic_fit_weights_count_like_repeated_rows() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 3))
+    y = (rng.random(120) < 1 / (1 + np.exp(-x[:, 0]))).astype(float)
+    weights = rng.integers(1, 4, size=120).astype(float)
+    w, b = fit_logistic(x, y, l2=0.1, weights=weights)
+    repeated = np.repeat(np.arange(120), weights.astype(int))
+    w_rep, b_rep = fit_logistic(x[repeated], y[repeated], l2=0.1)
+    assert np.allclose(w, w_rep, atol=1e-6) and b == pytest.approx(b_rep, abs=1e-6)
+    assert not np.allclose(w, fit_logistic(x, y, l2=0.1)[0], atol=1e-3)  # the weights did change the fit
+
+
 def test_signed_fit_leaves_out_a_feature_of_the_wrong_sign() -> None:
     rng = np.random.default_rng(2)
     x = rng.integers(0, 2, size=(400, 2)).astype(float)

@@ -89,6 +89,22 @@ def test_a_confident_model_turns_a_sentence_into_a_finding_with_span_reason_and_
         assert report.dimensions.non_sarcastic < 0.05
 
 
+def test_a_probability_below_the_threshold_lowers_the_score_only_from_score_from() -> None:
+    """Every sentence at probability 0.4 (bias -0.405), below the threshold 0.9: no issue either way; the
+    ``non_sarcastic`` score follows the probability only when the model says so (``score_from``)."""
+    zeros = np.zeros_like(shipped_model().weights)
+    draft = "Your refund was approved today, Ada."
+    cues = check_tone(draft, language="en", customer_name="Ada").dimensions.non_sarcastic  # the phrase cues alone
+    assert cues > 0.6
+    for score_from, expected in ((None, cues), (0.3, 0.6), (0.5, cues)):
+        model = SarcasmModel(weights=zeros, bias=float(np.log(0.4 / 0.6)), threshold=0.9, score_from=score_from)
+        report = check_tone(
+            draft, language="en", customer_name="Ada", sarcasm=SarcasmScorer(SentenceVectors(), model=model)
+        )
+        assert not [i for i in report.issues if i.dimension == "non_sarcastic"], score_from
+        assert report.dimensions.non_sarcastic == pytest.approx(expected, abs=1e-3), score_from
+
+
 def test_a_question_is_explained_as_one() -> None:
     always = SarcasmModel(weights=np.zeros_like(shipped_model().weights), bias=5.0, threshold=0.5)
     sure = SarcasmScorer(SentenceVectors(), model=always)
