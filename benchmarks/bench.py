@@ -33,7 +33,7 @@ from assist.models import Conversation, Passage
 from assist.tone import check_tone
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
-from kb_index.embeddings import E5Embeddings
+from kb_index.embeddings import E5Embeddings, embed_turns
 from kb_index.indexing import Indexer
 from kb_index.loaders import iter_paths, load_path
 from kb_index.neutral import LanguageNeutralEmbeddings
@@ -303,10 +303,14 @@ def _q(i: int) -> tuple[str, str]:
 
 
 class _PassageAdapter:
-    """The engine's retriever protocol over the hybrid retriever, as the service wires it."""
+    """The engine's retriever protocol over the hybrid retriever, as the service wires it (the knowledge service's
+    query vectors included: the next steps compare steps with the conversation's sentences through them)."""
 
     def __init__(self, retriever: HybridRetriever) -> None:
         self.retriever = retriever
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return embed_turns(self.retriever.store.embeddings, text)
 
     def search(
         self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None
