@@ -103,6 +103,7 @@ class _Snapshot:
     lexical_rows: np.ndarray | None = None
     slots: np.ndarray | None = None
     hub_scores: np.ndarray | None = None  # ``hubness`` as a column (``hub_column``)
+    topic_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # ``topic_groups``
 
     def field_values(self, key: str) -> np.ndarray:
         values = self.fields.get(key)
@@ -116,6 +117,16 @@ class _Snapshot:
         if self.hub_scores is None:
             self.hub_scores = np.array([self.hubness.get(c.id, 0.0) for c in self.chunks], dtype=np.float32)
         return self.hub_scores
+
+    def topic_groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row i's topic as a number, the rows in topic order and where each topic starts in it (built once per
+        snapshot: a several-line query pools its lines' scores per topic with them)."""
+        if self.topic_index is None:
+            _, codes = np.unique(self.topics(), return_inverse=True)
+            order = np.argsort(codes, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+            self.topic_index = (codes.astype(np.int64), order, starts)
+        return self.topic_index
 
     def topics(self) -> np.ndarray:
         """Row i: chunks[i]'s topic (its document id when the chunk carries none: indexed before topics were)."""
@@ -319,26 +330,40 @@ class HybridRetriever:
         conversation's top topic was right 0.73 with the lines' vectors averaged, 0.83 with each line's best chunk
         per topic summed, 0.85 with lines weighted as here; pooled per document instead of per topic, 0.81."""
         assert snap.vectors is not None
-        rows = np.flatnonzero(_mask(snap, filters))
-        if not len(rows):
+        mask = _mask(snap, filters)
+        rows = None if mask.all() else np.flatnonzero(mask)  # None: every chunk, without copying the matrix
+        if rows is not None and not len(rows):
             return []
         queries = np.vstack([embed_query_array(self.store.embeddings, line) for line in lines])
-        hub = snap.hub_column()[rows]
-        scores = snap.vectors[rows] @ queries.T - self.weights.hub_penalty * hub[:, None]
-        topics = snap.topics()[rows]
-        names, codes = np.unique(topics, return_inverse=True)
-        best = np.full((len(names), len(lines)), -np.inf, dtype=np.float32)
-        np.maximum.at(best, codes, scores)
+        vectors, hub = (
+            (snap.vectors, snap.hub_column()) if rows is None else (snap.vectors[rows], snap.hub_column()[rows])
+        )
+        scores = vectors @ queries.T - self.weights.hub_penalty * hub[:, None]
+        codes, order, starts = snap.topic_groups()
+        if rows is None:
+            best = np.maximum.reduceat(scores[order], starts, axis=0)  # topic x line
+            topic_of_row = codes
+        else:
+            _, topic_of_row = np.unique(codes[rows], return_inverse=True)
+            best = np.full((int(topic_of_row.max()) + 1, len(lines)), -np.inf, dtype=np.float32)
+            np.maximum.at(best, topic_of_row, scores)
         # Each line's topic scores, centred on their mean and weighted by how far its best topic stands out: a vague
         # line ("what can I do?") is close to every topic, and in the customer's language closer still.
         centre = best.mean(axis=0)
-        evidence = ((best - centre) * (best.max(axis=0) - centre)).sum(axis=1)[codes]
+        evidence = ((best - centre) * (best.max(axis=0) - centre)).sum(axis=1)
+        rank = np.empty(len(evidence), dtype=np.int64)
+        rank[np.argsort(-evidence, kind="stable")] = np.arange(len(evidence))
+        topic_rank = rank[topic_of_row]
         own = scores.mean(axis=1)
-        order = np.lexsort((-own, -evidence))[:k]
-        cosines = snap.vectors[rows[order]] @ qvec.astype(np.float32)
-        ranked = [
-            _with_distance(snap.chunks[int(rows[i])], 1.0 - float(c)) for i, c in zip(order, cosines, strict=True)
-        ]
+        # Topics by evidence, each topic's chunks by their own score: the k first without sorting every chunk (own
+        # lies within [-2, 1], so a topic's place outweighs it).
+        key = topic_rank * 4.0 - own
+        n = min(k, len(key))
+        candidates = np.argpartition(key, n - 1)[:n] if n < len(key) else np.arange(len(key))
+        top = candidates[np.lexsort((-own[candidates], topic_rank[candidates]))]
+        picked = top if rows is None else rows[top]
+        cosines = snap.vectors[picked] @ qvec.astype(np.float32)
+        ranked = [_with_distance(snap.chunks[int(i)], 1.0 - float(c)) for i, c in zip(picked, cosines, strict=True)]
         return _fold(snap, ranked, matched)
 
     def _hubness(self, chunks: list[StoredChunk]) -> dict[str, float]:
