@@ -251,7 +251,11 @@ def _queries(retriever: Any) -> list[tuple[str, str]]:
     """The benchmark's eight customer questions and the first sentences of 92 sections, in their languages."""
     chunks = [c for c in retriever._snap.chunks if not is_unit(c.metadata)]
     picked = [chunks[i] for i in np.random.default_rng(7).choice(len(chunks), 92, replace=False)]
-    return list(QUERIES) + [(c.text.split(".")[0][-200:], str(c.metadata.get("language", "en"))) for c in picked]
+    # One line each (a section's title and body are on separate lines: a query of several lines takes another path).
+    first = [" ".join(c.text.split(".")[0].split())[-200:] for c in picked]
+    return list(QUERIES) + [
+        (text, str(c.metadata.get("language", "en"))) for text, c in zip(first, picked, strict=True)
+    ]
 
 
 def _pages(container: Container) -> dict[str, float]:
