@@ -275,8 +275,11 @@ def polite_requests(data: Path, cache: VectorCache) -> Requests:
     polite = [i.text for i in items if i.label >= median]
     train: list[np.ndarray] = []
     check: list[np.ndarray] = []
-    for k, text in enumerate(polite):
-        parts = [text[a:b] for a, b in sentence_spans(text, semicolons=True)] or [text]
+    split = [[text[a:b] for a, b in sentence_spans(text, semicolons=True)] or [text] for text in polite]
+    cache.get(
+        [t for parts in split for t in parts]
+    )  # embeds what is missing in one go (the cache file is rewritten per call)
+    for k, parts in enumerate(split):
         rows = design(cache.get(parts), None)
         (train.append(rows) if k % 2 == 0 else check.append(rows))
     return Requests(np.vstack(train), check)
