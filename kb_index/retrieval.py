@@ -29,7 +29,7 @@ import numpy as np
 
 from kb_index.chunking import PARENT, chunk_body, is_unit
 from kb_index.documents import topic_of_id
-from kb_index.embeddings import embed_query_array, embed_turns
+from kb_index.embeddings import EARLIER_TURN_WEIGHT, embed_query_array, embed_turns
 from kb_index.errors import StoreUnavailable
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
@@ -267,13 +267,21 @@ class HybridRetriever:
         snap = self._snap
         if not snap.collection or not snap.chunks or not query.strip():
             return []
-        qvec = query_vector if query_vector is not None else embed_turns(self.store.embeddings, query)
+        lines = query_lines(query)
+        pooled = len(lines) > 1 and snap.vectors is not None
+        # Each line embedded once (a cold cache would otherwise embed them for the whole query and again per line).
+        line_vectors = np.vstack([embed_query_array(self.store.embeddings, line) for line in lines]) if pooled else None
+        if query_vector is not None:
+            qvec = query_vector
+        elif line_vectors is not None:
+            qvec = combined_lines(lines, line_vectors)
+        else:
+            qvec = embed_turns(self.store.embeddings, query)
         n = max(self.weights.candidates, k)
         depth = n * UNIT_DEPTH if snap.parents else n
         matched: dict[str, str] = {}
-        lines = query_lines(query)
-        if len(lines) > 1 and snap.vectors is not None:
-            dense = self._dense_by_topic(snap, lines, qvec, k=depth, filters=filters, matched=matched)[:n]
+        if line_vectors is not None:
+            dense = self._dense_by_topic(snap, line_vectors, qvec, k=depth, filters=filters, matched=matched)[:n]
         else:
             dense = self._rerank_dense(snap, self._dense(snap, qvec, k=depth, filters=filters))
             dense = self._fold_dense(snap, dense, qvec, matched)[:n]
@@ -313,17 +321,17 @@ class HybridRetriever:
     def _dense_by_topic(
         self,
         snap: _Snapshot,
-        lines: list[str],
+        queries: np.ndarray,
         qvec: np.ndarray,
         *,
         k: int,
         filters: Filters | None,
         matched: dict[str, str],
     ) -> list[StoredChunk]:
-        """The dense ranking of a query of several ``lines``, from the snapshot's vectors: topics by the evidence of
-        every line (the hub-corrected score of the topic's best chunk for that line, above the line's mean over
-        topics, weighted by how far the line's best topic stands out), each topic's chunks by their mean score over
-        the lines; folded onto sections. A section's distance is from ``qvec`` (the whole query), as on the
+        """The dense ranking of a query of several lines (``queries``: their vectors), from the snapshot's vectors:
+        topics by the evidence of every line (the hub-corrected score of the topic's best chunk for that line, above
+        the line's mean over topics, weighted by how far the line's best topic stands out), each topic's chunks by
+        their mean score over the lines; folded onto sections. A section's distance is from ``qvec`` (the whole query), as on the
         one-line path, so relevance and the gaps report read it as before.
 
         Chosen on the development split of the steps set (docs/evaluation.md, "Next steps"), dense half alone: a
@@ -334,7 +342,6 @@ class HybridRetriever:
         rows = None if mask.all() else np.flatnonzero(mask)  # None: every chunk, without copying the matrix
         if rows is not None and not len(rows):
             return []
-        queries = np.vstack([embed_query_array(self.store.embeddings, line) for line in lines])
         vectors, hub = (
             (snap.vectors, snap.hub_column()) if rows is None else (snap.vectors[rows], snap.hub_column()[rows])
         )
@@ -345,7 +352,7 @@ class HybridRetriever:
             topic_of_row = codes
         else:
             _, topic_of_row = np.unique(codes[rows], return_inverse=True)
-            best = np.full((int(topic_of_row.max()) + 1, len(lines)), -np.inf, dtype=np.float32)
+            best = np.full((int(topic_of_row.max()) + 1, len(queries)), -np.inf, dtype=np.float32)
             np.maximum.at(best, topic_of_row, scores)
         # Each line's topic scores, centred on their mean and weighted by how far its best topic stands out: a vague
         # line ("what can I do?") is close to every topic, and in the customer's language closer still.
@@ -560,6 +567,17 @@ def _section_key(chunk: StoredChunk) -> tuple[str, int]:
 
 def _language(chunk: StoredChunk) -> str:
     return str(chunk.metadata.get("language", ""))
+
+
+def combined_lines(lines: list[str], vectors: np.ndarray) -> np.ndarray:
+    """The whole query's vector from its lines' (as ``kb_index.embeddings.embed_turns`` combines them: weighted by
+    their words, earlier lines at ``EARLIER_TURN_WEIGHT``)."""
+    last = len(lines) - 1
+    weights = np.array(
+        [len(t.split()) * (1.0 if i == last else EARLIER_TURN_WEIGHT) for i, t in enumerate(lines)], dtype=np.float32
+    )
+    combined = weights @ vectors
+    return np.asarray(combined / (np.linalg.norm(combined) or 1.0), dtype=np.float32)
 
 
 def query_lines(query: str) -> list[str]:

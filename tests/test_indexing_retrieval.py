@@ -243,3 +243,18 @@ def test_lines_of_a_query_are_pooled_per_topic_not_averaged(kb: tuple[Indexer, H
     assert all(h.language in {"en", "it", "es", "pl"} for h in hits) and snap.vectors is not None
     filtered = retriever.search(query, k=10, language="en", filters={"kind": "policy"})
     assert filtered and {h.kind for h in filtered} == {"policy"}
+
+
+def test_a_several_line_querys_vector_is_its_lines_combined_as_embed_turns_does(
+    kb: tuple[Indexer, HybridRetriever],
+) -> None:
+    import numpy as np
+
+    from kb_index.embeddings import embed_query_array, embed_turns
+    from kb_index.retrieval import combined_lines
+
+    _, retriever = kb
+    lines = ["Il mio pacco è in ritardo", "il tracking è fermo da una settimana", "cosa posso fare?"]
+    vectors = np.vstack([embed_query_array(retriever.store.embeddings, line) for line in lines])
+    whole = embed_turns(retriever.store.embeddings, "\n".join(lines))
+    assert np.allclose(combined_lines(lines, vectors), whole, atol=1e-6)
