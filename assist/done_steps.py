@@ -398,8 +398,8 @@ class Echoes:
 
     def vectors(self) -> np.ndarray:
         if self._vectors is None:
-            rows = [np.asarray(self.embedder.embed_query(s.text), dtype=np.float32) for s in self.sentences]
-            self._vectors = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+            rows = embed_all(self.embedder, [s.text for s in self.sentences])
+            self._vectors = rows if len(rows) else np.zeros((0, 0), dtype=np.float32)
         return self._vectors
 
     def done(self, steps: Sequence[str]) -> dict[int, tuple[str, str]]:
@@ -408,7 +408,7 @@ class Echoes:
         if not steps or not self.sentences:
             return {}
         said = self.vectors()
-        wanted = np.vstack([np.asarray(self.embedder.embed_query(action(step)), dtype=np.float32) for step in steps])
+        wanted = embed_all(self.embedder, [action(step) for step in steps])
         sims = said @ wanted.T  # sentence x step
         nearest = sims.argmax(axis=1)
         ordered = np.sort(sims, axis=1)
@@ -422,3 +422,13 @@ class Echoes:
             key = "said" if echo.role == "customer" else ("asked" if echo.asks else "agent")
             found[index] = (key, echo.text[:SENTENCE_CHARS])
         return found
+
+
+def embed_all(embedder: QueryEmbedder, texts: Sequence[str]) -> np.ndarray:
+    """Each text's vector, one row each: in one batch when the embedder offers ``embed_queries`` (the knowledge
+    service does), else one at a time."""
+    batch = getattr(embedder, "embed_queries", None)
+    if callable(batch):
+        return np.asarray(batch(list(texts)), dtype=np.float32)
+    rows = [np.asarray(embedder.embed_query(t), dtype=np.float32) for t in texts]
+    return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)

@@ -29,7 +29,8 @@ class Retriever(Protocol):
 @runtime_checkable
 class QueryEmbedder(Protocol):
     """Gives the language-neutral vector of a short text, as retrieval reads a query (the knowledge service does):
-    the next steps compare a step with what the conversation already said, whatever their languages."""
+    the next steps compare a step with what the conversation already said, whatever their languages. An embedder
+    may also offer ``embed_queries(texts) -> np.ndarray`` (one row each, in one batch): it is used when there."""
 
     def embed_query(self, text: str) -> np.ndarray: ...
 

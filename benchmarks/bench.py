@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from assist.models import Conversation, Passage
 from assist.tone import check_tone
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
-from kb_index.embeddings import E5Embeddings, embed_turns
+from kb_index.embeddings import E5Embeddings, embed_queries_many, embed_turns
 from kb_index.indexing import Indexer
 from kb_index.loaders import iter_paths, load_path
 from kb_index.neutral import LanguageNeutralEmbeddings
@@ -311,6 +311,9 @@ class _PassageAdapter:
 
     def embed_query(self, text: str) -> np.ndarray:
         return embed_turns(self.retriever.store.embeddings, text)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:  # as the knowledge service offers it
+        return embed_queries_many(self.retriever.store.embeddings, texts)
 
     def search(
         self, query: str, *, k: int = 5, language: str | None = None, filters: dict[str, str] | None = None

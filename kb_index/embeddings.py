@@ -54,12 +54,39 @@ class QueryCache:
                 return vec.copy()
             self.misses += 1
         vec = np.asarray(compute(text), dtype=np.float32)
-        if self.size > 0:
-            with self._lock:
-                self._items[text] = vec.copy()
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+        self._keep({text: vec})
         return vec
+
+    def get_many(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """The vectors of ``texts`` (one row each), those not cached computed together in one ``compute`` call:
+        a batch through the model costs about two thirds of one call per text."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in dict.fromkeys(texts):
+                vec = self._items.get(text)
+                if vec is not None:
+                    self._items.move_to_end(text)
+                    self.hits += 1
+                    found[text] = vec.copy()
+            missing = [t for t in dict.fromkeys(texts) if t not in found]
+            self.misses += len(missing)
+        if missing:
+            computed = np.asarray(compute(missing), dtype=np.float32).reshape(len(missing), -1)
+            fresh = dict(zip(missing, computed, strict=True))
+            self._keep(fresh)
+            found.update(fresh)
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.vstack([found[t] for t in texts])
+
+    def _keep(self, vectors: dict[str, np.ndarray]) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            for text, vec in vectors.items():
+                self._items[text] = vec.copy()
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 @cache
@@ -112,6 +139,16 @@ class E5Embeddings(Embeddings):
         with _lock:
             return np.asarray(self.model.query(text), dtype=np.float32)
 
+    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        return self.queries.get_many(texts, self._embed_queries)
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), _BATCH):
+            with _lock:
+                out.append(np.asarray(self.model.query(texts[start : start + _BATCH]), dtype=np.float32))
+        return np.vstack(out).reshape(len(texts), -1)
+
 
 class OpenAICompatibleEmbeddings(Embeddings):
     """Any OpenAI-compatible ``/embeddings`` endpoint, chosen by configuration instead of the bundled model."""
@@ -141,6 +178,13 @@ class OpenAICompatibleEmbeddings(Embeddings):
         vec = np.asarray(self.embed_query(text), dtype=np.float32)
         return vec / (np.linalg.norm(vec) or 1.0)
 
+    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        return self.queries.get_many(texts, self._embed_queries)
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        vecs = np.asarray(self._inner.embed_documents(texts), dtype=np.float32)  # one request (no query prefix here)
+        return np.asarray(vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+
 
 @runtime_checkable
 class ArrayEmbeddings(Protocol):
@@ -149,12 +193,31 @@ class ArrayEmbeddings(Protocol):
     def embed_query_array(self, text: str) -> np.ndarray: ...
 
 
+def embed_queries_array(embeddings: Embeddings, texts: Sequence[str]) -> np.ndarray:
+    """Several query vectors, L2-normalised, one row each: in one batch through our embedders (those not cached),
+    one by one through any other."""
+    batch = getattr(embeddings, "embed_queries_array", None)
+    if callable(batch):
+        return np.asarray(batch(texts), dtype=np.float32)
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.vstack([embed_query_array(embeddings, t) for t in texts])
+
+
 def embed_query_array(embeddings: Embeddings, text: str) -> np.ndarray:
     """The query vector, L2-normalised, as a numpy array."""
     if isinstance(embeddings, ArrayEmbeddings):
         return np.asarray(embeddings.embed_query_array(text), dtype=np.float32)
     vec = np.asarray(embeddings.embed_query(text), dtype=np.float32)
     return vec / (np.linalg.norm(vec) or 1.0)
+
+
+def embed_queries_many(embeddings: Embeddings, texts: Sequence[str]) -> np.ndarray:
+    """``embed_turns`` of each text, one row each: texts of one line (sentences, steps) in one batch."""
+    if any("\n" in t for t in texts):
+        rows = [embed_turns(embeddings, t) for t in texts]
+        return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+    return embed_queries_array(embeddings, list(texts))
 
 
 EARLIER_TURN_WEIGHT = 0.6
@@ -171,7 +234,7 @@ def embed_turns(embeddings: Embeddings, text: str) -> np.ndarray:
     turns = [t for t in text.split("\n") if t.strip()]
     if len(turns) <= 1:
         return embed_query_array(embeddings, text)
-    vectors = np.vstack([embed_query_array(embeddings, t) for t in turns])
+    vectors = embed_queries_array(embeddings, turns)
     last = len(turns) - 1
     weights = np.array(
         [len(t.split()) * (1.0 if i == last else EARLIER_TURN_WEIGHT) for i, t in enumerate(turns)], dtype=np.float32

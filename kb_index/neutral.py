@@ -80,6 +80,11 @@ class LanguageNeutralEmbeddings(Embeddings):
     def embed_query_array(self, text: str) -> np.ndarray:
         return neutralize(self.inner.embed_query_array(text), self.basis)
 
+    def embed_queries_array(self, texts: list[str]) -> np.ndarray:
+        from kb_index.embeddings import embed_queries_array
+
+        return neutralize(embed_queries_array(self.inner, texts), self.basis)
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = self.embed_passages_array(texts).tolist()
         return vectors

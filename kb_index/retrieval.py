@@ -29,7 +29,7 @@ import numpy as np
 
 from kb_index.chunking import PARENT, chunk_body, is_unit
 from kb_index.documents import topic_of_id
-from kb_index.embeddings import EARLIER_TURN_WEIGHT, embed_query_array, embed_turns
+from kb_index.embeddings import EARLIER_TURN_WEIGHT, embed_queries_array, embed_turns
 from kb_index.errors import StoreUnavailable
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
@@ -270,7 +270,7 @@ class HybridRetriever:
         lines = query_lines(query)
         pooled = len(lines) > 1 and snap.vectors is not None
         # Each line embedded once (a cold cache would otherwise embed them for the whole query and again per line).
-        line_vectors = np.vstack([embed_query_array(self.store.embeddings, line) for line in lines]) if pooled else None
+        line_vectors = embed_queries_array(self.store.embeddings, lines) if pooled else None
         if query_vector is not None:
             qvec = query_vector
         elif line_vectors is not None:

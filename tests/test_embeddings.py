@@ -14,6 +14,7 @@ from kb_index.embeddings import (
     OpenAICompatibleEmbeddings,
     QueryCache,
     SentenceVectors,
+    embed_queries_array,
     embed_query_array,
     embed_turns,
 )
@@ -93,6 +94,16 @@ def test_an_endpoint_gives_its_vectors_and_queries_are_normalised_and_cached(fak
     assert remote.embed_query("parcel") == VECTORS["parcel"]  # LangChain's interface: as the endpoint said
 
 
+def test_several_queries_are_one_request_for_those_not_cached(fake: FakeLLM) -> None:
+    fake.behave = embeddings_endpoint
+    remote = OpenAICompatibleEmbeddings(base_url=fake.url, model="embed-fake", api_key="test-key")
+    remote.embed_query_array("refund")
+    rows = remote.embed_queries_array(["parcel", "refund", "parcel"])
+    assert [r["input"] for r in fake.requests] == [["refund"], ["parcel"]]  # "refund" cached, "parcel" asked once
+    assert np.allclose(rows[1], [0.6, 0.8, 0.0]) and np.allclose(rows[0], rows[2])
+    assert np.allclose(unit_norms(rows), 1.0)
+
+
 class FixedEmbeddings(Embeddings):
     """Any LangChain embedder without ``embed_query_array``."""
 
@@ -142,6 +153,38 @@ def zeros_counted(calls: list[str]) -> Callable[[str], np.ndarray]:
         return np.zeros(2, dtype=np.float32)
 
     return compute
+
+
+def test_a_batch_of_queries_is_what_one_query_at_a_time_gives_and_fills_the_same_cache() -> None:
+    model = E5Embeddings()
+    texts = ["Where is my parcel?", "Il pacco non è arrivato.", "Where is my parcel?", "Nie dostałem zwrotu."]
+    one_by_one = np.vstack([E5Embeddings().embed_query_array(t) for t in texts])
+    batch = model.embed_queries_array(texts)
+    assert batch.shape == (4, DIMENSIONS) and batch.dtype == np.float32
+    assert np.all((batch * one_by_one).sum(axis=1) > 0.9999)
+    assert (model.queries.misses, model.queries.hits) == (3, 0)  # three distinct texts, embedded together
+    model.embed_query_array("Nie dostałem zwrotu.")
+    assert model.queries.hits == 1  # the batch filled the cache the single path reads
+    plain = FixedEmbeddings([3.0, 0.0, 4.0])  # an embedder with no batch: one at a time, normalised
+    assert np.allclose(embed_queries_array(plain, ["a", "b"]), [[0.6, 0.0, 0.8]] * 2)
+    assert embed_queries_array(model, []).shape == (0, DIMENSIONS)
+
+
+def test_the_cache_computes_the_missing_texts_of_a_batch_in_one_call() -> None:
+    cache = QueryCache(size=3)
+    calls: list[list[str]] = []
+
+    def compute(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return np.array([[float(len(t)), 1.0] for t in texts])
+
+    cache.get("aa", lambda t: np.array([9.0, 9.0]))
+    rows = cache.get_many(["b", "aa", "ccc", "b"], compute)
+    assert calls == [["b", "ccc"]]
+    assert rows.tolist() == [[1.0, 1.0], [9.0, 9.0], [3.0, 1.0], [1.0, 1.0]]
+    assert cache.get_many(["ccc"], compute).tolist() == [[3.0, 1.0]] and len(calls) == 1
+    cache.get_many(["d", "e"], compute)  # size 3: the least recently used ("aa", then "b") drop
+    assert cache.get_many(["aa"], compute).tolist() == [[2.0, 1.0]] and calls[-1] == ["aa"]
 
 
 def test_a_cache_of_size_zero_keeps_nothing() -> None:

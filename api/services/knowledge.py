@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from assist.language import detect_language
 from assist.models import KnowledgeState, Passage
 from kb_index.chunking import chunk_document
 from kb_index.documents import SourceDocument
-from kb_index.embeddings import embed_turns
+from kb_index.embeddings import embed_queries_many, embed_turns
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Filters, Hit, HybridRetriever
@@ -281,6 +281,10 @@ class KnowledgeService:
     def embed_query(self, text: str) -> np.ndarray:
         """The language-neutral query vector of ``text`` (as retrieval uses it)."""
         return embed_turns(self.retriever.store.embeddings, text)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed_query`` of each text, one row each; lines not cached are embedded in one batch."""
+        return embed_queries_many(self.retriever.store.embeddings, texts)
 
     def _passage(self, hit: Hit) -> Passage:
         return passage_from_hit(hit, indexed_at=self._indexed_at.get(hit.document_id, ""))
