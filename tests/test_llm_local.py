@@ -156,11 +156,13 @@ def test_a_refinement_with_the_local_model_is_a_valid_answer_whatever_the_model_
     assert set(parts) == ({"empathy", "next_steps", "rewrite"} if draft else {"empathy", "next_steps"})
     assert {p["status"] for p in parts.values()} <= {"ok", "rejected", "malformed"}  # it answered, in time
     for name, part in parts.items():
-        # The grammar gives the schema's shape, so the JSON parses unless the token budget cut it short. Length
-        # bounds (a step needs a citation, at most N steps) stay out of the grammar (refine.answers.wire_schema) and in
-        # our validation: a well-formed answer may still fail them (next_steps: ValidationError in 3 of 6 runs here).
+        # The grammar gives the schema's shape, so the JSON parses unless the token budget cut it short, or (once in
+        # about eight runs here, 2026-12-01) the model stopped early with unparseable text (JSONDecodeError, finish
+        # "stop"): either way the part is malformed and the rules' part stays (asserted below). Length bounds (a step
+        # needs a citation, at most N steps) stay out of the grammar (refine.answers.wire_schema) and in our
+        # validation: a well-formed answer may still fail them (next_steps: ValidationError in 3 of 6 runs here).
         if part["status"] == "malformed" and part.get("reason") != "ValidationError":
-            assert part["finish_reason"] == "length", (name, part)
+            assert part["finish_reason"] == "length" or part.get("reason") == "JSONDecodeError", (name, part)
     assert result.llm["tokens_in"] > 0 and result.llm["tokens_out"] > 0
     assert result.degraded == any(p["status"] != "ok" for p in parts.values())
     assert result.engine == ("llm" if any(p["status"] == "ok" for p in parts.values()) else "rules")
