@@ -284,6 +284,11 @@ def test_two_workers_never_run_one_job_at_once_even_when_it_outlives_its_lease(
         assert row.status == "succeeded", row.error
         assert time.monotonic() - started > 3  # it outlived its 1 s lease several times
         assert row.attempts == 1 and len(owners) == 1  # claimed once, by one worker, never taken over
+        # The worker logs the job's end just after recording it: give the line a moment to reach the log.
+        wait_for(
+            lambda: any(": ran" in line for w in workers for line in w.lines(f"job {job_id}: ")),
+            timeout=10, what="the worker to log the job's end",
+        )  # fmt: skip
         ran = [line for w in workers for line in w.lines(f"job {job_id}: ")]
         assert sum(": ran" in line for line in ran) == 1
         assert any(": held" in line for line in ran), ran  # the duplicates were refused while it ran
