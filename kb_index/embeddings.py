@@ -231,10 +231,20 @@ def embed_turns(embeddings: Embeddings, text: str) -> np.ndarray:
     1 ms per token here. On our demo questions behind a first turn, the top document was as often right as
     with the lines embedded together (49 of 64 both; docs/benchmarks.md).
     """
-    turns = [t for t in text.split("\n") if t.strip()]
+    turns = query_lines(text)
     if len(turns) <= 1:
         return embed_query_array(embeddings, text)
-    vectors = embed_queries_array(embeddings, turns)
+    return combine_turns(turns, embed_queries_array(embeddings, turns))
+
+
+def query_lines(text: str) -> list[str]:
+    """The lines of a query that say something (blank lines dropped): its turns or sentences."""
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def combine_turns(turns: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+    """One vector for a query from its lines' vectors: weighted by their words, earlier lines at
+    ``EARLIER_TURN_WEIGHT``, L2-normalised."""
     last = len(turns) - 1
     weights = np.array(
         [len(t.split()) * (1.0 if i == last else EARLIER_TURN_WEIGHT) for i, t in enumerate(turns)], dtype=np.float32

@@ -29,7 +29,7 @@ import numpy as np
 
 from kb_index.chunking import PARENT, chunk_body, is_unit
 from kb_index.documents import topic_of_id
-from kb_index.embeddings import EARLIER_TURN_WEIGHT, embed_queries_array, embed_turns
+from kb_index.embeddings import combine_turns, embed_queries_array, embed_turns, query_lines
 from kb_index.errors import StoreUnavailable
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
@@ -274,7 +274,7 @@ class HybridRetriever:
         if query_vector is not None:
             qvec = query_vector
         elif line_vectors is not None:
-            qvec = combined_lines(lines, line_vectors)
+            qvec = combine_turns(lines, line_vectors)
         else:
             qvec = embed_turns(self.store.embeddings, query)
         n = max(self.weights.candidates, k)
@@ -567,22 +567,6 @@ def _section_key(chunk: StoredChunk) -> tuple[str, int]:
 
 def _language(chunk: StoredChunk) -> str:
     return str(chunk.metadata.get("language", ""))
-
-
-def combined_lines(lines: list[str], vectors: np.ndarray) -> np.ndarray:
-    """The whole query's vector from its lines' (as ``kb_index.embeddings.embed_turns`` combines them: weighted by
-    their words, earlier lines at ``EARLIER_TURN_WEIGHT``)."""
-    last = len(lines) - 1
-    weights = np.array(
-        [len(t.split()) * (1.0 if i == last else EARLIER_TURN_WEIGHT) for i, t in enumerate(lines)], dtype=np.float32
-    )
-    combined = weights @ vectors
-    return np.asarray(combined / (np.linalg.norm(combined) or 1.0), dtype=np.float32)
-
-
-def query_lines(query: str) -> list[str]:
-    """The lines of a query that say something (blank lines dropped)."""
-    return [line for line in query.split("\n") if line.strip()]
 
 
 def _mask(snap: _Snapshot, filters: Filters | None) -> np.ndarray:

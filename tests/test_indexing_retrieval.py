@@ -250,11 +250,10 @@ def test_a_several_line_querys_vector_is_its_lines_combined_as_embed_turns_does(
 ) -> None:
     import numpy as np
 
-    from kb_index.embeddings import embed_query_array, embed_turns
-    from kb_index.retrieval import combined_lines
+    from kb_index.embeddings import combine_turns, embed_query_array, embed_turns
 
     _, retriever = kb
     lines = ["Il mio pacco è in ritardo", "il tracking è fermo da una settimana", "cosa posso fare?"]
     vectors = np.vstack([embed_query_array(retriever.store.embeddings, line) for line in lines])
     whole = embed_turns(retriever.store.embeddings, "\n".join(lines))
-    assert np.allclose(combined_lines(lines, vectors), whole, atol=1e-6)
+    assert np.allclose(combine_turns(lines, vectors), whole, atol=1e-6)
