@@ -328,6 +328,44 @@ def test_a_wrong_key_shows_the_login_form_with_the_error(
     close(page)
 
 
+def test_a_late_refusal_of_the_replaced_key_does_not_sign_the_new_key_out(
+    browser: Browser, live_server: str, api_keys: dict[str, str]
+) -> None:
+    """The supervisor page asks two things at once; with a wrong-role key one refusal shows the form, and the other
+    may arrive after the right key signed in (seen under load). That stale refusal must not undo the sign-in."""
+    page = new_page(browser)
+    held: list[Any] = []
+
+    def hold_stats_asked_with_the_agent_key(route: Any) -> None:
+        if route.request.headers.get("authorization") == f"Bearer {api_keys['agent']}":
+            held.append(route)  # answered only when the test says so
+        else:
+            route.continue_()
+
+    page.route("**/v1/flags/stats", hold_stats_asked_with_the_agent_key)
+    page.goto(f"{live_server}/supervisor")
+    page.fill("#login-key", api_keys["agent"])
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("may not")  # the queue's refusal
+    for _ in range(100):  # the route handler runs as the test talks to the browser
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+
+    page.fill("#login-key", api_keys["supervisor"])
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#queue-count")).to_have_text(re.compile(r"^\(\d+\)$"))
+    with page.expect_response("**/v1/flags/stats") as late:
+        held.pop().continue_()  # the agent key's refusal arrives now
+    assert late.value.status == 403
+    page.wait_for_timeout(300)  # let the page handle it
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#main")).to_be_visible()
+    assert page.evaluate("() => Tactful.hasKey()")
+    close(page)
+
+
 @pytest.fixture(scope="module")
 def llm_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLLM]]:
     """The service with an OpenAI-compatible endpoint configured (tests/fake_llm.py, told what to answer)."""

@@ -2,7 +2,8 @@
  *
  * Key handling: a key in the URL fragment (#key=...) wins and is removed from the address bar; the key is kept
  * in sessionStorage per page role (in memory when storage is blocked, e.g. in some third-party iframes).
- * A 401 or 403 answer forgets the key and shows the login form with the service's message.
+ * A 401 or 403 answer forgets the key and shows the login form with the service's message (only an answer to the
+ * key in use: one sent with a key since replaced is stale).
  *
  * Agent tokens: an agent of a helpdesk installation signs in as themselves with a short-lived token instead of a
  * key (embedded by the page for Zendesk's signed app, or obtained by the sidebar from Chatwoot's context). The token
@@ -154,8 +155,11 @@
       const detail = (data && data.error) || {};
       const err = new ApiError(response.status, detail.code || "http_" + response.status,
         detail.message || "The service answered " + response.status + ".", detail.field);
-      if (err.isAuth) {
-        if (agentToken && key === agentToken.token) forgetToken();
+      // Only the answer to the credential in use now signs the page out: a request sent with an earlier key (a
+      // wrong one the person has since replaced) may answer after the new key signed in, and must not undo that.
+      const inUse = agentToken ? agentToken.token : storedKey();
+      if (err.isAuth && key === inUse) {
+        if (agentToken) forgetToken();
         else storeKey(null);
         showLogin(err.message);
       }
