@@ -51,6 +51,22 @@ def design(sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class RankHead:
+    """How ironic a whole text reads, from the mean of its sentence vectors: a second logistic model, fitted on the
+    public tweet sets' training splits (``evals/_sarcasm_rank.py``), that only ranks. Its probability times ``span``
+    (the cap of the irony cues' fitted penalty it replaces in ``assist.tone``) lowers the ``non_sarcastic`` score,
+    so that written irony scores lower; it never raises an issue, which the drafts' model and the phrases do."""
+
+    weights: np.ndarray
+    bias: float
+    span: float
+
+    def lowering(self, mean: np.ndarray) -> float:
+        z = float(mean @ self.weights) + self.bias
+        return self.span / (1.0 + float(np.exp(-z)))
+
+
+@dataclass(frozen=True)
 class SarcasmModel:
     """A logistic model over ``design``; ``threshold`` is the decision point for a sentence (and so a draft)."""
 
@@ -62,6 +78,7 @@ class SarcasmModel:
     # The lowest probability that lowers the ``non_sarcastic`` score (None: the threshold, so only a probability
     # that raises an issue does); below it, the phrase cues alone set the score.
     score_from: float | None = None
+    rank: RankHead | None = None  # the tweets' ranking head (None: the score moves only with an issue or a cue)
 
     @property
     def scores_from(self) -> float:
@@ -70,6 +87,7 @@ class SarcasmModel:
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> SarcasmModel:
         data = json.loads(path.read_text(encoding="utf-8"))
+        rank = data.get("rank")
         return cls(
             weights=np.asarray(data["weights"], dtype=np.float32),
             bias=float(data["bias"]),
@@ -77,6 +95,9 @@ class SarcasmModel:
             confirm_floor=float(data.get("confirm_floor", 0.0)),
             encoder=path.parent / data["encoder"] if data.get("encoder") else None,
             score_from=float(data["score_from"]) if data.get("score_from") is not None else None,
+            rank=RankHead(np.asarray(rank["weights"], dtype=np.float32), float(rank["bias"]), float(rank["span"]))
+            if rank
+            else None,
         )
 
     def probabilities(self, sentences: np.ndarray, context: np.ndarray | None) -> np.ndarray:
@@ -109,14 +130,19 @@ class SarcasmScorer:
 
     def scores(self, sentences: Sequence[str], *, context: str | None = None) -> list[float]:
         """The probability that each sentence of one draft is sarcastic; ``context``: the customer's message."""
+        return self.judge(sentences, context=context)[0]
+
+    def judge(self, sentences: Sequence[str], *, context: str | None = None) -> tuple[list[float], float | None]:
+        """``scores``, and how much the ranking head lowers the draft's ``non_sarcastic`` score (None without one)."""
         keys = [_key(t) for t in sentences]
         if not any(keys):
-            return [0.0] * len(keys)
+            return [0.0] * len(keys), None
         ctx_key = _key(context or "")
         vectors = self.vectors([k for k in keys if k] + ([ctx_key] if ctx_key else []))
         found = np.vstack([vectors[k] for k in keys if k])
         probs = iter(self.model.probabilities(found, vectors[ctx_key] if ctx_key else None))
-        return [float(next(probs)) if k else 0.0 for k in keys]
+        lowering = self.model.rank.lowering(found.mean(axis=0)) if self.model.rank else None
+        return [float(next(probs)) if k else 0.0 for k in keys], lowering
 
     def vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The vector of each text, embedding only those not seen recently."""

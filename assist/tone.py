@@ -111,15 +111,18 @@ def check_tone(
     findings += _promises(text, promise_bank(bank.language), policy_frames(tuple(policy_texts)))
     # A replacement that already acknowledges ("calm down" -> "I understand…") needs no second acknowledgement.
     acknowledged = any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
-    sarcastic = 0.0
+    sarcastic, lowering = 0.0, None
     if sarcasm is not None:
-        findings, sarcastic = _learned_sarcasm(draft, findings, sarcasm, context=customer_text)
+        findings, sarcastic, lowering = _learned_sarcasm(draft, findings, sarcasm, context=customer_text)
         acknowledged = acknowledged or any(bank.acknowledgements.search(e.text) for f in findings for e in f.edits)
     findings += _personal_findings(draft, level=contact_level, upset=customer_upset, acknowledged=acknowledged)
     edits = chosen_edits((edit for finding in findings for edit in finding.edits), text)
     findings.sort(key=lambda f: (f.start, f.end))
-    dimensions = _dimensions(draft, findings)
-    dimensions["non_sarcastic"] = round(min(dimensions["non_sarcastic"], 1.0 - sarcastic), 3)
+    # With a ranking head, its lowering takes the place of the irony cues' fitted penalty (it ranks written irony
+    # better: docs/evaluation.md, Sarcasm); the phrase findings and the drafts' model still count as before.
+    dimensions = _dimensions(draft, findings, without=() if lowering is None else (SARCASM_DIMENSION,))
+    ironic = dimensions["non_sarcastic"] - (lowering or 0.0)
+    dimensions["non_sarcastic"] = round(max(0.0, min(ironic, 1.0 - sarcastic)), 3)
     rewrite = splice(text, edits) if edits else None
     return ToneReport(
         language=lang,
@@ -261,15 +264,16 @@ def _promise_finding(start: int, end: int, most: float, policy: Frame | None, ru
 
 def _learned_sarcasm(
     draft: Draft, findings: list[Finding], scorer: SarcasmScorer, *, context: str | None
-) -> tuple[list[Finding], float]:
+) -> tuple[list[Finding], float, float | None]:
     """The findings with the learned scorer's say: an ambiguous word ("obviously") in a sentence it finds sincere
     is dropped ("Obviously this is our fault, Sarah, I'm sorry"), and a sentence it finds sarcastic with no phrase
     found gets an issue.
-    Also the highest sentence probability when it raised an issue, for the ``non_sarcastic`` score."""
+    Also what sets the ``non_sarcastic`` score: the highest sentence probability (when at least the model's
+    ``score_from``), and the ranking head's lowering (None without a head)."""
     text, bank, spans = draft.text, draft.bank, draft.spans[:MAX_SENTENCES]
     if not spans:
-        return findings, 0.0
-    probs = scorer.scores([text[a:b] for a, b in spans], context=context)
+        return findings, 0.0, None
+    probs, lowering = scorer.judge([text[a:b] for a, b in spans], context=context)
     kept, covered = [], set()
     for finding in findings:
         if bank.rules[finding.kind].dimension == SARCASM_DIMENSION:
@@ -297,10 +301,10 @@ def _learned_sarcasm(
             edit, replaced = Edit(start, end, bank.acknowledgement, priority=4), True
         kept.append(Finding("irony", start, end, [edit], {"why": _move(text[start:end], bank)}))
     # The probability sets ``non_sarcastic`` from the model's ``score_from`` (by default its threshold: only when
-    # it is sure enough to raise an issue); below that, the irony cues set it (chosen on the tweet sets' training
-    # splits, docs/evaluation.md).
+    # it is sure enough to raise an issue); below that, the ranking head (or without one, the irony cues) sets it
+    # (chosen on the tweet sets' training splits, docs/evaluation.md).
     top = max(probs)
-    return kept, top if top >= scorer.model.scores_from else 0.0
+    return kept, top if top >= scorer.model.scores_from else 0.0, lowering
 
 
 def ambiguous_finding(bank: ToneBank, kind: str, text: str, start: int, end: int, sentence_end: int) -> bool:
@@ -405,7 +409,8 @@ def _fixed_sentence(finding: Finding, draft: Draft, edits: list[Edit]) -> str:
     return splice(draft.text[s0:s1], shifted).strip()
 
 
-def _dimensions(draft: Draft, findings: list[Finding]) -> dict[str, float]:
+def _dimensions(draft: Draft, findings: list[Finding], *, without: Iterable[str] = ()) -> dict[str, float]:
+    """Each dimension's score from the findings and the bank's fitted cue models (but those of ``without``)."""
     text, bank, s = draft.text, draft.bank, draft.bank.scoring
     scores = dict.fromkeys(DIMENSIONS, 1.0)
     for finding in findings:
@@ -419,8 +424,10 @@ def _dimensions(draft: Draft, findings: list[Finding]) -> dict[str, float]:
     if not (draft.name_used or _FACT.search(text)):
         scores["personalised"] -= s["no_specifics"]
     values = _features(draft, names=bank.weighed)
+    skipped = set(without)
     for dimension, model in bank.models.items():
-        scores[dimension] -= model.penalty(values)
+        if dimension not in skipped:
+            scores[dimension] -= model.penalty(values)
     return {d: round(min(1.0, max(0.0, v)), 3) for d, v in scores.items()}
 
 

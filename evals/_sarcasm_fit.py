@@ -482,7 +482,9 @@ def model_file(
     encoder: str | None = None,
     score_from: float | None = None,
 ) -> dict[str, object]:
-    """The shape of ``prompts/models/sarcasm.json`` (read by ``assist.sarcasm.SarcasmModel.load``)."""
+    """The shape of ``prompts/models/sarcasm.json`` (read by ``assist.sarcasm.SarcasmModel.load``). The ranking
+    head (``rank``) is fitted over the same vectors by ``evals._sarcasm_rank --write``, to run again after this
+    file is written (``tests/test_sarcasm.py`` fails on a shipped model without one)."""
     model: dict[str, object] = {"_note": note, "features": name}
     if encoder:
         model["encoder"] = encoder

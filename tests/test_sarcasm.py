@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from assist.sarcasm import SarcasmModel, SarcasmScorer, design, shipped_model
+from assist.sarcasm import RankHead, SarcasmModel, SarcasmScorer, design, shipped_model
 from assist.tone import check_tone
 from kb_index.embeddings import SentenceVectors
 from tests.conftest import auth
@@ -103,6 +103,36 @@ def test_a_probability_below_the_threshold_lowers_the_score_only_from_score_from
         )
         assert not [i for i in report.issues if i.dimension == "non_sarcastic"], score_from
         assert report.dimensions.non_sarcastic == pytest.approx(expected, abs=1e-3), score_from
+
+
+def test_the_ranking_head_takes_the_place_of_the_irony_cues_and_raises_no_issue() -> None:
+    """A head reading the mean sentence vector: with it the score falls with its probability, by at most its span,
+    in place of the irony cues' fitted penalty; issues stay with the drafts' model and the phrases."""
+    zeros = np.zeros_like(shipped_model().weights)
+    draft = "Your refund was approved today, Ada. The money arrives on Friday."
+    vectors = SentenceVectors()
+    mean = vectors.embed_sentences(["Your refund was approved today, Ada.", "The money arrives on Friday."]).mean(0)
+    quiet = SarcasmModel(weights=zeros, bias=-10.0, threshold=0.9)
+    cues = check_tone(draft, language="en", customer_name="Ada", sarcasm=SarcasmScorer(vectors, model=quiet))
+    assert 0.8 < cues.dimensions.non_sarcastic < 1.0  # the irony cues' penalty, without a head
+    scores = []
+    for bias, span in ((8.0, 0.15), (0.0, 0.15), (-8.0, 0.15), (8.0, 0.3)):
+        head = RankHead(weights=mean.astype(np.float32), bias=bias - float(mean @ mean), span=span)
+        model = SarcasmModel(weights=zeros, bias=-10.0, threshold=0.9, rank=head)
+        report = check_tone(draft, language="en", customer_name="Ada", sarcasm=SarcasmScorer(vectors, model=model))
+        assert report.dimensions.non_sarcastic == pytest.approx(1 - span / (1 + np.exp(-bias)), abs=2e-3)
+        assert not [i for i in report.issues if i.dimension == "non_sarcastic"]
+        scores.append(report.score)
+    assert scores[0] < scores[1] < scores[2] and scores[3] < scores[0]
+    # A phrase finding still counts on top of the head's lowering.
+    mocking = "Good luck with that, Ada. The money arrives on Friday."
+    head = RankHead(weights=mean.astype(np.float32), bias=-8.0 - float(mean @ mean), span=0.15)
+    model = SarcasmModel(weights=zeros, bias=-10.0, threshold=0.9, rank=head)
+    report = check_tone(mocking, language="en", customer_name="Ada", sarcasm=SarcasmScorer(vectors, model=model))
+    assert [i for i in report.issues if i.dimension == "non_sarcastic"] and report.dimensions.non_sarcastic < 0.9
+    shipped = SarcasmModel.load()  # a refit of the drafts' model must fit the head again (evals/_sarcasm_rank.py)
+    assert shipped.rank is not None and 0 < shipped.rank.span < shipped.threshold
+    assert shipped.rank.weights.shape == (shipped.weights.shape[0] // 3,)
 
 
 def test_a_question_is_explained_as_one() -> None:
