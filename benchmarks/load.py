@@ -426,6 +426,10 @@ def _steps(knee: str | None) -> list[int]:
 async def knee(target: Target, args: argparse.Namespace) -> int:
     """One step per agent count (no re-index): where p95 of the assist call passes ``--slo-ms``."""
     rows, passed = [], None
+    if args.warmup > 0:  # every web process pays its first calls here, not in the first step of the curve
+        first = _steps(args.knee)[0]
+        await run_agents(target, first, duration=args.warmup, seed=args.seed + 1, reindex_at=None, ramp=args.ramp)
+        print(f"warm-up: {first} agents for {args.warmup:.0f} s (not counted)", flush=True)
     for agents in _steps(args.knee):
         run = await run_agents(target, agents, duration=args.duration, seed=args.seed, reindex_at=None, ramp=args.ramp)
         report(run, agents=agents, duration=args.duration)
@@ -498,6 +502,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=10,
         help="with --knee: seconds in which agents open their "
         "conversations, at the start of each step (its assists are not in the knee)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=30,
+        help="with --knee: seconds of load with the first step's agents before the steps, not counted (0: none)",
     )
     parser.add_argument("--slo-ms", type=float, default=150)
     parser.add_argument("--seed", type=int, default=7)
