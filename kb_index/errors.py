@@ -22,3 +22,10 @@ class StoreUnavailable(KnowledgeError):
     """Chroma or the embedding model could not serve a request."""
 
     code = "knowledge_base_unavailable"
+
+
+class CollectionGone(KnowledgeError):
+    """A query named a collection Chroma no longer holds (a full re-index retired it, or a server lost its data):
+    the caller answers from what it already has instead of re-creating it empty."""
+
+    code = "knowledge_base_unavailable"

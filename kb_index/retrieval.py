@@ -30,7 +30,7 @@ import numpy as np
 from kb_index.chunking import PARENT, chunk_body, is_unit
 from kb_index.documents import topic_of_id
 from kb_index.embeddings import combine_turns, embed_queries_array, embed_turns, query_lines
-from kb_index.errors import StoreUnavailable
+from kb_index.errors import CollectionGone, StoreUnavailable
 from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
 
@@ -304,11 +304,18 @@ class HybridRetriever:
         return self.unavailable
 
     def _dense(self, snap: _Snapshot, qvec: np.ndarray, *, k: int, filters: Filters | None) -> list[StoredChunk]:
-        """The ``k`` nearest chunks from Chroma; while it cannot be reached, from the snapshot's own vectors (what
-        this process last loaded: exact cosine, the same filters), and ``unavailable`` says why."""
+        """The ``k`` nearest chunks from Chroma; while it cannot be reached, or no longer holds the collection this
+        process serves, from the snapshot's own vectors (what this process last loaded: exact cosine, the same
+        filters), and ``unavailable`` says why when Chroma cannot be reached."""
         if time.monotonic() >= self._retry_at or snap.vectors is None:
             try:
                 found = self.store.query(snap.collection, qvec, k=k, where=_where(filters))
+            except CollectionGone:
+                # A full re-index retired the collection this process still serves (it is loading the new one, or
+                # the retired one's grace ran out first): its own vectors answer until the switch.
+                if snap.vectors is None:
+                    return []
+                return _nearest_in_memory(snap, qvec, k=k, filters=filters)
             except StoreUnavailable as exc:
                 if snap.vectors is None:
                     raise

@@ -18,7 +18,7 @@ from chromadb.errors import ChromaError, NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from kb_index.errors import StoreUnavailable
+from kb_index.errors import CollectionGone, StoreUnavailable
 
 COLLECTION_PREFIX = "tactful_chunks"
 _METADATA = {"hnsw:space": "cosine"}
@@ -154,6 +154,15 @@ class ChromaStore:
                 self._handles[name] = handle
         return handle
 
+    def _existing(self, name: str) -> Any:
+        """The handle of ``name`` if Chroma holds it (``NotFoundError`` if not; never created here)."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._reached(lambda: self.client.get_collection(name=name, embedding_function=None))
+            with self._handles_lock:
+                self._handles[name] = handle
+        return handle
+
     def _forget(self, name: str) -> None:
         with self._handles_lock:
             self._handles.pop(name, None)
@@ -197,16 +206,27 @@ class ChromaStore:
         k: int,
         where: dict[str, Any] | None = None,
     ) -> list[StoredChunk]:
-        """The ``k`` nearest chunks (fewer when the collection holds fewer; Chroma 1.x needs no count first)."""
-        res = self._on_collection(
-            name,
-            lambda col: col.query(
+        """The ``k`` nearest chunks (fewer when the collection holds fewer; Chroma 1.x needs no count first).
+        ``CollectionGone`` when Chroma no longer holds ``name``: a search is never the one to re-create it (empty,
+        it would answer nothing while a web process still serving it loads the collection that replaced it)."""
+
+        def ask(col: Any) -> Any:
+            return col.query(
                 query_embeddings=[embedding.tolist()],
                 n_results=k,
                 where=where or None,
                 include=["documents", "metadatas", "distances"],
-            ),
-        )
+            )
+
+        try:
+            res = self._reached(lambda: ask(self._existing(name)))
+        except NotFoundError:
+            self._forget(name)
+            try:
+                res = self._reached(lambda: ask(self._existing(name)))
+            except NotFoundError as exc:
+                self._forget(name)
+                raise CollectionGone(f"the knowledge base's collection {name} is gone") from exc
         return [
             StoredChunk(id=i, text=d or "", metadata=dict(m or {}), distance=float(dist))
             for i, d, m, dist in zip(

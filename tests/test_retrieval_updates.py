@@ -133,3 +133,25 @@ def test_another_collection_is_loaded_whole(parts: tuple[ChromaStore, Indexer]) 
     retriever.update("tactful_chunks_other", [])  # a re-index switched collections: nothing to carry over
     assert retriever.collection == "tactful_chunks_other"
     assert {c.metadata["document_id"] for c in retriever._snap.chunks} == {small_kb()[0].id}
+
+
+def test_a_search_on_a_retired_collection_answers_from_memory_and_never_recreates_it(
+    parts: tuple[ChromaStore, Indexer],
+) -> None:
+    """A full re-index drops the old collection after its grace; a web process still serving it (loading the new
+    one, at 300k chunks minutes long) keeps finding with its own vectors instead of an empty re-created one."""
+    store, indexer = parts
+    indexer.sync("tactful_chunks_retired", small_kb())
+    retriever = HybridRetriever(store)
+    retriever.load("tactful_chunks_retired")
+    query = "My parcel is late and the tracking has not moved"
+    before = [h.chunk_id for h in retriever.search(query, k=5, language="en")]
+    qvec = np.asarray(store.embeddings.embed_query(query), dtype=np.float32)
+    dense_before = [c.id for c in retriever._dense(retriever._snap, qvec, k=5, filters=None)]
+    assert before and dense_before
+    store.drop("tactful_chunks_retired")  # as the re-index job does once the grace is over
+    after = [h.chunk_id for h in retriever.search(query, k=5, language="en")]
+    assert after == before
+    dense = retriever._dense(retriever._snap, qvec, k=5, filters=None)
+    assert [c.id for c in dense] == dense_before
+    assert "tactful_chunks_retired" not in store.names() and not retriever.unavailable

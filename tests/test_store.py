@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from langchain_core.embeddings import Embeddings
 
 from kb_index.embeddings import E5Embeddings, embed_query_array
-from kb_index.errors import StoreUnavailable
+from kb_index.errors import CollectionGone, StoreUnavailable
 from kb_index.store import ChromaStore
 from tests.conftest import _free_port, auth, index_small_kb, make_settings
 from tests.factories import conversation
@@ -103,6 +103,22 @@ def test_a_collection_dropped_elsewhere_is_found_again(backend: Backend, embeddi
     fill(other, NAME)
     assert store.count(NAME) > before
     assert store.chunk_ids_of(NAME, "reso")
+
+
+def test_a_query_on_a_collection_dropped_elsewhere_is_collection_gone_and_does_not_recreate_it(
+    backend: Backend, embeddings: E5Embeddings
+) -> None:
+    # A full re-index retires the collection a web process still serves: its searches must not bring it back empty.
+    store, other = backend.open(embeddings), backend.open(embeddings)
+    fill(store, NAME, CHUNKS[:1])
+    question = embed_query_array(embeddings, ROUTER_QUESTION)
+    assert store.query(NAME, question, k=1)  # the handle is cached now
+    other.drop(NAME)
+    with pytest.raises(CollectionGone):
+        store.query(NAME, question, k=1)
+    with pytest.raises(CollectionGone):  # nor with no handle cached
+        backend.open(embeddings).query(NAME, question, k=1)
+    assert NAME not in store.names()
 
 
 # --- chunks ---------------------------------------------------------------------------------------------------
