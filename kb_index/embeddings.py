@@ -7,10 +7,11 @@ shared, guarded by a lock (the native model is not documented as thread-safe).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -27,11 +28,22 @@ _BATCH = 16
 SPIN_COUNT = "1000"
 
 
+class SharedVectors(Protocol):
+    """Vectors shared by the processes of one deployment (``api.shared_state.SharedVectors``: Redis), by key. A
+    tier that cannot answer returns nothing and stores nothing: never an error."""
+
+    def fetch(self, keys: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def store(self, vectors: Mapping[str, np.ndarray]) -> None: ...
+
+
 class QueryCache:
     """The vectors of recent queries, least recently used dropped first.
 
     In a live conversation the same customer turns are searched again on every draft edit; embedding them
     costs about 1 ms per token on a 2-core machine (60-110 ms for two customer turns), a cache hit microseconds.
+    With ``share`` (several web processes), a vector one process embedded is read by the others instead of being
+    embedded again: a conversation's calls land on any process.
     """
 
     def __init__(self, size: int = 1024) -> None:
@@ -40,6 +52,36 @@ class QueryCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.shared: SharedVectors | None = None
+        self.namespace = ""
+        self.shared_hits = 0
+
+    def share(self, shared: SharedVectors | None, *, namespace: str) -> None:
+        """Read and write vectors through ``shared`` too, under ``namespace`` (the model: vectors of another model
+        are never mixed in)."""
+        self.shared, self.namespace = shared, namespace
+
+    def _shared_key(self, text: str) -> str:
+        return f"{self.namespace}:{hashlib.sha1(text.encode('utf-8')).hexdigest()}"
+
+    def _compute(self, missing: list[str], compute: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
+        """The vectors of ``missing``: from the shared tier where it has them, the rest computed (and shared)."""
+        found: dict[str, np.ndarray] = {}
+        shared = self.shared
+        if shared is not None:
+            keys = {self._shared_key(t): t for t in missing}
+            for key, vec in shared.fetch(list(keys)).items():
+                if key in keys:
+                    found[keys[key]] = np.asarray(vec, dtype=np.float32)
+            self.shared_hits += len(found)
+        rest = [t for t in missing if t not in found]
+        if rest:
+            computed = np.asarray(compute(rest), dtype=np.float32).reshape(len(rest), -1)
+            fresh = dict(zip(rest, computed, strict=True))
+            found.update(fresh)
+            if shared is not None:
+                shared.store({self._shared_key(t): v for t, v in fresh.items()})
+        return found
 
     def clear(self) -> None:
         with self._lock:
@@ -53,7 +95,10 @@ class QueryCache:
                 self.hits += 1
                 return vec.copy()
             self.misses += 1
-        vec = np.asarray(compute(text), dtype=np.float32)
+        if self.shared is not None:
+            vec = self._compute([text], lambda texts: np.asarray(compute(texts[0]), dtype=np.float32)[None])[text]
+        else:
+            vec = np.asarray(compute(text), dtype=np.float32)
         self._keep({text: vec})
         return vec
 
@@ -71,8 +116,7 @@ class QueryCache:
             missing = [t for t in dict.fromkeys(texts) if t not in found]
             self.misses += len(missing)
         if missing:
-            computed = np.asarray(compute(missing), dtype=np.float32).reshape(len(missing), -1)
-            fresh = dict(zip(missing, computed, strict=True))
+            fresh = self._compute(missing, compute)
             self._keep(fresh)
             found.update(fresh)
         if not texts:
