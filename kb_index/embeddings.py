@@ -307,6 +307,14 @@ class SentenceVectors:
     def __init__(self, *, num_threads: int | None = None, encoder_patch: Path | None = None) -> None:
         self._num_threads = num_threads
         self._patch = encoder_patch
+        # The raw query vectors shared with the other web processes (none kept here: the scorer keeps its own).
+        self._shared = QueryCache(size=0)
+
+    def share(self, shared: SharedVectors | None, *, namespace: str) -> None:
+        """Read and write the raw vectors through ``shared`` (the plain model's only: a patched model's vectors
+        are its own)."""
+        if self._patch is None:
+            self._shared.share(shared, namespace=namespace)
 
     def load(self) -> None:
         """Load the model now (with a patch: 0.25 s here to lay it over the bundled model) rather than in the first
@@ -320,8 +328,12 @@ class SentenceVectors:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         model = self._model()
-        with _lock:
-            raw = np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in texts])
+
+        def embed(missing: list[str]) -> np.ndarray:
+            with _lock:
+                return np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in missing])
+
+        raw = self._shared.get_many(texts, embed) if self._shared.shared is not None else embed(list(texts))
         return neutralize(raw, shipped_subspace())
 
 

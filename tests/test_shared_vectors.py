@@ -111,3 +111,25 @@ def test_the_service_shares_its_query_vectors_only_with_redis_configured(tmp_pat
         assert alone.shared_vectors is None and alone.knowledge.retriever.store.embeddings.inner.queries.shared is None
     finally:
         alone.stop()
+
+
+def test_the_tone_checks_sentence_vectors_are_read_from_the_shared_tier_too(prefix: str) -> None:
+    from api.container import E5_NAMESPACE
+    from kb_index.embeddings import SentenceVectors
+    from kb_index.neutral import neutralize, shipped_subspace
+
+    vectors = SentenceVectors()
+    vectors.share(SharedVectors(REDIS_URL, prefix=prefix), namespace=E5_NAMESPACE)
+    text = "Thank you so much for telling us on the very last day."
+    first = vectors.embed_sentences([text])
+    key = f"{prefix}:vec:{E5_NAMESPACE}:" + hashlib.sha1(text.encode()).hexdigest()
+    client = redis.Redis.from_url(REDIS_URL)
+    assert client.get(key) is not None  # embedded here, shared for the others
+    planted = np.zeros(384, dtype=np.float32)
+    planted[0] = 1.0
+    client.set(key, planted.tobytes())
+    other = SentenceVectors()
+    other.share(SharedVectors(REDIS_URL, prefix=prefix), namespace=E5_NAMESPACE)
+    assert np.allclose(other.embed_sentences([text]), neutralize(planted[None], shipped_subspace()))
+    assert not np.allclose(first, other.embed_sentences([text]))
+    client.close()
