@@ -6,14 +6,10 @@ a version recorded no change (a re-index), when its record is gone, or after a f
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from api.persistence import knowledge_repo as repo
@@ -25,21 +21,8 @@ from kb_index.indexing import Indexer
 from kb_index.neutral import LanguageNeutralEmbeddings
 from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
-from tests.conftest import make_settings
+from tests.conftest import REDIS_URL, make_settings
 from tests.factories import small_kb
-
-REDIS_URL = os.environ.get("TACTFUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"tactful-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 class SpyRetriever(HybridRetriever):

@@ -5,34 +5,18 @@ but the embedding. The machine's Redis, each test under its own key prefix."""
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 import redis
 
 from api.container import Container
 from api.shared_state import SharedVectors
 from kb_index.embeddings import E5Embeddings, QueryCache
-from tests.conftest import make_settings
+from tests.conftest import REDIS_URL, make_settings
 
-REDIS_URL = os.environ.get("TACTFUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DOWN_URL = "redis://127.0.0.1:1/0"
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"tactful-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 class Model:

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -40,26 +39,13 @@ from kb_index.indexing import Indexer
 from kb_index.retrieval import HybridRetriever
 from kb_index.store import ChromaStore
 from tests._services import redis_server
-from tests.conftest import POSTGRES_URL, _drop_schema, _free_port, auth, make_settings
+from tests.conftest import POSTGRES_URL, REDIS_URL, _drop_schema, _free_port, auth, make_settings
 from tests.factories import API_KEYS, small_kb
 
-REDIS_URL = os.environ.get("TACTFUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
-    name = f"tactful-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture
