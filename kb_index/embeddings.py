@@ -333,7 +333,7 @@ class SentenceVectors:
             with _lock:
                 return np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in missing])
 
-        raw = self._shared.get_many(texts, embed) if self._shared.shared is not None else embed(list(texts))
+        raw = self._shared.get_many(texts, embed)  # keeps nothing itself: without a shared tier, all are embedded
         return neutralize(raw, shipped_subspace())
 
 

@@ -145,20 +145,16 @@ class ChromaStore:
         self._failure = ""
         return answer
 
-    def collection(self, name: str) -> Any:
+    def collection(self, name: str, *, create: bool = True) -> Any:
+        """The (cached) handle of ``name``, created empty if Chroma does not hold it; with ``create`` False,
+        ``NotFoundError`` instead."""
         handle = self._handles.get(name)
         if handle is None:
-            handle = self._reached(lambda: self.client.get_or_create_collection(name=name, metadata=_METADATA,
-                                                                             embedding_function=None))  # fmt: skip
-            with self._handles_lock:
-                self._handles[name] = handle
-        return handle
-
-    def _existing(self, name: str) -> Any:
-        """The handle of ``name`` if Chroma holds it (``NotFoundError`` if not; never created here)."""
-        handle = self._handles.get(name)
-        if handle is None:
-            handle = self._reached(lambda: self.client.get_collection(name=name, embedding_function=None))
+            if create:
+                open_it = functools.partial(self.client.get_or_create_collection, metadata=_METADATA)
+            else:
+                open_it = self.client.get_collection
+            handle = self._reached(lambda: open_it(name=name, embedding_function=None))
             with self._handles_lock:
                 self._handles[name] = handle
         return handle
@@ -167,14 +163,21 @@ class ChromaStore:
         with self._handles_lock:
             self._handles.pop(name, None)
 
-    def _on_collection(self, name: str, action: Callable[[Any], T]) -> T:
+    def _on_collection(self, name: str, action: Callable[[Any], T], *, create: bool = True) -> T:
         """``action`` on the cached handle of ``name``; once more on a fresh handle if Chroma lost the collection
-        (another process dropped and re-created it, or a Chroma server restarted without its data)."""
+        (another process dropped and re-created it, or a Chroma server restarted without its data). With ``create``
+        False a collection Chroma does not hold is never made: ``CollectionGone``."""
         try:
-            return self._reached(lambda: action(self.collection(name)))
+            return self._reached(lambda: action(self.collection(name, create=create)))
         except NotFoundError:
             self._forget(name)
-            return self._reached(lambda: action(self.collection(name)))
+            try:
+                return self._reached(lambda: action(self.collection(name, create=create)))
+            except NotFoundError as exc:
+                if create:
+                    raise
+                self._forget(name)
+                raise CollectionGone(f"the knowledge base's collection {name} is gone") from exc
 
     def vector_store(self, name: str) -> Chroma:
         """A LangChain vector store on collection ``name`` (for the indexing API)."""
@@ -210,23 +213,16 @@ class ChromaStore:
         ``CollectionGone`` when Chroma no longer holds ``name``: a search is never the one to re-create it (empty,
         it would answer nothing while a web process still serving it loads the collection that replaced it)."""
 
-        def ask(col: Any) -> Any:
-            return col.query(
+        res = self._on_collection(
+            name,
+            lambda col: col.query(
                 query_embeddings=[embedding.tolist()],
                 n_results=k,
                 where=where or None,
                 include=["documents", "metadatas", "distances"],
-            )
-
-        try:
-            res = self._reached(lambda: ask(self._existing(name)))
-        except NotFoundError:
-            self._forget(name)
-            try:
-                res = self._reached(lambda: ask(self._existing(name)))
-            except NotFoundError as exc:
-                self._forget(name)
-                raise CollectionGone(f"the knowledge base's collection {name} is gone") from exc
+            ),
+            create=False,
+        )
         return [
             StoredChunk(id=i, text=d or "", metadata=dict(m or {}), distance=float(dist))
             for i, d, m, dist in zip(
