@@ -23,12 +23,20 @@ a process has cached (a real shift's texts are all new); customer turns after th
 Prints, per call type: count, errors (non-2xx or transport errors, the first few bodies), p50/p95/p99 in ms. With
 ``--knee`` it runs one step per agent count (no re-index) and prints where p95 of the assist call passes
 ``--slo-ms``. The client's own event-loop lag is printed too: on a busy machine it is part of every figure.
+
+With ``--webhooks`` the agents' helpdesk is Chatwoot: every message of a conversation (the opening ones, each
+customer turn, each reply the agent sends) is first posted, signed, to ``POST /v1/webhooks/chatwoot`` on a web server
+picked at random (Chatwoot's delivery goes through the load balancer too), the conversation is ``chatwoot-<id>``, and
+the sidebar's assist follows ``--webhook-lead`` seconds after the webhook was answered (the agent's screen and the
+webhook hear of a message at about the same time). The webhook's process assesses the turn after answering
+(``AssistService.assess``), so its sentences' vectors are in Redis for the assisting process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -51,6 +59,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from api.chatwoot import sign  # noqa: E402
 from api.container import DEMO_CONVERSATIONS, DEMO_KB  # noqa: E402
 from kb_index.loaders import iter_paths, load_path  # noqa: E402
 
@@ -62,6 +71,7 @@ TURN = "assist/stream on a new customer turn"
 OPEN = "assist/stream, conversation opened"
 RAMPING = "assist/stream while agents still open their conversations"
 ENGINE = "assist: engine time in the server (timings_ms.total)"
+WEBHOOK = "POST /v1/webhooks/chatwoot"
 DEBOUNCE_S = 0.6  # the sidebar's AUTO_ASSIST_MS
 WORDS_PER_S = 0.9  # about 55 words a minute
 MAX_ERROR_BODIES = 5
@@ -150,6 +160,42 @@ class Target:
     clients: list[httpx.AsyncClient]
     agent_keys: list[str]
     knowledge_key: str
+    webhook_secret: str | None = None  # with it, the helpdesk posts each message to /v1/webhooks/chatwoot first
+    webhook_lead: float = 1.0
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+async def _webhook(
+    calls: Calls, target: Target, conversation: dict[str, Any], message: dict[str, Any], *, opened_at: str
+) -> None:
+    """What Chatwoot posts when ``message`` is created in ``conversation`` (``chatwoot-<id>``), signed, to a web
+    server picked at random; then the agent's screen catches up (``webhook_lead``)."""
+    assert target.webhook_secret is not None
+    chat_id = int(str(conversation["id"]).removeprefix("chatwoot-"))
+    customer = conversation.get("customer") or {}
+    sender = {"id": chat_id, "name": customer.get("name") or None, "type": "contact"}
+    event = {
+        "event": "message_created",
+        "id": next(target.ids),
+        "content": message["text"],
+        "message_type": "incoming" if message["role"] == "customer" else "outgoing",
+        "private": False,
+        "created_at": message["at"],
+        "account": {"id": 1},
+        "conversation": {"id": chat_id, "created_at": opened_at, "meta": {"sender": sender}},
+        "sender": sender if message["role"] == "customer" else {"id": 7, "name": "Agent", "type": "user"},
+    }
+    body = json.dumps(event).encode()
+    stamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Chatwoot-Signature": sign(target.webhook_secret, body, stamp),
+        "X-Chatwoot-Timestamp": str(stamp),
+        "X-Chatwoot-Delivery": f"load-{chat_id}-{event['id']}",
+    }
+    await _call(calls, WEBHOOK, target.rng.choice(target.clients), "POST", "/v1/webhooks/chatwoot", content=body,
+                headers=headers)  # fmt: skip
 
 
 def _headers(key: str) -> dict[str, str]:
@@ -231,7 +277,10 @@ class Agent:
         self.drafts.insert(0, self.drafts.pop(self.drafts.index(str(template["draft"]))))
         self.conversation = {k: v for k, v in template.items() if k not in ("draft", "title")}
         self.conversation["id"] = f"load-{tag}-{i}"
-        self.conversation["messages"] = list(template["messages"])
+        self.conversation["messages"] = [{**m, "at": m.get("at") or _now()} for m in template["messages"]]
+        if target.webhook_secret is not None:  # a Chatwoot conversation: ids unique to this run
+            self.conversation["id"] = f"chatwoot-{int(tag, 16) * 10_000 + i}"
+        self.target, self.opened_at = target, _now()
         self.client = target.clients[i % len(target.clients)]
         self.key = target.agent_keys[i % len(target.agent_keys)]
         self.calls, self.rng, self.turns = calls, rng, 0
@@ -244,6 +293,11 @@ class Agent:
         self.steady_from = steady_from
         await asyncio.sleep(self.rng.uniform(0, start_within))
         self._next_draft()
+        if self.target.webhook_secret is not None:
+            self.opened_at = _now()
+            for message in self.conversation["messages"]:
+                await _webhook(self.calls, self.target, self.conversation, message, opened_at=self.opened_at)
+            await asyncio.sleep(self.target.webhook_lead)
         await self._assist(OPEN)
         next_turn = time.monotonic() + self.rng.uniform(20, 40)
         while time.monotonic() < until:
@@ -279,8 +333,11 @@ class Agent:
             "customer_name": self.conversation.get("customer", {}).get("name"),
         }
         await _call(self.calls, "tone", self.client, "POST", "/v1/tone", json=body, headers=_headers(self.key))
-        self.conversation["messages"].append({"role": "agent", "text": text, "at": _now()})
+        message = {"role": "agent", "text": text, "at": _now()}
+        self.conversation["messages"].append(message)
         self.words, self.typed = [], 0
+        if self.target.webhook_secret is not None:
+            await _webhook(self.calls, self.target, self.conversation, message, opened_at=self.opened_at)
 
     async def _customer_turn(self) -> None:
         await self._send()
@@ -288,8 +345,12 @@ class Agent:
         bank = FOLLOW_UPS[self.language]
         text = bank[self.turns % len(bank)].format(n=f"LM-{self.rng.randrange(10**6, 10**7)}",
                                                    d=self.rng.randint(2, 28))  # fmt: skip
-        self.conversation["messages"].append({"role": "customer", "text": text, "at": _now()})
+        message = {"role": "customer", "text": text, "at": _now()}
+        self.conversation["messages"].append(message)
         self._next_draft()
+        if self.target.webhook_secret is not None:
+            await _webhook(self.calls, self.target, self.conversation, message, opened_at=self.opened_at)
+            await asyncio.sleep(self.target.webhook_lead)
         await self._assist(TURN)
 
 
@@ -402,7 +463,11 @@ async def main_async(args: argparse.Namespace, urls: list[str], keys: str) -> in
     most = max(_steps(args.knee) or [args.agents])
     limits = httpx.Limits(max_connections=most + 20, max_keepalive_connections=most + 20)
     clients = [httpx.AsyncClient(base_url=u, timeout=60, limits=limits) for u in urls]
-    target = Target(clients, agent_keys, knowledge[0])
+    secret = os.environ.get("TACTFUL_CHATWOOT_WEBHOOK_SECRET") if args.webhooks else None
+    if args.webhooks and not secret:
+        raise SystemExit("load.py: --webhooks needs TACTFUL_CHATWOOT_WEBHOOK_SECRET (the cluster's, with --url)")
+    target = Target(clients, agent_keys, knowledge[0], webhook_secret=secret, webhook_lead=args.webhook_lead,
+                    rng=random.Random(args.seed + 2))  # fmt: skip
     try:
         started = time.monotonic()
         await load_demo_kb(target)
@@ -509,6 +574,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=30,
         help="with --knee: seconds of load with the first step's agents before the steps, not counted (0: none)",
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="the helpdesk (Chatwoot) posts each message to the service before the sidebar assists",
+    )
+    parser.add_argument(
+        "--webhook-lead",
+        type=float,
+        default=1.0,
+        help="with --webhooks: seconds between the webhook's answer and the sidebar's assist",
+    )
     parser.add_argument("--slo-ms", type=float, default=150)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", type=Path, help="where the started cluster lives (default: a fresh temp dir)")
@@ -525,6 +601,8 @@ def main(argv: list[str] | None = None) -> int:
     most = max(_steps(args.knee) or [args.agents])
     keys = ",".join([f"knowledge:kno-{secrets.token_urlsafe(12)}"]
                     + [f"agent:age-{secrets.token_urlsafe(12)}" for _ in range(most)])  # fmt: skip
+    if args.webhooks:  # the cluster's web servers take the helpdesk's signed webhooks
+        os.environ.setdefault("TACTFUL_CHATWOOT_WEBHOOK_SECRET", secrets.token_urlsafe(24))
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tactful-load-"))
     with cluster(data_dir.resolve(), keys) as urls:
         return asyncio.run(main_async(args, urls, keys))
