@@ -24,10 +24,10 @@ Prints, per call type: count, errors (non-2xx or transport errors, the first few
 ``--knee`` it runs one step per agent count (no re-index) and prints where p95 of the assist call passes
 ``--slo-ms``. The client's own event-loop lag is printed too: on a busy machine it is part of every figure.
 
-With ``--webhooks`` the agents' helpdesk is Chatwoot: every message of a conversation (the opening ones, each
-customer turn, each reply the agent sends) is first posted, signed, to ``POST /v1/webhooks/chatwoot`` on a web server
-picked at random (Chatwoot's delivery goes through the load balancer too), the conversation is ``chatwoot-<id>``, and
-the sidebar's assist follows ``--webhook-lead`` seconds after the webhook was answered (the agent's screen and the
+With ``--webhooks`` the agents' helpdesk is Chatwoot: every message of a conversation (each customer turn, each
+reply the agent sends; the opening ones in one delivery that lists the earlier ones) is first posted, signed, to
+``POST /v1/webhooks/chatwoot`` on a web server picked at random (Chatwoot's delivery goes through the load balancer
+too), the conversation is ``chatwoot-<id>``, and the sidebar's assist follows ``--webhook-lead`` seconds after the webhook was answered (the agent's screen and the
 webhook hear of a message at about the same time). The webhook's process assesses the turn after answering
 (``AssistService.assess``), so its sentences' vectors are in Redis for the assisting process.
 """
@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,24 +166,38 @@ class Target:
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
 
-async def _webhook(
-    calls: Calls, target: Target, conversation: dict[str, Any], message: dict[str, Any], *, opened_at: str
-) -> None:
-    """What Chatwoot posts when ``message`` is created in ``conversation`` (``chatwoot-<id>``), signed, to a web
-    server picked at random; then the agent's screen catches up (``webhook_lead``)."""
-    assert target.webhook_secret is not None
-    chat_id = int(str(conversation["id"]).removeprefix("chatwoot-"))
-    customer = conversation.get("customer") or {}
-    sender = {"id": chat_id, "name": customer.get("name") or None, "type": "contact"}
-    event = {
-        "event": "message_created",
-        "id": next(target.ids),
+def _chatwoot_message(message: dict[str, Any], ident: int) -> dict[str, Any]:
+    return {
+        "id": ident,
         "content": message["text"],
         "message_type": "incoming" if message["role"] == "customer" else "outgoing",
         "private": False,
         "created_at": message["at"],
+    }
+
+
+async def _webhook(
+    calls: Calls,
+    target: Target,
+    conversation: dict[str, Any],
+    message: dict[str, Any],
+    *,
+    opened_at: str,
+    earlier: Sequence[dict[str, Any]] = (),
+) -> None:
+    """What Chatwoot posts when ``message`` is created in ``conversation`` (``chatwoot-<id>``), signed, to a web
+    server picked at random (``earlier``: messages the payload lists before it, as Chatwoot's
+    ``conversation.messages``)."""
+    assert target.webhook_secret is not None
+    chat_id = int(str(conversation["id"]).removeprefix("chatwoot-"))
+    customer = conversation.get("customer") or {}
+    sender = {"id": chat_id, "name": customer.get("name") or None, "type": "contact"}
+    listed = [_chatwoot_message(m, next(target.ids)) for m in earlier]
+    event = {
+        "event": "message_created",
+        **_chatwoot_message(message, next(target.ids)),
         "account": {"id": 1},
-        "conversation": {"id": chat_id, "created_at": opened_at, "meta": {"sender": sender}},
+        "conversation": {"id": chat_id, "created_at": opened_at, "meta": {"sender": sender}, "messages": listed},
         "sender": sender if message["role"] == "customer" else {"id": 7, "name": "Agent", "type": "user"},
     }
     body = json.dumps(event).encode()
@@ -294,9 +308,11 @@ class Agent:
         await asyncio.sleep(self.rng.uniform(0, start_within))
         self._next_draft()
         if self.target.webhook_secret is not None:
-            self.opened_at = _now()
-            for message in self.conversation["messages"]:
-                await _webhook(self.calls, self.target, self.conversation, message, opened_at=self.opened_at)
+            # The opening messages were heard one by one while they were written, minutes before the agent opens
+            # the conversation; here, one webhook for the last lists the earlier ones (one assessment, not one per
+            # message within a second, which would load the run with work a real shift spreads over its openings).
+            *earlier, last = self.conversation["messages"]
+            await _webhook(self.calls, self.target, self.conversation, last, opened_at=self.opened_at, earlier=earlier)
             await asyncio.sleep(self.target.webhook_lead)
         await self._assist(OPEN)
         next_turn = time.monotonic() + self.rng.uniform(20, 40)
