@@ -27,9 +27,10 @@ Prints, per call type: count, errors (non-2xx or transport errors, the first few
 With ``--webhooks`` the agents' helpdesk is Chatwoot: every message of a conversation (each customer turn, each
 reply the agent sends; the opening ones in one delivery that lists the earlier ones) is first posted, signed, to
 ``POST /v1/webhooks/chatwoot`` on a web server picked at random (Chatwoot's delivery goes through the load balancer
-too), the conversation is ``chatwoot-<id>``, and the sidebar's assist follows ``--webhook-lead`` seconds after the webhook was answered (the agent's screen and the
-webhook hear of a message at about the same time). The webhook's process assesses the turn after answering
-(``AssistService.assess``), so its sentences' vectors are in Redis for the assisting process.
+too), the conversation is ``chatwoot-<id>``, and the sidebar's assist follows ``--webhook-lead`` seconds after the
+webhook was answered (the agent's screen and the webhook hear of a message at about the same time). The webhook's
+process assesses the turn after answering (``AssistService.assess``), so its sentences' vectors are in Redis for the
+assisting process.
 """
 
 from __future__ import annotations
