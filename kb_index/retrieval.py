@@ -39,6 +39,10 @@ UNIT_DEPTH = 3  # with units, dense search asks this many times the candidates, 
 # After Chroma could not be reached, dense search reads the snapshot's vectors alone this long before asking again
 # (a silent server costs one timeout a period, not one a request).
 STORE_RETRY_S = 1.0
+# Above this many chunks (after filters), a query of several lines is ranked over each line's nearest chunks from
+# Chroma's index instead of over every chunk (the scan grows with the knowledge base: ~77 ms of numpy at 300k).
+SCAN_LIMIT = 50_000
+TOPIC_SAMPLE = 256
 # A filter: a string must equal the chunk's field; a tuple of tags must meet the chunk's list field (a document's
 # ``scope`` tags) in at least one tag, and an empty tuple matches no chunk.
 FilterValue = str | tuple[str, ...]
@@ -104,6 +108,7 @@ class _Snapshot:
     slots: np.ndarray | None = None
     hub_scores: np.ndarray | None = None  # ``hubness`` as a column (``hub_column``)
     topic_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # ``topic_groups``
+    topic_sample: tuple[np.ndarray, np.ndarray] | None = None  # ``sampled_topics``
 
     def field_values(self, key: str) -> np.ndarray:
         values = self.fields.get(key)
@@ -127,6 +132,17 @@ class _Snapshot:
             starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
             self.topic_index = (codes.astype(np.int64), order, starts)
         return self.topic_index
+
+    def sampled_topics(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``size`` topics drawn once per snapshot (seeded), grouped by topic, and where each group
+        starts: a line's mean over topics, estimated without scanning every chunk."""
+        if self.topic_sample is None:
+            _, order, starts = self.topic_groups()
+            ends = np.r_[starts[1:], len(order)]
+            drawn = np.sort(np.random.default_rng(0).permutation(len(starts))[:size])
+            rows = np.concatenate([order[starts[t] : ends[t]] for t in drawn])
+            self.topic_sample = (rows, np.r_[0, np.cumsum(ends[drawn] - starts[drawn])[:-1]])
+        return self.topic_sample
 
     def topics(self) -> np.ndarray:
         """Row i: chunks[i]'s topic (its document id when the chunk carries none: indexed before topics were)."""
@@ -164,9 +180,12 @@ class HybridRetriever:
     """Searches the serving collection; ``load`` and ``update`` swap in its next snapshot atomically (the old one
     serves until then)."""
 
-    def __init__(self, store: ChromaStore, *, weights: FusionWeights | None = None) -> None:
+    def __init__(
+        self, store: ChromaStore, *, weights: FusionWeights | None = None, scan_limit: int = SCAN_LIMIT
+    ) -> None:
         self.store = store
         self.weights = weights or FusionWeights()
+        self.scan_limit = scan_limit
         self._snap = _Snapshot(collection="")
         self._lock = threading.Lock()
         self._building = threading.Lock()  # one snapshot built at a time: an update starts from the last one
@@ -347,6 +366,16 @@ class HybridRetriever:
         assert snap.vectors is not None
         mask = _mask(snap, filters)
         rows = None if mask.all() else np.flatnonzero(mask)  # None: every chunk, without copying the matrix
+        centre: np.ndarray | None = None
+        if (len(mask) if rows is None else len(rows)) > self.scan_limit:
+            near = self._nearest_rows(snap, queries, k=k, filters=filters)
+            if near is not None:
+                rows = near[mask[near]]
+                # Each line's mean over topics, as the scan takes it over every topic, from a sample of them: over the
+                # candidates' topics alone (all of them close to some line) it would sit far too high.
+                sample, starts = snap.sampled_topics(TOPIC_SAMPLE)
+                sampled = snap.vectors[sample] @ queries.T - self.weights.hub_penalty * snap.hub_column()[sample, None]
+                centre = np.maximum.reduceat(sampled, starts, axis=0).mean(axis=0)
         if rows is not None and not len(rows):
             return []
         vectors, hub = (
@@ -363,7 +392,7 @@ class HybridRetriever:
             np.maximum.at(best, topic_of_row, scores)
         # Each line's topic scores, centred on their mean and weighted by how far its best topic stands out: a vague
         # line ("what can I do?") is close to every topic, and in the customer's language closer still.
-        centre = best.mean(axis=0)
+        centre = best.mean(axis=0) if centre is None else centre
         evidence = ((best - centre) * (best.max(axis=0) - centre)).sum(axis=1)
         rank = np.empty(len(evidence), dtype=np.int64)
         rank[np.argsort(-evidence, kind="stable")] = np.arange(len(evidence))
@@ -379,6 +408,23 @@ class HybridRetriever:
         cosines = snap.vectors[picked] @ qvec.astype(np.float32)
         ranked = [_with_distance(snap.chunks[int(i)], 1.0 - float(c)) for i, c in zip(picked, cosines, strict=True)]
         return _fold(snap, ranked, matched)
+
+    def _nearest_rows(
+        self, snap: _Snapshot, queries: np.ndarray, *, k: int, filters: Filters | None
+    ) -> np.ndarray | None:
+        """The snapshot rows of each line's ``k`` nearest chunks (Chroma's index), sorted; None when Chroma cannot
+        answer (the caller scans every chunk, as dense search reads the snapshot's vectors then)."""
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            found = self.store.nearest_ids(snap.collection, queries, k=k, where=_where(filters))
+        except CollectionGone:
+            return None
+        except StoreUnavailable as exc:
+            self.unavailable, self._retry_at = exc.message, time.monotonic() + STORE_RETRY_S
+            return None
+        rows = {snap.rows[cid] for ids in found for cid in ids if cid in snap.rows}
+        return np.array(sorted(rows), dtype=np.int64)
 
     def _hubness(self, chunks: list[StoredChunk]) -> dict[str, float]:
         """Mean similarity of each chunk to its nearest typical queries (CSLS-style hub score)."""

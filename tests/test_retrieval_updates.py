@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 
 from kb_index.documents import SourceDocument
 from kb_index.embeddings import E5Embeddings
+from kb_index.errors import StoreUnavailable
 from kb_index.indexing import Indexer
 from kb_index.neutral import LanguageNeutralEmbeddings
 from kb_index.retrieval import Filters, HybridRetriever
@@ -155,3 +156,64 @@ def test_a_search_on_a_retired_collection_answers_from_memory_and_never_recreate
     dense = retriever._dense(retriever._snap, qvec, k=5, filters=None)
     assert [c.id for c in dense] == dense_before
     assert "tactful_chunks_retired" not in store.names() and not retriever.unavailable
+
+
+SEVERAL_LINES: list[tuple[str, str, Filters | None]] = [
+    ("Hello, my parcel is late\nThe tracking has not moved for a week\nCan I get a refund instead?", "en", None),
+    ("Il pacco è arrivato rotto\nho allegato le foto del danno", "it", None),
+    ("I forgot my password\nthe reset email never arrives", "en", {"scope": ("alpha", "beta")}),
+    ("my new card has not come\nhow do I change my PIN", "en", {"kind": "faq"}),
+]
+
+
+def _several(retriever: HybridRetriever) -> list[list[tuple[str, str]]]:
+    return [
+        [(h.chunk_id, h.matched) for h in retriever.search(q, k=5, language=lang, filters=f)]
+        for q, lang, f in SEVERAL_LINES
+    ]
+
+
+def test_a_query_of_several_lines_over_a_large_base_is_ranked_over_each_lines_nearest_chunks(
+    parts: tuple[ChromaStore, Indexer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``scan_limit`` chunks, a query of several lines is ranked over the chunks Chroma's index finds nearest
+    each line (one call for all lines), not over every chunk; where those hold every chunk that matters, the ranking
+    is the scan's. With Chroma away or the collection retired, it scans the snapshot as before."""
+    store, indexer = parts
+    indexer.sync("tactful_chunks_lines", [*small_kb(), FAQ])
+    scan = HybridRetriever(store)
+    scan.load("tactful_chunks_lines")
+    near = HybridRetriever(store, scan_limit=0)
+    near.load("tactful_chunks_lines")
+    asked: list[tuple[int, int]] = []
+    nearest_ids = store.nearest_ids
+
+    def counted(name: str, embeddings: np.ndarray, *, k: int, where: dict | None = None) -> list[list[str]]:
+        asked.append((len(embeddings), k))
+        return nearest_ids(name, embeddings, k=k, where=where)
+
+    monkeypatch.setattr(store, "nearest_ids", counted)
+    expected = _several(scan)
+    assert not asked  # below the limit: the scan, Chroma not asked
+    assert _several(near) == expected and all(hit for hit in expected)
+    assert [n for n, _ in asked] == [3, 2, 2, 2]  # one call per search, a vector per line
+
+    # Few candidates per line: only chunks Chroma found (or their sections) are ranked, within the filters.
+    shallow = HybridRetriever(store, weights=replace(near.weights, candidates=1), scan_limit=0)
+    shallow.load("tactful_chunks_lines")
+    asked.clear()
+    snap = shallow._snap
+    query, _, filters = SEVERAL_LINES[3]
+    lines = np.asarray(store.embeddings.embed_documents(query.split("\n")), dtype=np.float32)
+    found = {cid for ids in nearest_ids("tactful_chunks_lines", lines, k=3, where={"kind": "faq"}) for cid in ids}
+    sections = {snap.parents.get(cid, snap.chunks[snap.rows[cid]]).id for cid in found}
+    ranked = shallow._dense_by_topic(snap, lines, lines.mean(axis=0), k=3, filters=filters, matched={})
+    assert ranked and {c.id for c in ranked} <= sections
+    assert all(c.metadata.get("kind") == "faq" for c in ranked)
+
+    def away(*_: object, **__: object) -> list[list[str]]:
+        raise StoreUnavailable("Chroma cannot be reached")
+
+    monkeypatch.setattr(store, "nearest_ids", away)
+    assert _several(near) == expected  # scanned again
+    assert near.unavailable == "Chroma cannot be reached"

@@ -169,6 +169,20 @@ def test_a_where_filter_restricts_the_query(store: ChromaStore, embeddings: E5Em
     assert len(store.query(NAME, question, k=3, where={})) == 3  # an empty filter is no filter
 
 
+def test_nearest_ids_answer_several_queries_in_one_call_as_query_does_each(
+    store: ChromaStore, embeddings: E5Embeddings
+) -> None:
+    fill(store, NAME)
+    questions = np.vstack(
+        [embed_query_array(embeddings, ROUTER_QUESTION), embed_query_array(embeddings, "Posso restituire il pacco?")]
+    )
+    assert store.nearest_ids(NAME, questions, k=2) == [[h.id for h in store.query(NAME, q, k=2)] for q in questions]
+    assert store.nearest_ids(NAME, questions, k=2, where={"language": "it"}) == [["reso#0"], ["reso#0"]]
+    store.drop(NAME)
+    with pytest.raises(CollectionGone):
+        store.nearest_ids(NAME, questions, k=2)
+
+
 def test_deleted_chunks_are_gone_from_every_read(store: ChromaStore, embeddings: E5Embeddings) -> None:
     fill(store, NAME)
     store.vector_store(NAME).delete(["wifi#1"])
