@@ -369,7 +369,7 @@ class HybridRetriever:
         centre: np.ndarray | None = None
         if (len(mask) if rows is None else len(rows)) > self.scan_limit:
             near = self._nearest_rows(snap, queries, k=k, filters=filters)
-            if near is not None:
+            if near is not None and len(near):  # none this snapshot holds (it lags the collection): the scan
                 rows = near[mask[near]]
                 # Each line's mean over topics, as the scan takes it over every topic, from a sample of them: over the
                 # candidates' topics alone (all of them close to some line) it would sit far too high.
