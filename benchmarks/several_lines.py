@@ -75,7 +75,7 @@ def main() -> int:
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     print(
-        "| chunks | scan p50 / p95 ms | nearest from Chroma p50 / p95 ms | agree (first 4 documents (a query of 4 lines, each near one)) |"
+        "| chunks | scan p50 / p95 ms | nearest from Chroma p50 / p95 ms | agree |"
     )
     print("|---|---|---|---|")
     embeddings = LanguageNeutralEmbeddings(E5Embeddings())
