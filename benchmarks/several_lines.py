@@ -74,9 +74,7 @@ def main() -> int:
     rng = np.random.default_rng(7)
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
-    print(
-        "| chunks | scan p50 / p95 ms | nearest from Chroma p50 / p95 ms | agree |"
-    )
+    print("| chunks | scan p50 / p95 ms | nearest from Chroma p50 / p95 ms | agree |")
     print("|---|---|---|---|")
     embeddings = LanguageNeutralEmbeddings(E5Embeddings())
     for size in (int(s) for s in args.sizes.split(",")):

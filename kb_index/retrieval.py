@@ -40,7 +40,8 @@ UNIT_DEPTH = 3  # with units, dense search asks this many times the candidates, 
 # (a silent server costs one timeout a period, not one a request).
 STORE_RETRY_S = 1.0
 # Above this many chunks (after filters), a query of several lines is ranked over each line's nearest chunks from
-# Chroma's index instead of over every chunk (the scan grows with the knowledge base: 63 ms p50 at 300k, 9 ms through the index).
+# Chroma's index instead of over every chunk (the scan grows with the knowledge base: 63 ms p50 at 300k chunks, 9 ms
+# through the index; below ~30k the scan is the cheaper).
 SCAN_LIMIT = 50_000
 TOPIC_SAMPLE = 256
 # A filter: a string must equal the chunk's field; a tuple of tags must meet the chunk's list field (a document's
