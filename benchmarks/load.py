@@ -291,10 +291,10 @@ class Agent:
         self.drafts = [str(t["draft"]) for t in templates if _language(t) == self.language]
         self.drafts.insert(0, self.drafts.pop(self.drafts.index(str(template["draft"]))))
         self.conversation = {k: v for k, v in template.items() if k not in ("draft", "title")}
-        self.conversation["id"] = f"load-{tag}-{i}"
+        # With webhooks a Chatwoot conversation (a number); either way an id unique to this run.
+        chatwoot = target.webhook_secret is not None
+        self.conversation["id"] = f"chatwoot-{int(tag, 16) * 10_000 + i}" if chatwoot else f"load-{tag}-{i}"
         self.conversation["messages"] = [{**m, "at": m.get("at") or _now()} for m in template["messages"]]
-        if target.webhook_secret is not None:  # a Chatwoot conversation: ids unique to this run
-            self.conversation["id"] = f"chatwoot-{int(tag, 16) * 10_000 + i}"
         self.target, self.opened_at = target, _now()
         self.client = target.clients[i % len(target.clients)]
         self.key = target.agent_keys[i % len(target.agent_keys)]

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from kb_index.lexical import LexicalIndex
 from kb_index.store import ChromaStore, StoredChunk
 
 RRF_K = 60
+T = TypeVar("T")
 UNIT_DEPTH = 3  # with units, dense search asks this many times the candidates, since several fold onto one section
 # After Chroma could not be reached, dense search reads the snapshot's vectors alone this long before asking again
 # (a silent server costs one timeout a period, not one a request).
@@ -327,23 +328,30 @@ class HybridRetriever:
         """The ``k`` nearest chunks from Chroma; while it cannot be reached, or no longer holds the collection this
         process serves, from the snapshot's own vectors (what this process last loaded: exact cosine, the same
         filters), and ``unavailable`` says why when Chroma cannot be reached."""
-        if time.monotonic() >= self._retry_at or snap.vectors is None:
-            try:
-                found = self.store.query(snap.collection, qvec, k=k, where=_where(filters))
-            except CollectionGone:
-                # A full re-index retired the collection this process still serves (it is loading the new one, or
-                # the retired one's grace ran out first): its own vectors answer until the switch.
-                if snap.vectors is None:
-                    return []
-                return _nearest_in_memory(snap, qvec, k=k, filters=filters)
-            except StoreUnavailable as exc:
-                if snap.vectors is None:
-                    raise
-                self.unavailable, self._retry_at = exc.message, time.monotonic() + STORE_RETRY_S
-            else:
-                self.unavailable = ""
-                return found
-        return _nearest_in_memory(snap, qvec, k=k, filters=filters)
+        found = self._ask_chroma(snap, lambda: self.store.query(snap.collection, qvec, k=k, where=_where(filters)))
+        if found is not None:
+            return found
+        return [] if snap.vectors is None else _nearest_in_memory(snap, qvec, k=k, filters=filters)
+
+    def _ask_chroma(self, snap: _Snapshot, ask: Callable[[], T]) -> T | None:
+        """``ask``'s answer, or None where this process answers from its snapshot's vectors instead: while Chroma
+        cannot be reached (``unavailable`` says why; asked again after ``STORE_RETRY_S``), or when it no longer holds
+        the collection this process serves (a full re-index retired it: the process is loading the new one, or the
+        retired one's grace ran out first). A snapshot without vectors has nothing else: Chroma is always asked and
+        its failure raised."""
+        if time.monotonic() < self._retry_at and snap.vectors is not None:
+            return None
+        try:
+            found = ask()
+        except CollectionGone:
+            return None
+        except StoreUnavailable as exc:
+            if snap.vectors is None:
+                raise
+            self.unavailable, self._retry_at = exc.message, time.monotonic() + STORE_RETRY_S
+            return None
+        self.unavailable = ""
+        return found
 
     def _dense_by_topic(
         self,
@@ -415,14 +423,10 @@ class HybridRetriever:
     ) -> np.ndarray | None:
         """The snapshot rows of each line's ``k`` nearest chunks (Chroma's index), sorted; None when Chroma cannot
         answer (the caller scans every chunk, as dense search reads the snapshot's vectors then)."""
-        if time.monotonic() < self._retry_at:
-            return None
-        try:
-            found = self.store.nearest_ids(snap.collection, queries, k=k, where=_where(filters))
-        except CollectionGone:
-            return None
-        except StoreUnavailable as exc:
-            self.unavailable, self._retry_at = exc.message, time.monotonic() + STORE_RETRY_S
+        found = self._ask_chroma(
+            snap, lambda: self.store.nearest_ids(snap.collection, queries, k=k, where=_where(filters))
+        )
+        if found is None:
             return None
         rows = {snap.rows[cid] for ids in found for cid in ids if cid in snap.rows}
         return np.array(sorted(rows), dtype=np.int64)
