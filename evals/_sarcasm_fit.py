@@ -74,8 +74,14 @@ def draft_sentences(drafts: Sequence[Draft]) -> list[Sentence]:
 class VectorCache:
     """Sentence vectors by text, kept on disk between runs of the evaluation scripts."""
 
-    def __init__(self, path: Path = CACHE) -> None:
+    def __init__(self, path: Path = CACHE, *, encoder: Path | None = None) -> None:
+        """``encoder``: a fine-tuned patch the vectors come from (``assist.sarcasm.SarcasmModel.encoder``); its
+        vectors are kept in a file of their own, named after the patch's content."""
+        if encoder is not None and path == CACHE:
+            digest = hashlib.sha256(encoder.read_bytes()).hexdigest()[:12]
+            path = CACHE.with_name(f"{CACHE.stem}-{digest}.npz")
         self.path = path
+        self.encoder = encoder
         self.vectors: dict[str, np.ndarray] = {}
         if path.exists():
             try:
@@ -90,7 +96,7 @@ class VectorCache:
         if missing:
             from kb_index.embeddings import SentenceVectors
 
-            embedder = SentenceVectors()
+            embedder = SentenceVectors(encoder_patch=self.encoder)
             for start in range(0, len(missing), 64):
                 batch = missing[start : start + 64]
                 for text, vec in zip(batch, embedder.embed_sentences(batch), strict=True):

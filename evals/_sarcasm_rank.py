@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the chosen head into the shipped model")
     args = parser.parse_args(argv)
     data = Path(args.data)
-    cache = VectorCache()
+    cache = VectorCache(encoder=shipped_model().encoder)  # the vectors the scorer reads
     tweets = load_tweets(data)
     drafts = load_drafts("development")
     print(
