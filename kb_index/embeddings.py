@@ -311,10 +311,11 @@ class SentenceVectors:
         self._shared = QueryCache(size=0)
 
     def share(self, shared: SharedVectors | None, *, namespace: str) -> None:
-        """Read and write the raw vectors through ``shared`` (the plain model's only: a patched model's vectors
-        are its own)."""
-        if self._patch is None:
-            self._shared.share(shared, namespace=namespace)
+        """Read and write the raw vectors through ``shared``; a patched model's under a namespace of its own, named
+        after the patch's content (its vectors are never mixed with the plain model's, nor with another patch's)."""
+        if self._patch is not None:
+            namespace = f"{namespace}:patch-{hashlib.sha256(self._patch.read_bytes()).hexdigest()[:16]}"
+        self._shared.share(shared, namespace=namespace)
 
     def load(self) -> None:
         """Load the model now (with a patch: 0.25 s here to lay it over the bundled model) rather than in the first

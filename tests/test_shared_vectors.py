@@ -117,3 +117,30 @@ def test_the_tone_checks_sentence_vectors_are_read_from_the_shared_tier_too(pref
     assert np.allclose(other.embed_sentences([text]), neutralize(planted[None], shipped_subspace()))
     assert not np.allclose(first, other.embed_sentences([text]))
     client.close()
+
+
+def test_a_patched_sentence_model_shares_its_vectors_under_its_own_namespace(prefix: str) -> None:
+    """The sarcasm scorer's fine-tuned encoder: its vectors are shared with the processes running the same patch,
+    never read by the plain model (nor the plain model's by it)."""
+    from api.container import E5_NAMESPACE
+    from assist.sarcasm import ENCODER_PATCH
+    from kb_index.embeddings import SentenceVectors
+
+    text = "I can only imagine how hard it must be to click a single link."
+    plain = SentenceVectors()
+    plain.share(SharedVectors(REDIS_URL, prefix=prefix), namespace=E5_NAMESPACE)
+    tuned = SentenceVectors(encoder_patch=ENCODER_PATCH)
+    tuned.share(SharedVectors(REDIS_URL, prefix=prefix), namespace=E5_NAMESPACE)
+    client = redis.Redis.from_url(REDIS_URL)
+    first = tuned.embed_sentences([text])
+    keys = {k.decode() for k in client.scan_iter(f"{prefix}:vec:*")}
+    assert len(keys) == 1 and ":patch-" in next(iter(keys))  # shared, under the patch's own namespace
+    assert not np.allclose(plain.embed_sentences([text]), first)  # the plain model did not read the tuned vector
+    assert len({k.decode() for k in client.scan_iter(f"{prefix}:vec:*")}) == 2
+    planted = np.zeros(384, dtype=np.float32)
+    planted[0] = 1.0
+    client.set(next(iter(keys)), planted.tobytes())
+    other = SentenceVectors(encoder_patch=ENCODER_PATCH)
+    other.share(SharedVectors(REDIS_URL, prefix=prefix), namespace=E5_NAMESPACE)
+    assert not np.allclose(other.embed_sentences([text]), first)  # read from the shared tier, not embedded again
+    client.close()
