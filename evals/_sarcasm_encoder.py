@@ -271,9 +271,7 @@ class Comparison:
             print(f"  fold {k + 1}: validation authors {sorted(held)}", flush=True)
             self.model.encoder.load_state_dict(self.base)
             idx, labels = self.training_set(train)
-            fine_tune(
-                self.model.encoder, [self.states[i] for i in idx], labels, start=self.start, bitfit=self.bitfit
-            )
+            fine_tune(self.model.encoder, [self.states[i] for i in idx], labels, start=self.start, bitfit=self.bitfit)
             tuned = vectors(self.model.encoder, self.states, start=self.start)
             engine = self.engine_vectors(tuned)
             val = np.array([self.drafts[s.draft].author in held for s in self.sents])
