@@ -40,6 +40,7 @@ from evals._sarcasm_data import IRONITA, IRONITA_FILES, Draft, load_drafts, load
 from evals._tone_data import IRONY, IRONY_FILES, POLITENESS, POLITENESS_FILES, load_irony, load_politeness
 from evals._tone_fit import fit_logistic
 from evals._tone_metrics import roc_auc
+from kb_index.e5_image import patch_digest
 
 CACHE = Path(".tactful") / "eval-cache" / "sentence-vectors.npz"
 FALSE_ALARM_BUDGET = 0.03  # on development sincere drafts, so that held-out stays under the 5% target
@@ -78,8 +79,7 @@ class VectorCache:
         """``encoder``: a fine-tuned patch the vectors come from (``assist.sarcasm.SarcasmModel.encoder``); its
         vectors are kept in a file of their own, named after the patch's content."""
         if encoder is not None and path == CACHE:
-            digest = hashlib.sha256(encoder.read_bytes()).hexdigest()[:12]
-            path = CACHE.with_name(f"{CACHE.stem}-{digest}.npz")
+            path = CACHE.with_name(f"{CACHE.stem}-{patch_digest(encoder)}.npz")
         self.path = path
         self.encoder = encoder
         self.vectors: dict[str, np.ndarray] = {}

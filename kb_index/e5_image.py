@@ -12,6 +12,7 @@ float32 (dtype 0) or Q4_0 (dtype 1: blocks of 32 weights, an fp16 scale and 16 b
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import tempfile
@@ -134,6 +135,11 @@ def quantize(values: np.ndarray) -> bytes:
 
 def encode_tensor(values: np.ndarray, dtype: int) -> bytes:
     return quantize(values) if dtype == Q4 else np.asarray(values, dtype="<f4").tobytes()
+
+
+def patch_digest(path: Path) -> str:
+    """A short name for a patch's content: vectors computed through one patch are kept and shared under it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def load_patch(path: Path) -> dict[str, bytes]:

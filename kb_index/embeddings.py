@@ -20,7 +20,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
-from kb_index.e5_image import patched_model_file
+from kb_index.e5_image import patch_digest, patched_model_file
 from kb_index.neutral import neutralize, shipped_subspace
 
 _lock = threading.Lock()
@@ -314,7 +314,7 @@ class SentenceVectors:
         """Read and write the raw vectors through ``shared``; a patched model's under a namespace of its own, named
         after the patch's content (its vectors are never mixed with the plain model's, nor with another patch's)."""
         if self._patch is not None:
-            namespace = f"{namespace}:patch-{hashlib.sha256(self._patch.read_bytes()).hexdigest()[:16]}"
+            namespace = f"{namespace}:patch-{patch_digest(self._patch)}"
         self._shared.share(shared, namespace=namespace)
 
     def load(self) -> None:
