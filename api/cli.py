@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     llm.add_argument("--port", type=int, default=8080)
     llm.add_argument("--threads", type=int, default=1)
     ev = sub.add_parser("eval", help="evaluate on ../shared/eval data")
-    ev.add_argument("what", choices=["retrieval", "tone", "sarcasm", "gaps", "steps", "journey", "layouts"])
+    ev.add_argument("what", choices=["retrieval", "tone", "sarcasm", "gaps", "steps", "journey", "layouts", "versions"])
     ev.add_argument("--data", default="../shared/eval/data")
     ev.add_argument("--limit", type=int, default=0, help="evaluate on at most this many items (0: all)")
     ev.add_argument("--out", default="", help="also write the table as Markdown to this file")
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "--split",
         choices=["dev", "held_out", "both"],
         default="",
-        help="steps, journey: the split to score (default dev)",
+        help="steps, journey, versions: the split to score (default dev)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

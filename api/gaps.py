@@ -18,7 +18,7 @@ from api.persistence.database import iso
 from api.persistence.review_repo import normalize_question
 from api.persistence.tables import ConversationRow, DocumentRow, GapRow
 from assist.models import Passage
-from kb_index.documents import SCOPE_KEY, scope_tags, topic_of_id
+from kb_index.documents import SCOPE_KEY, scope_tags, topic_of
 
 # Cosine similarity (language-neutral e5) to a group's centroid above which a question joins the group:
 # paraphrases across languages score 0.87-0.95, different questions 0.81-0.86 (tests/test_gaps.py).
@@ -134,7 +134,7 @@ def missing_versions(
     ).all():
         if scope is not None and not set(_scope_of(meta)) & set(scope):
             continue
-        topic = str((meta or {}).get("topic", "") or "").strip() or topic_of_id(doc_id, language)
+        topic = topic_of(meta, doc_id, language)
         entry = topics.setdefault(topic, {"topic": topic, "title": title, "languages": set(), "documents": []})
         entry["languages"].add(language)
         entry["documents"].append(doc_id)

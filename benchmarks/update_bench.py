@@ -94,6 +94,7 @@ def main() -> None:
     rows.append(("full reload of the collection, median / max", _ms(loads)))
     if hasattr(retriever, "update"):
         rows += _update_rows(retriever, indexer, docs[len(base)], args.repeat)
+    rows += _grouping_rows(store, docs, args.repeat)
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print("| measure | figure |\n|---|---|")
@@ -125,6 +126,23 @@ def _update_rows(
         ("update, one document deleted", _ms(deletes)),
         ("update, one document added", _ms(adds)),
         ("updated and reloaded snapshots: same hits and scores (4 queries, top 10)", "yes"),
+    ]
+
+
+def _grouping_rows(store: ChromaStore, docs: list[SourceDocument], repeat: int) -> list[tuple[str, str]]:
+    """What an upload pays when some document declares no version (kb_index.versions): every section's stored
+    vector read, the whole base grouped. The synthetic variants' ids carry no language suffix: all of them are free."""
+    try:
+        from kb_index.versions import free_documents, group_versions, stored_profiles
+    except ImportError:  # an earlier commit: no grouping
+        return []
+    free = len(free_documents(docs))
+    reads = _timed(lambda: store.all_chunks(COLLECTION, with_embeddings=True), repeat)
+    chunks = store.all_chunks(COLLECTION, with_embeddings=True)
+    groups = _timed(lambda: group_versions(stored_profiles(chunks, docs)), repeat)
+    return [
+        (f"versions found by content: every chunk's vector read ({free:,} free documents), median / max", _ms(reads)),
+        ("… and the whole base grouped, median / max", _ms(groups)),
     ]
 
 

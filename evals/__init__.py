@@ -1,6 +1,6 @@
 """Evaluation scripts on ``../shared/eval/`` (not tests): each prints a table beside a simple baseline.
 
-``tactful eval retrieval``, ``tone``, ``sarcasm``, ``gaps``, ``steps``, ``journey`` and ``layouts`` call :func:`run`.
+``tactful eval retrieval``, ``tone``, ``sarcasm``, ``gaps``, ``steps``, ``journey``, ``layouts`` and ``versions`` call :func:`run`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ EVALUATIONS = {
     "steps": "evals.steps",
     "journey": "evals.journey",
     "layouts": "evals.layouts",
+    "versions": "evals.versions",
 }
 # Evaluations whose own data has a frozen held-out split: they score the split asked for (dev while tuning).
-SPLIT_AWARE = frozenset({"steps", "journey"})
+SPLIT_AWARE = frozenset({"steps", "journey", "versions"})
 
 
 def run(what: str, *, data: Path, limit: int = 0, out: str = "", split: str = "", layout: str = "") -> int:

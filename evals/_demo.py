@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def demo_container(prefix: str) -> Iterator[Container]:
+def demo_container(prefix: str, *, index_demo: bool = True) -> Iterator[Container]:
     """A running container over the bundled demo knowledge base, indexed as ``POST /v1/documents`` indexes it
-    (rules only: no LLM, the phrase banks without the learned sarcasm scorer); stopped and deleted afterwards."""
+    (rules only: no LLM, the phrase banks without the learned sarcasm scorer); stopped and deleted afterwards.
+    ``index_demo=False``: an empty knowledge base."""
     from api.container import Container
     from api.demo import ensure_demo_indexed
     from api.settings import Settings
@@ -24,7 +25,7 @@ def demo_container(prefix: str) -> Iterator[Container]:
         container = Container.build(Settings(data_dir=Path(tmp), dev_open=True, tone_learned_sarcasm=False))
         container.start()
         try:
-            job = ensure_demo_indexed(container)
+            job = ensure_demo_indexed(container) if index_demo else None
             if job:
                 container.knowledge.wait(job, timeout=1800)
             yield container

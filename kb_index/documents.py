@@ -12,6 +12,8 @@ DocFormat = Literal["markdown", "text", "html"]
 FORMATS: tuple[str, ...] = ("markdown", "text", "html")
 MAX_DOCUMENT_CHARS = 2_000_000
 SCOPE_KEY = "scope"  # the metadata (and chunk metadata) key of a document's scope tags
+TOPIC_KEY = "topic"  # a topic declared in front matter, metadata or the API
+DETECTED_TOPIC = "detected_topic"  # the topic of a version found by content (kb_index.versions)
 SCOPE_TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_SCOPE_TAGS = 20
 
@@ -31,9 +33,13 @@ class SourceDocument:
     @property
     def topic(self) -> str:
         """What the document is about, shared by its versions in other languages: the ``topic`` of its front matter
-        or metadata, else its id without a language suffix ("refunds-en" and "refunds-it" are one topic)."""
-        declared = str(self.metadata.get("topic", "") or "").strip()
-        return declared or topic_of_id(self.id, self.language)
+        or metadata, else the topic of the version it was found to be (``detected_topic``), else its id without a
+        language suffix ("refunds-en" and "refunds-it" are one topic)."""
+        return topic_of(self.metadata, self.id, self.language)
+
+    @property
+    def declares_topic(self) -> bool:
+        return bool(str(self.metadata.get(TOPIC_KEY, "") or "").strip())
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -68,6 +74,16 @@ def scope_tags(value: object) -> tuple[str, ...]:
     if len(tags) > MAX_SCOPE_TAGS:
         raise ValueError(f"at most {MAX_SCOPE_TAGS} scope tags, not {len(tags)}")
     return tuple(tags)
+
+
+def topic_of(metadata: dict[str, Any] | None, document_id: str, language: str) -> str:
+    """A document's topic from its metadata (declared, else detected) or, with neither, its id (``topic_of_id``)."""
+    meta = metadata or {}
+    for key in (TOPIC_KEY, DETECTED_TOPIC):
+        value = str(meta.get(key, "") or "").strip()
+        if value:
+            return value
+    return topic_of_id(document_id, language)
 
 
 def topic_of_id(document_id: str, language: str) -> str:

