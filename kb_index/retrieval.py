@@ -198,6 +198,18 @@ class HybridRetriever:
     def collection(self) -> str:
         return self._snap.collection
 
+    def section_vectors(self, collection: str) -> list[StoredChunk] | None:
+        """The serving snapshot's section chunks (units left out) with their stored vectors, when it serves
+        ``collection`` (None otherwise): what the index holds, without reading Chroma."""
+        snap = self._snap
+        if snap.collection != collection or snap.vectors is None:
+            return None
+        return [
+            StoredChunk(c.id, c.text, c.metadata, embedding=snap.vectors[i])
+            for i, c in enumerate(snap.chunks)
+            if not is_unit(c.metadata)
+        ]
+
     def load(self, collection: str) -> None:
         """Read the whole of ``collection`` and make it the one searched."""
         with self._building:

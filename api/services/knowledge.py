@@ -39,7 +39,7 @@ from kb_index.embeddings import embed_queries_many, embed_turns
 from kb_index.errors import KnowledgeError
 from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Filters, Hit, HybridRetriever
-from kb_index.store import COLLECTION_PREFIX
+from kb_index.store import COLLECTION_PREFIX, StoredChunk
 from kb_index.versions import (
     free_documents,
     group_versions,
@@ -586,14 +586,23 @@ class KnowledgeService:
         free = free_documents(current.values())
         found: dict[str, str] = {}
         if free:
-            chunks = self.indexer.store.all_chunks(collection, with_embeddings=True)
-            found = group_versions(stored_profiles(chunks, current.values()))
+            found = group_versions(stored_profiles(self._section_vectors(collection, docs), current.values()))
         regrouped = {}
         for doc in current.values():
             wanted = with_found_version(doc, found.get(doc.id, own_topic(doc)))
             if wanted.metadata != doc.metadata:
                 regrouped[doc.id] = wanted
         return regrouped
+
+    def _section_vectors(self, collection: str, docs: Sequence[SourceDocument]) -> list[StoredChunk]:
+        """Every document's stored section vectors: the serving snapshot's, with ``docs``' read again from Chroma
+        (this job just wrote them); a process that does not serve (``tactful worker``) reads them all."""
+        served = self.retriever.section_vectors(collection) if self.serving else None
+        if served is None:
+            return self.indexer.store.all_chunks(collection, with_embeddings=True)
+        ids = {d.id for d in docs}
+        fresh = self.indexer.store.chunks_of(collection, sorted(ids), with_embeddings=True)
+        return [c for c in served if c.metadata.get("document_id") not in ids] + fresh
 
     def _regroup(self, collection: str, regrouped: dict[str, SourceDocument], *, sent: set[str] | None = None) -> None:
         """Index ``regrouped`` again (their chunks carry their topic) and store the rows of those not ``sent`` in this
