@@ -1,9 +1,10 @@
 """Language versions of a document found by content, for documents that declare none.
 
 A knowledge base often holds one article in several languages. Versions declared as such (a shared ``topic``, or ids
-that differ only by a language suffix) are grouped by ``SourceDocument.topic``. A document that declares neither
-("rimborsi-e-resi" beside "refunds-and-returns") is "free": it is compared, by content, with the documents in other
-languages (the unit mean of its sections' language-neutral e5 vectors, the vectors the index stores).
+that differ only by a language suffix) are grouped by ``SourceDocument.topic``. A document that declares neither, and
+whose id carries no language suffix ("rimborsi-e-resi" beside "refunds-and-returns"), is "free": it is compared, by
+content, with the documents in other languages (the unit mean of its sections' language-neutral e5 vectors, the
+vectors the index stores).
 
 Groups are formed over the whole knowledge base at once, so the result does not depend on the order documents
 arrived in: starting from the declared topics and each free document alone, two groups merge when each is the
@@ -26,7 +27,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from kb_index.chunking import PARENT, chunk_document
-from kb_index.documents import DETECTED_TOPIC, SourceDocument, topic_of
+from kb_index.documents import DETECTED_TOPIC, SourceDocument, topic_of, topic_of_id
 from kb_index.store import StoredChunk
 
 # Chosen on development only (evals/versions.py): the demo knowledge base with its versions' ids and topics taken
@@ -58,13 +59,21 @@ def own_topic(doc: SourceDocument) -> str:
 
 
 def free_documents(docs: Iterable[SourceDocument]) -> set[str]:
-    """The ids of ``docs`` whose versions are looked for: a known language, no declared topic, and no document in
-    another language sharing the topic of its id."""
+    """The ids of ``docs`` whose versions are looked for: a known language, no declared topic, an id without a
+    language suffix (a team that suffixes its ids has said how its versions are grouped: "account-locked-es" alone is
+    a topic with one version), and no document in another language sharing the topic of its id."""
     docs = list(docs)
     languages: dict[str, set[str]] = {}
     for doc in docs:
         languages.setdefault(own_topic(doc), set()).add(doc.language)
-    return {d.id for d in docs if d.language and not d.declares_topic and languages[own_topic(d)] == {d.language}}
+    return {
+        d.id
+        for d in docs
+        if d.language
+        and not d.declares_topic
+        and topic_of_id(d.id, d.language) == d.id
+        and languages[own_topic(d)] == {d.language}
+    }
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
