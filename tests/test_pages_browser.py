@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import fake_llm_settings, serving
 from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, judging
 
+DEMO_KB = Path(__file__).resolve().parent.parent / "kb_index" / "demo_kb"
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("TACTFUL_REQUIRE_BROWSER") == "1":
     raise RuntimeError("scripts/test requires /usr/bin/chromium (scripts/install-browser installs it)")
@@ -300,26 +302,33 @@ def test_knowledge_page_lists_documents_and_indexes_a_pasted_one(
     expect(row).to_be_visible()
     expect(page.locator("#jobs tbody tr[data-status='succeeded']").first).to_be_visible()
 
-    # Its Italian version, under an id that says nothing of it: found by content, shown with the topic it joined.
-    page.fill("#paste-id", f"{doc_id}-regalo")
-    page.fill("#paste-title-input", "Confezione regalo")
-    page.select_option("#paste-language", "it")
-    page.fill(
-        "#paste-text", "# Confezione regalo\n\nLa confezione regalo costa 3 euro e si sceglie al momento dell'acquisto."
-    )
-    page.click("#paste-form button[type=submit]")
-    italian = page.locator(f"#docs tbody tr[data-document-id='{doc_id}-regalo']")
-    expect(italian).to_contain_text(f"{doc_id} (found)")
+    # Two versions of an article (the demo's warranty policy in Italian and Polish) under ids that say nothing of it:
+    # found by content, the second shown with the topic it joined.
+    for suffix, name, language in (
+        ("garanzia", "warranty-repairs-it", "it"),
+        ("gwarancja", "warranty-repairs-pl", "pl"),
+    ):
+        article = (DEMO_KB / f"{name}.md").read_text(encoding="utf-8").split("---", 2)[2].strip()
+        page.fill("#paste-id", f"{doc_id}-{suffix}")
+        page.fill("#paste-title-input", article.splitlines()[0].lstrip("# "))
+        page.select_option("#paste-language", language)
+        page.fill("#paste-text", article)
+        page.click("#paste-form button[type=submit]")
+        expect(page.locator(f"#docs tbody tr[data-document-id='{doc_id}-{suffix}']")).to_be_visible()
+    polish = page.locator(f"#docs tbody tr[data-document-id='{doc_id}-gwarancja']")
+    expect(polish).to_contain_text(f"{doc_id}-garanzia (found)")
 
     delete = row.get_by_role("button", name=f"Delete {doc_id}")
     delete.click()
     expect(delete).to_have_text("Really delete?")
     delete.click()
     expect(row).to_have_count(0)
-    delete = italian.get_by_role("button", name=f"Delete {doc_id}-regalo")
-    delete.click()
-    delete.click()
-    expect(italian).to_have_count(0)
+    for suffix in ("garanzia", "gwarancja"):
+        other = page.locator(f"#docs tbody tr[data-document-id='{doc_id}-{suffix}']")
+        delete = other.get_by_role("button", name=f"Delete {doc_id}-{suffix}")
+        delete.click()
+        delete.click()
+        expect(other).to_have_count(0)
     close(page)
 
 
