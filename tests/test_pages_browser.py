@@ -380,7 +380,11 @@ def test_a_late_refusal_of_the_replaced_key_does_not_sign_the_new_key_out(
     page.fill("#login-key", api_keys["supervisor"])
     page.click("#login-form button[type=submit]")
     expect(page.locator("#queue-count")).to_have_text(re.compile(r"^\(\d+\)$"))
-    with page.expect_response("**/v1/flags/stats") as late:
+    agent_key = f"Bearer {api_keys['agent']}"
+    # The held answer itself, not the supervisor page's own next request for the stats (seen under load).
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/flags/stats") and r.request.headers.get("authorization") == agent_key
+    ) as late:
         held.pop().continue_()  # the agent key's refusal arrives now
     assert late.value.status == 403
     page.wait_for_timeout(300)  # let the page handle it
