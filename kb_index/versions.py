@@ -36,6 +36,9 @@ from kb_index.store import StoredChunk
 THRESHOLD = 0.92
 MARGIN = 0.0
 SPREAD = 0.03
+# Above this many documents the grouping is not run (its similarity matrix grows with the square: 64 MB here); the
+# topics found so far are kept. Measured at 597 documents: 90 ms (docs/benchmarks.md).
+MAX_DOCUMENTS = 4_000
 NONE = -2.0  # below any cosine: no group there (a lone candidate stands out by the whole margin)
 
 

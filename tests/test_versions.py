@@ -176,3 +176,16 @@ def test_a_stored_document_joins_the_version_uploaded_after_it_and_a_reindex_kee
     assert r.status_code == 202, r.text
     assert container.knowledge.wait(str(r.json()["job_id"]), timeout=300)["status"] == "succeeded"
     assert _topics(app) == {"refunds-and-returns": "a-rimborsi", "a-rimborsi": ""}
+
+
+def test_past_the_document_limit_nothing_is_grouped_and_nothing_found_before_is_lost(
+    app: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.services.knowledge as knowledge
+
+    _send(app, _article("refunds-returns-en", "refunds-and-returns"), _article("refunds-returns-it", "a-rimborsi"))
+    assert _topics(app) == {"refunds-and-returns": "a-rimborsi", "a-rimborsi": ""}
+    monkeypatch.setattr(knowledge, "MAX_DOCUMENTS", 2)  # the grouping's square matrix is bounded
+    _send(app, _article("warranty-repairs-it", "garanzia"), _article("warranty-repairs-pl", "gwarancja"))
+
+    assert _topics(app) == {"refunds-and-returns": "a-rimborsi", "a-rimborsi": "", "garanzia": "", "gwarancja": ""}

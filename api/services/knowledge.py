@@ -41,6 +41,7 @@ from kb_index.indexing import ChunkCounts, Indexer, collection_name
 from kb_index.retrieval import Filters, Hit, HybridRetriever
 from kb_index.store import COLLECTION_PREFIX, StoredChunk
 from kb_index.versions import (
+    MAX_DOCUMENTS,
     free_documents,
     group_versions,
     keep_found_version,
@@ -583,6 +584,9 @@ class KnowledgeService:
         with self.db.session() as s:
             current = {r.id: repo.to_source(r) for r in repo.all_documents(s)}
         current.update({d.id: d for d in docs})
+        if len(current) > MAX_DOCUMENTS:
+            log.warning("versions not looked for by content: %d documents (at most %d)", len(current), MAX_DOCUMENTS)
+            return {}
         free = free_documents(current.values())
         found: dict[str, str] = {}
         if free:
