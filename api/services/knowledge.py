@@ -568,7 +568,7 @@ class KnowledgeService:
         collection = self._write_collection()
         self._change = IndexChange(collection, tuple(d.id for d in changed))
         chunk_counts = self.indexer.sync(collection, changed, on_document=self._progress(job_id))
-        regrouped = self._group_versions(collection, docs) if changed else {}
+        regrouped = self._group_versions(collection, docs, written=changed) if changed else {}
         self._regroup(collection, regrouped, sent={d.id for d in docs})
         self._change = IndexChange(collection, tuple(dict.fromkeys([*self._change.documents, *regrouped])))
         counts = {"added": 0, "updated": 0, "skipped": 0, "deleted": 0}
@@ -578,9 +578,12 @@ class KnowledgeService:
         self._load(collection, self._change.documents)
         return {**counts, "chunks": asdict(chunk_counts)}
 
-    def _group_versions(self, collection: str, docs: Sequence[SourceDocument]) -> dict[str, SourceDocument]:
+    def _group_versions(
+        self, collection: str, docs: Sequence[SourceDocument], *, written: Sequence[SourceDocument] = ()
+    ) -> dict[str, SourceDocument]:
         """The documents, of ``docs`` or stored, whose topic found by content (``kb_index.versions``) changes, as
-        they are to be stored; read from the stored vectors, over the whole knowledge base."""
+        they are to be stored; read from the stored vectors (``written``: those this job just indexed), over the
+        whole knowledge base."""
         with self.db.session() as s:
             current = {r.id: repo.to_source(r) for r in repo.all_documents(s)}
         current.update({d.id: d for d in docs})
@@ -590,7 +593,7 @@ class KnowledgeService:
         free = free_documents(current.values())
         found: dict[str, str] = {}
         if free:
-            found = group_versions(stored_profiles(self._section_vectors(collection, docs), current.values()))
+            found = group_versions(stored_profiles(self._section_vectors(collection, written), current.values()))
         regrouped = {}
         for doc in current.values():
             wanted = with_found_version(doc, found.get(doc.id, own_topic(doc)))
@@ -598,13 +601,13 @@ class KnowledgeService:
                 regrouped[doc.id] = wanted
         return regrouped
 
-    def _section_vectors(self, collection: str, docs: Sequence[SourceDocument]) -> list[StoredChunk]:
-        """Every document's stored section vectors: the serving snapshot's, with ``docs``' read again from Chroma
-        (this job just wrote them); a process that does not serve (``tactful worker``) reads them all."""
+    def _section_vectors(self, collection: str, written: Sequence[SourceDocument]) -> list[StoredChunk]:
+        """Every document's stored section vectors: the serving snapshot's, with ``written``'s read again from Chroma
+        (this job just indexed them); a process that does not serve (``tactful worker``) reads them all."""
         served = self.retriever.section_vectors(collection) if self.serving else None
         if served is None:
             return self.indexer.store.all_chunks(collection, with_embeddings=True)
-        ids = {d.id for d in docs}
+        ids = {d.id for d in written}
         fresh = self.indexer.store.chunks_of(collection, sorted(ids), with_embeddings=True)
         return [c for c in served if c.metadata.get("document_id") not in ids] + fresh
 
