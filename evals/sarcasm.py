@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,12 +66,15 @@ def rates(drafts: Sequence[Draft], flagged: Sequence[bool]) -> Rates:
     return Rates(len(drafts), (recall + 1 - fa) / 2, recall, fa, sum(hard) / max(1, len(hard)))
 
 
-def corpus_rows(check: Check, method: str, *, context: bool = False) -> list[str]:
+def corpus_rows(
+    check: Check, method: str, *, context: bool = False, parts: dict[str, list[Draft]] | None = None
+) -> list[str]:
     """Per split and language; ``context``: the draft is checked as the answer to the customer's message, as the
-    assist does (``POST /v1/tone`` alone has none)."""
+    assist does (``POST /v1/tone`` alone has none); ``parts``: drafts to score in place of the two splits."""
     rows = []
-    for part in ("development", "held_out"):
-        drafts = load_drafts(part)
+    if parts is None:
+        parts = {part: load_drafts(part) for part in ("development", "held_out")}
+    for part, drafts in parts.items():
         flagged = [
             is_sarcastic(check(d.text, d.language, d.customer_name, d.customer_message if context else None))
             for d in drafts
@@ -129,3 +133,35 @@ def evaluate(data: Path, *, limit: int = 0) -> str:
         lines.append(false_alarm_row(check, method, data, limit=limit))
     lines.append(f"\n({time.perf_counter() - started:.0f} s)")
     return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Score some authors' drafts alone (``--authors a15,a16``): how the shipped check does on drafts written
+    after it was fitted, before they join any fitting."""
+    import argparse
+
+    from evals._sarcasm_data import CORPUS, _draft
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--authors", required=True, help="comma-separated author folders of evals/tone_corpus")
+    args = parser.parse_args(argv)
+    drafts = []
+    for author in args.authors.split(","):
+        for language in LANGUAGES:
+            path = CORPUS / author / f"{language}.jsonl"
+            lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+            drafts += [_draft(json.loads(line), author) for line in lines if line.strip()]
+    parts = {args.authors: drafts}
+    methods = checks()
+    lines = ["| authors | language | drafts | method | balanced accuracy | recall | false alarms | on hard sincere |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for method, check in methods.items():
+        lines += corpus_rows(check, method, parts=parts)
+    lines += corpus_rows(methods["learned + phrases"], "learned + phrases, with the customer's message", context=True,
+                         parts=parts)  # fmt: skip
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
