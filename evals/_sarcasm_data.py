@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,11 @@ def split() -> dict[str, list[str]]:
 
 def load_drafts(part: str, *, corpus: Path = CORPUS) -> list[Draft]:
     """The drafts of the ``development`` or ``held_out`` authors, in file order."""
-    authors = split()[part]
+    return load_authors(split()[part], corpus=corpus)
+
+
+def load_authors(authors: Sequence[str], *, corpus: Path = CORPUS) -> list[Draft]:
+    """The drafts of ``authors`` (folders of the corpus), in file order."""
     drafts = []
     for author in authors:
         for language in LANGUAGES:

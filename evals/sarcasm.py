@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,17 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     after it was fitted, before they join any fitting."""
     import argparse
 
-    from evals._sarcasm_data import CORPUS, _draft
+    from evals._sarcasm_data import load_authors
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--authors", required=True, help="comma-separated author folders of evals/tone_corpus")
     args = parser.parse_args(argv)
-    drafts = []
-    for author in args.authors.split(","):
-        for language in LANGUAGES:
-            path = CORPUS / author / f"{language}.jsonl"
-            lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-            drafts += [_draft(json.loads(line), author) for line in lines if line.strip()]
+    drafts = load_authors(args.authors.split(","))
     parts = {args.authors: drafts}
     methods = checks()
     lines = ["| authors | language | drafts | method | balanced accuracy | recall | false alarms | on hard sincere |",
