@@ -9,6 +9,9 @@ from pathlib import Path
 
 from api.settings import ConfigError, Settings
 
+# Seconds a web worker may take to answer uvicorn's health check before its supervisor replaces it (uvicorn: 5).
+WORKER_HEALTHCHECK_S = 30
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
@@ -41,8 +44,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  keys configured for: {', '.join(roles) or 'none (TACTFUL_DEV_OPEN)'}", flush=True)
     if args.workers > 1:
         # Each worker process builds the app from the environment, as this process did.
+        # uvicorn's supervisor kills a worker that does not answer its health check in time, and with it every
+        # stream that worker holds; its default (5 s) takes a worker that is busy on a loaded machine for a hung one.
         uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=args.port, workers=args.workers,
-                    log_level="info")  # fmt: skip
+                    log_level="info", timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)  # fmt: skip
     else:
         uvicorn.run(app, host=host, port=args.port, log_level="info")
     return 0

@@ -441,6 +441,9 @@ def test_a_web_worker_killed_during_a_stream_ends_that_stream_only_and_is_replac
             replaced = until(lambda: len(w := _children(proc.pid)) == len(children) and victim not in w and w,
                              timeout=60, what="the master to replace the killed worker")  # fmt: skip
             assert len(replaced - children) == 1 and proc.poll() is None
+        except BaseException as exc:  # what the service logged says why (a worker its supervisor took for hung?)
+            exc.add_note("tactful serve's log:\n" + (tmp_path / "serve.log").read_text(errors="replace")[-6000:])
+            raise
         finally:
             proc.send_signal(signal.SIGINT)
             try:
