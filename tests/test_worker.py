@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -495,6 +495,18 @@ def test_serve_with_two_workers_runs_two_processes_that_answer(tmp_path: Path, c
             for _ in range(12):  # the kernel spreads new connections over the workers
                 r = httpx.get(f"{url}/v1/documents", headers=auth("knowledge"), timeout=30)
                 assert r.status_code == 200, r.text
+            # Workers that cannot answer for 8 s (stopped here; starved of CPU or busy in a real one) are slow, not
+            # hung: the master keeps them (uvicorn's default health check, 5 s, replaced them and their streams).
+            paused = _children(proc.pid)
+            for pid in paused:
+                os.kill(pid, signal.SIGSTOP)
+            time.sleep(8)
+            for pid in paused:
+                with suppress(ProcessLookupError):  # one the master took for hung is gone
+                    os.kill(pid, signal.SIGCONT)
+            r = httpx.get(f"{url}/v1/documents", headers=auth("knowledge"), timeout=30)
+            assert r.status_code == 200, r.text
+            assert set(_children(proc.pid)) == set(paused)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
