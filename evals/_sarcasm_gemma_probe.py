@@ -38,6 +38,7 @@ from evals._sarcasm_fit import (
     CONTEXT_DROPOUT,
     FALSE_ALARM_BUDGET,
     QUICK_L2,
+    SEED,
     VectorCache,
     draft_scores,
     draft_sentences,
@@ -114,13 +115,14 @@ def sentences(drafts: Sequence[Draft], *, l2: float) -> None:
     e5_messages = e5_cache.get(messages)
     g_sents = _unit(cached("gemma-mean-sentence", [s.text for s in sents], gemma("mean")))
     g_messages = _unit(cached("gemma-mean-message", [d.customer_message for d in drafts], gemma("mean")))
+    # The message dropped for the same training drafts as ``evals._sarcasm_fit.contexts`` drops it.
+    keep = np.random.default_rng(SEED).random(len(drafts)) >= CONTEXT_DROPOUT
+    empty = np.array([not d.customer_message.strip() for d in drafts])
     print("| sentence vectors | AUC / BA with the customer's message | AUC / BA on the draft alone |\n|---|---|---|")
     for label, vectors, message_vectors in (
         ("e5 (frozen)", plain, e5_messages),
         ("e5 (frozen) + Gemma (mean, normalised)", np.hstack([plain, g_sents]), np.hstack([e5_messages, g_messages])),
     ):
-        keep = np.random.default_rng(20261130).random(len(drafts)) >= CONTEXT_DROPOUT
-        empty = np.array([not d.customer_message.strip() for d in drafts])
         with_ctx = np.where((~empty)[:, None], message_vectors, 0.0)
         train_ctx = np.where((keep & ~empty)[:, None], message_vectors, 0.0)
         x_train = shipped_design(drafts, sents, vectors, train_ctx)

@@ -496,7 +496,7 @@ def test_serve_with_two_workers_runs_two_processes_that_answer(tmp_path: Path, c
                 r = httpx.get(f"{url}/v1/documents", headers=auth("knowledge"), timeout=30)
                 assert r.status_code == 200, r.text
             # Workers that cannot answer for 8 s (stopped here; starved of CPU or busy in a real one) are slow, not
-            # hung: the master keeps them (uvicorn's default health check, 5 s, replaced them and their streams).
+            # hung: the master keeps them (with uvicorn's default health check, 5 s, it replaced one, and its streams).
             paused = _children(proc.pid)
             for pid in paused:
                 os.kill(pid, signal.SIGSTOP)
