@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -129,3 +130,59 @@ def test_empathy_loader_reads_replies_and_levels() -> None:
     items = load_empathy(DATA / EMPATHY / EMPATHY_FILES["emotional reactions"])
     assert len(items) == 3084 and {i.label for i in items} == {0.0, 1.0, 2.0}
     assert items[0].text.startswith("That's pretty vague") and items[0].label == 0.0
+
+
+def test_balanced_accuracy_and_majority_of_readers() -> None:
+    from evals.sarcasm_readers import balanced_accuracy, majority
+
+    gold = [True, True, True, True, False, False]
+    said = [True, True, True, False, True, False]
+    ba, recall, fa = balanced_accuracy(gold, said)
+    assert (recall, fa) == (0.75, 0.5)
+    assert ba == pytest.approx(0.625)
+    with pytest.raises(ValueError, match="both"):
+        balanced_accuracy([True], [True])
+    readers = [{"r1": True, "r2": False}, {"r1": True, "r2": True}, {"r1": False, "r2": False}]
+    assert majority(readers) == {"r1": True, "r2": False}
+
+
+def test_blind_readers_label_exactly_the_sample_of_development_drafts() -> None:
+    from evals._sarcasm_data import load_drafts, split
+    from evals.sarcasm_readers import READERS, load_reader, load_sample
+
+    sample = load_sample()
+    development = {d.id: d for d in load_drafts("development")}
+    assert len(sample) == 240 and set(sample.values()) <= set(development)  # no held-out draft was shown
+    assert not any(draft_id.split("-")[0] in split()["held_out"] for draft_id in sample.values())
+    for language in ("en", "it", "es", "pl"):
+        chosen = [development[i] for i in sample.values() if development[i].language == language]
+        assert sum(d.sarcastic for d in chosen) == 30 and len(chosen) == 60
+    for path in sorted(READERS.glob("reader*.jsonl")):
+        assert set(load_reader(path)) == set(sample), path.name
+
+
+def test_llm_tone_findings_pass_through_the_service_checks_in_the_evaluation() -> None:
+    from evals.sarcasm_llm import judge, sample_drafts
+
+    english = [rid for rid, d in sample_drafts().items() if d.language == "en" and not d.sarcastic][:3]
+    before, _ = judge({}, only=set(english))
+    rid = next(j_rid for j_rid, j in zip(english, before, strict=True) if not j.rules)
+    draft = sample_drafts({rid})[rid].text
+    quote = draft.split(".")[0]  # a sentence of the draft, copied exactly
+    finding = {
+        "quote": quote,
+        "kind": "sarcasm",
+        "reason": "The customer will read this sentence as mockery of their request.",
+        "suggestion": "Thank you for letting us know about this.",
+    }
+    invented = {**finding, "quote": "words that are nowhere in this draft at all"}
+    answers = {rid: json.dumps({"findings": [finding]})}
+    other = next(r for r in english if r != rid)
+    answers[other] = json.dumps({"findings": [invented]})
+    judged, problems = judge(answers, only={rid, other})
+    kinds = {j.draft.text: j.kinds for j in judged}
+    assert kinds[draft] == {"sarcasm"}  # located in the draft, kept
+    assert kinds[sample_drafts({other})[other].text] == frozenset()  # a quote not in the draft is dropped
+    assert problems == {"missing": 0, "malformed": 0}
+    _, problems = judge({rid: "not json"}, only={rid})
+    assert problems["malformed"] == 1
