@@ -13,6 +13,9 @@ quote; another language version: by the nearest step in the e5 space), and then 
 - **foreign articles**: the share of conversations offered an article to send in a language the customer did not
   write in (an article shown with its language and not offered for sending does not count).
 
+A row "right topic only" per split repeats the figures for the conversations whose first procedure step cites the
+gold topic: what is left to mend once retrieval is right (recognising the steps already done, the steps shown).
+
 The split is by author, frozen before anything was fitted (``split.json``): tune on ``dev`` only.
 
     .venv/bin/tactful eval steps --split dev
@@ -86,6 +89,8 @@ class Tally:
 class Report:
     by_split: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_language: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    # The conversations whose first procedure step cites the right topic: what is left once retrieval is right.
+    on_topic: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
 
 
 def topic_of(document_id: str) -> str:
@@ -220,6 +225,8 @@ def evaluate(data: Path, *, limit: int = 0, split: str = "dev") -> str:
             tally = _score(case, assistance, matcher)
             report.by_split[name].add(tally)
             report.by_language[(name, case.language)].add(tally)
+            if tally.on_topic_cases:
+                report.on_topic[name].add(tally)
             details.append(_detail(case, assistance, matcher))
     return _table(report, details)
 
@@ -247,4 +254,6 @@ def _table(report: Report, details: list[str]) -> str:
         for language in LANGUAGES:
             if (name, language) in report.by_language:
                 lines.append("| " + " | ".join([name, language, *report.by_language[(name, language)].row()]) + " |")
+        if name in report.on_topic:
+            lines.append("| " + " | ".join([name, "right topic only", *report.on_topic[name].row()]) + " |")
     return "\n".join([*lines, "", "<details><summary>per conversation</summary>", "", *details, "</details>"])
