@@ -3,18 +3,18 @@ findings, measured with a capable model reading the service's own prompts (a scr
 
 No model runs here, so the answers come from outside, in two steps around them:
 
-    .venv/bin/python -m evals.sarcasm_llm prompts --out DIR     # DIR/system.txt and DIR/prompts.jsonl (rid, prompt)
-    # a capable model answers each prompt (with system.txt as its system prompt) into DIR/answers.jsonl:
+    .venv/bin/python -m evals.sarcasm_llm prompts --out DIR     # DIR/prompts.jsonl: rid, system, prompt
+    # a capable model answers each request (its system prompt, then its prompt) into DIR/answers.jsonl:
     #   {"rid": "r001", "answer": "<the model's raw answer>"}
     .venv/bin/python -m evals.sarcasm_llm score --answers DIR/answers.jsonl
 
-The drafts are the blind readers' sample (``evals/tone_corpus/readers/sample.json``: 240 development drafts), each
-checked as the answer to its customer's message, as an assist with a draft checks it. ``prompts`` runs the rules
-engine (the offline check, learned scorer included) and renders the ``tone_llm`` prompt exactly as the service
-does (``build_refinement``: redacted, fenced, the rules' findings listed); ``score`` passes every answer through
-the service's own parsing and output checks (``OutputChecks``: safe wording, the quote located in the draft, only
-what the rules missed) and reports sarcasm per language for the offline check alone and with the findings that
-stand.
+The drafts are the blind readers' sample (``evals/tone_corpus/readers/sample.json``: 240 development drafts), or
+with ``--drafts held_out`` (on both steps) the 400 held-out drafts, each checked as the answer to its customer's
+message, as an assist with a draft checks it. ``prompts`` runs the rules engine (the offline check, learned scorer
+included) and renders the ``tone_llm`` prompt exactly as the service does (``build_refinement``: redacted, fenced,
+the rules' findings listed); ``score`` passes every answer through the service's own parsing and output checks
+(``OutputChecks``: safe wording, the quote located in the draft, only what the rules missed) and reports sarcasm per
+language for the offline check alone and with the findings that stand.
 """
 
 from __future__ import annotations
@@ -93,27 +93,36 @@ def refinement(engine: AssistEngine, rid: str, draft: Draft) -> tuple[Assistance
     return assistance, job
 
 
-def sample_drafts(only: set[str] | None = None) -> dict[str, Draft]:
-    """The readers' sample (``only``: these ids of it)."""
-    corpus = {d.id: d for d in load_drafts("development")}
-    return {rid: corpus[draft_id] for rid, draft_id in load_sample().items() if only is None or rid in only}
+SETS = ("readers", "held_out")
 
 
-def write_prompts(out: Path) -> int:
+def sample_drafts(only: set[str] | None = None, *, drafts: str = "readers") -> dict[str, Draft]:
+    """The drafts by request id: the readers' sample of development drafts (``r001``…), or every held-out draft
+    (``h001``…, in file order); ``only``: these ids of them."""
+    if drafts == "held_out":
+        chosen = {f"h{i:03d}": d for i, d in enumerate(load_drafts("held_out"), start=1)}
+    else:
+        corpus = {d.id: d for d in load_drafts("development")}
+        chosen = {rid: corpus[draft_id] for rid, draft_id in load_sample().items()}
+    return {rid: d for rid, d in chosen.items() if only is None or rid in only}
+
+
+def write_prompts(out: Path, *, drafts: str = "readers") -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    system = ""
     with rules_engine() as engine:
-        for rid, draft in sample_drafts().items():
+        for rid, draft in sample_drafts(drafts=drafts).items():
             _, job = refinement(engine, rid, draft)
-            system = system or job.system.replace(CANARY, "TFL-xxxxxxxxxxxx")
-            rows.append(json.dumps({"rid": rid, "prompt": job.prompts["tone_llm"]}, ensure_ascii=False))
-    (out / "system.txt").write_text(system, encoding="utf-8")
+            # Each request has its own system prompt: it names the language to write in and the contact level.
+            row = {"rid": rid, "system": job.system, "prompt": job.prompts["tone_llm"]}
+            rows.append(json.dumps(row, ensure_ascii=False))
     (out / "prompts.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return len(rows)
 
 
-def judge(answers: dict[str, str], *, only: set[str] | None = None) -> tuple[list[Judged], dict[str, int]]:
+def judge(
+    answers: dict[str, str], *, only: set[str] | None = None, drafts: str = "readers"
+) -> tuple[list[Judged], dict[str, int]]:
     """Each sampled draft (``only``: these of them): the offline check's verdict and the LLM findings that stand;
     and how many answers were missing or failed to parse."""
     from assist.refine.answers import SCHEMAS, parse_json
@@ -125,7 +134,7 @@ def judge(answers: dict[str, str], *, only: set[str] | None = None) -> tuple[lis
     judged: list[Judged] = []
     problems = {"missing": 0, "malformed": 0}
     with rules_engine() as engine:
-        for rid, draft in sample_drafts(only).items():
+        for rid, draft in sample_drafts(only, drafts=drafts).items():
             assistance, job = refinement(engine, rid, draft)
             rules = assistance.tone is not None and is_sarcastic(assistance.tone)
             kinds: frozenset[str] = frozenset()
@@ -177,13 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     prompts = sub.add_parser("prompts", help="render the tone_llm prompt of every sampled draft")
     prompts.add_argument("--out", type=Path, required=True)
+    prompts.add_argument("--drafts", choices=SETS, default="readers", help="held_out: the held-out authors' drafts")
     score = sub.add_parser("score", help="score a model's answers through the service's output checks")
     score.add_argument("--answers", type=Path, required=True)
+    score.add_argument("--drafts", choices=SETS, default="readers")
     args = parser.parse_args(argv)
     if args.command == "prompts":
-        print(f"{write_prompts(args.out)} prompts written to {args.out}")
+        print(f"{write_prompts(args.out, drafts=args.drafts)} prompts written to {args.out}")
         return 0
-    judged, problems = judge(read_answers(args.answers))
+    judged, problems = judge(read_answers(args.answers), drafts=args.drafts)
     print(table(judged))
     print(f"\nanswers missing: {problems['missing']}, malformed: {problems['malformed']}")
     return 0
