@@ -154,11 +154,12 @@ class StepMatcher:
         return self._vectors[text]
 
     def is_item(self, step: NextStep) -> bool:
-        """Whether ``step`` is an item of a numbered list of the document it cites."""
+        """Whether ``step`` is an item of a numbered list of the document it cites (an LLM's step, in its own
+        words: whether the sentence it quotes is)."""
         if not step.citations:
             return False
         items = self.items.get(step.citations[0].document_id, set())
-        text = plain(step.text)
+        text = plain(step.citations[0].quote if step.engine == "llm" else step.text)
         return any(text and (text in item or item in text) for item in items)
 
     def number(self, step: NextStep, gold_document: str) -> int | None:
