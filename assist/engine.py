@@ -36,6 +36,10 @@ T = TypeVar("T")
 # The company's escalation policy for a knowledge-base scope (None: the whole knowledge base).
 EscalationPolicy = Callable[[tuple[str, ...] | None], str | None]
 PASSAGES = 8
+# With an LLM configured, the best passage of this many more topics goes into its prompt, so that it can take the
+# topic the conversation is about when the retriever's first is not (docs/evaluation.md, Next steps, session 16).
+ALTERNATIVE_TOPICS = 2
+ALTERNATIVES_SEARCHED = 40  # passages searched to find them
 QUERY_SENTENCES = 8  # the customer's sentences searched (each one is a query embedding, kept per sentence)
 QUERY_MIN_WORDS = 3
 QUERY_CHARS = 2000
@@ -274,6 +278,39 @@ class AssistEngine:
             # A version ranks with its topic's passage: the planner picks the version by language.
             passages += [v.model_copy(update={"score": anchor.score}) for v in versions]
         return passages
+
+    def alternative_passages(
+        self,
+        conversation: Conversation,
+        passages: Sequence[Passage],
+        *,
+        topics: int = ALTERNATIVE_TOPICS,
+        scope: tuple[str, ...] | None = None,
+    ) -> list[Passage]:
+        """The best passage of each of the next ``topics`` topics that ``passages`` (the rules' answer's) do not
+        cover, in the order the retriever ranks them; a passage holding a procedure is preferred within its topic.
+        For an LLM, which reads what the conversation is about better than the retriever's vectors do: the rules
+        answer is unchanged. An empty list when the knowledge base has nothing more."""
+        if topics <= 0:
+            return []
+        language = self.language_of(conversation)
+        scoped: Filters = {} if scope is None else {SCOPE: scope}
+        found = self.retriever.search(
+            search_query(conversation), k=ALTERNATIVES_SEARCHED, language=language, filters=scoped or None
+        )
+        covered = {p.topic or p.document_id for p in passages}
+        best: dict[str, Passage] = {}
+        for passage in sorted((p for p in found if p.kind != POLICY_KIND), key=lambda p: -p.score):
+            topic = passage.topic or passage.document_id
+            if topic in covered:
+                continue
+            if topic not in best:
+                if len(best) == topics:
+                    continue
+                best[topic] = passage
+            elif not numbered_items(best[topic].text) and numbered_items(passage.text):
+                best[topic] = passage
+        return list(best.values())
 
     @staticmethod
     def agent_language(conversation: Conversation) -> str | None:

@@ -8,6 +8,9 @@ No model runs here, so the answers come from outside, in two steps around them:
     #   {"rid": "b1-01", "answer": "<the model's raw answer>"}
     .venv/bin/python -m evals.steps_llm score --answers DIR/answers.jsonl --split dev
 
+``--alternatives N`` (both steps alike; default as the service does): the best passage of N more topics in the
+steps prompt; ``--alternatives 0`` renders the prompt as it was before session 16.
+
 ``prompts`` runs the rules engine over the demo knowledge base (as ``tactful eval steps`` does) and renders the
 ``next_steps`` prompt exactly as the service does (``build_refinement``: the passages the engine retrieved, the
 conversation redacted and fenced). ``score`` passes each answer through the service's own parsing and output checks
@@ -25,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assist.engine import ALTERNATIVE_TOPICS
 from evals.steps import DEMO_KB, GoldCase, Report, StepMatcher, Tally, _score, _table, load_cases
 
 if TYPE_CHECKING:
@@ -46,7 +50,8 @@ def _service() -> Iterator[tuple[Any, StepMatcher, Any]]:
         yield container.assist.rules, StepMatcher(documents, embed), embed
 
 
-def refinement(engine: Any, case: GoldCase) -> tuple[Assistance, Refinement]:
+def refinement(engine: Any, case: GoldCase, *, alternatives: int) -> tuple[Assistance, Refinement]:
+    """As the service builds it: the rules' passages, and the best passages of ``alternatives`` more topics."""
     from assist.refine.config import RefineConfig
     from assist.refine.prompts import build_refinement
 
@@ -58,6 +63,9 @@ def refinement(engine: Any, case: GoldCase) -> tuple[Assistance, Refinement]:
         draft=None,
         config=RefineConfig(),
         canary=CANARY,
+        alternatives=engine.alternative_passages(
+            case.conversation, passages[: RefineConfig().passages], topics=alternatives
+        ),
     )
     return assistance, job
 
@@ -66,19 +74,19 @@ def splits(split: str) -> list[str]:
     return ["dev", "held_out"] if split == "both" else [split]
 
 
-def write_prompts(out: Path, *, split: str) -> int:
+def write_prompts(out: Path, *, split: str, alternatives: int) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with _service() as (engine, _, _):
         for _, case in load_cases(splits(split)):
-            _, job = refinement(engine, case)
+            _, job = refinement(engine, case, alternatives=alternatives)
             row = {"rid": case.id, "system": job.system, "prompt": job.prompts["next_steps"]}
             rows.append(json.dumps(row, ensure_ascii=False))
     (out / "prompts.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return len(rows)
 
 
-def score(answers: dict[str, str], *, split: str) -> tuple[str, dict[str, int]]:
+def score(answers: dict[str, str], *, split: str, alternatives: int) -> tuple[str, dict[str, int]]:
     """The steps table for the rules alone and with the LLM's steps, and how the answers fared."""
     from assist.refine.answers import SCHEMAS, parse_json
     from assist.refine.checks import OutputChecks
@@ -90,7 +98,7 @@ def score(answers: dict[str, str], *, split: str) -> tuple[str, dict[str, int]]:
     with _service() as (engine, matcher, embed):
         checks = OutputChecks(canary=CANARY, embed=embed, grounding=RefineConfig().grounding)
         for name, case in load_cases(splits(split)):
-            assistance, job = refinement(engine, case)
+            assistance, job = refinement(engine, case, alternatives=alternatives)
             merged = assistance
             if case.id not in answers:
                 fared["missing"] += 1
@@ -129,14 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = sub.add_parser("prompts", help="render the next_steps prompt of every conversation of the split")
     prompts.add_argument("--out", type=Path, required=True)
     prompts.add_argument("--split", choices=("dev", "held_out", "both"), default="dev")
+    prompts.add_argument("--alternatives", type=int, default=ALTERNATIVE_TOPICS, help="other topics offered (0: none)")
     scored = sub.add_parser("score", help="score a model's answers through the service's output checks")
     scored.add_argument("--answers", type=Path, required=True)
     scored.add_argument("--split", choices=("dev", "held_out", "both"), default="dev")
+    scored.add_argument("--alternatives", type=int, default=ALTERNATIVE_TOPICS, help="as the prompts were written")
     args = parser.parse_args(argv)
     if args.command == "prompts":
-        print(f"{write_prompts(args.out, split=args.split)} prompts written to {args.out}")
+        written = write_prompts(args.out, split=args.split, alternatives=args.alternatives)
+        print(f"{written} prompts written to {args.out}")
         return 0
-    table, fared = score(read_answers(args.answers), split=args.split)
+    table, fared = score(read_answers(args.answers), split=args.split, alternatives=args.alternatives)
     print(table)
     print("\n" + ", ".join(f"{k}: {v}" for k, v in fared.items()))
     return 0

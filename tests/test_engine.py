@@ -213,3 +213,19 @@ def test_a_turn_retrieval_is_kept_across_draft_edits_until_the_knowledge_base_ch
     n = len(plain.searches)
     uncached.assist(conv)
     assert len(plain.searches) == 2 * n
+
+
+def test_alternative_passages_are_the_best_of_each_topic_not_yet_covered() -> None:
+    kb = passages()
+    # The rules' answer covers the first topic; its other version of a topic and a plain passage ranked above
+    # the topic's procedure: the procedure is taken, the next topics in the retriever's order.
+    plain = kb[2].model_copy(update={"chunk_id": "contrasena-es#intro", "text": "Una introducción.", "score": 0.95})
+    retriever = StaticRetriever([kb[0], plain, *kb[1:]])
+    engine = AssistEngine(retriever)
+    c = Conversation.model_validate(conversation())
+    others = engine.alternative_passages(c, kb[:1], topics=2)
+    assert [p.document_id for p in others] == ["contrasena-es", "rimborsi-it"]
+    assert others[0].chunk_id == "contrasena-es#0"  # the passage holding the procedure, not the better-scored intro
+    assert retriever.searches[-1].k >= 30 and retriever.searches[-1].language == "en"
+    assert engine.alternative_passages(c, kb[:1], topics=0) == []
+    assert engine.alternative_passages(c, kb, topics=2) == []  # every topic already covered

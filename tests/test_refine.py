@@ -11,6 +11,7 @@ import logging
 import re
 import socket
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from assist.grounding import Embed
 from assist.language import detect_language
 from assist.llm import CircuitBreaker, OpenAICompatibleLLM
-from assist.models import Assistance
+from assist.models import Assistance, Passage
 from assist.refine import Done, PartUpdate, RefineConfig, Refiner
 from assist.refine.prompts import build_refinement
 from assist.tone import check_tone
@@ -542,3 +543,38 @@ def test_a_follow_up_message_with_a_new_promise_keeps_the_rules_message(fake: Fa
     result = refine(make_refiner(fake.url), PROMISED, draft=None)
     assert result.follow_ups[0].text == before.follow_ups[0].text
     assert result.llm["parts"]["follow_up"]["status"] == "rejected"
+
+
+def test_the_steps_prompt_alone_lists_passages_of_other_topics_which_steps_may_cite(fake: FakeLLM) -> None:
+    assistance, found, c = rules(conversation(), None)
+    main, others = found[:1], [p for p in found[1:] if p.kind == "procedure"][:2]
+    asked: list[list[str]] = []
+
+    def find(shown: Sequence[Passage]) -> list[Passage]:
+        asked.append([p.chunk_id for p in shown])
+        return others
+
+    job = build_refinement(
+        assistance, conversation=c, passages=main, draft=None, config=RefineConfig(), canary="x", alternatives=others
+    )
+    assert set(job.passages) == {"P1", "P2", "P3"} and job.passages["P2"] is others[0]
+    assert "Passages on other topics" in job.prompts["next_steps"]
+    assert "Passages on other topics" not in job.prompts["empathy"] and "P2" not in job.prompts["empathy"]
+    make_refiner(fake.url).refine(assistance, conversation=c, passages=main, draft=None, alternatives=find)
+    assert asked == [[main[0].chunk_id]]  # searched once, for the steps, beside the passages the prompt shows
+    steps = next(r for r in fake.requests if task_of(r) == "next_steps")
+    listed, alternatives, _ = data_blocks(steps)
+    assert [p["id"] for p in listed] == ["P1"]
+    assert [(p["id"], p["title"]) for p in alternatives] == [("P2", others[0].title), ("P3", others[1].title)]
+
+
+def test_a_failing_search_for_other_topics_leaves_the_steps_prompt_as_it_was(fake: FakeLLM) -> None:
+    assistance, found, c = rules(conversation(), None)
+
+    def broken(shown: Sequence[Passage]) -> list[Passage]:
+        raise ConnectionError("the vector store is away")
+
+    result = make_refiner(fake.url).refine(assistance, conversation=c, passages=found, draft=None, alternatives=broken)
+    assert result.engine == "llm" and not result.degraded
+    steps = next(r for r in fake.requests if task_of(r) == "next_steps")
+    assert "Passages on other topics" not in user_prompt(steps) and len(data_blocks(steps)) == 2

@@ -257,3 +257,25 @@ def test_a_stream_closed_while_the_database_refuses_its_row_logs_it_and_raises_n
         with caplog.at_level("ERROR", logger="tactful.assist"):
             events.close()
         assert f"assist {first['suggestion_id']} of" in caplog.text and "not stored" in caplog.text
+
+
+def test_the_llm_steps_prompt_offers_the_best_passages_of_other_topics(fake: FakeLLM, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import index_small_kb
+    from tests.fake_llm import data_blocks
+
+    with TestClient(create_app(fake_llm_settings(tmp_path, fake.url, timeout_s=3.0))) as client:
+        index_small_kb(client.app.state.container)  # type: ignore[attr-defined]
+        body = {"conversation": conversation(id="alt-1")}
+        for path in ("/v1/assist", "/v1/assist/stream"):  # the answer and the stream alike
+            fake.requests.clear()
+            r = client.post(path, json=body, headers=auth("agent"))
+            assert r.status_code == 200, r.text
+            steps = next(request for request in fake.requests if task_of(request) == "next_steps")
+            listed, alternatives, _ = data_blocks(steps)
+            titles = {p["title"] for p in listed}
+            assert "Late or lost parcels" in titles  # the rules' topic comes first
+            assert 1 <= len(alternatives) <= 2 and not titles & {p["title"] for p in alternatives}
+            assert [p["id"] for p in alternatives] == [f"P{len(listed) + i}" for i in range(1, len(alternatives) + 1)]

@@ -32,6 +32,7 @@ from assist.language import detect_language
 from assist.models import Assistance, ContactLevel, Conversation, Passage, ToneReport, policy_texts
 from assist.ports import SCOPE, Filters
 from assist.refine import Done, Refiner
+from assist.refine.orchestration import Alternatives
 from assist.tone import check_tone
 
 StoredFlag = dict[str, Any]
@@ -120,7 +121,13 @@ class AssistService:
         settings = self.settings(conversation_id=conversation.id, installation_id=installation_id)
         result, passages = self._rules(conversation, draft=draft, settings=settings)
         if self.refiner is not None:
-            result = self.refiner.refine(result, conversation=conversation, passages=passages, draft=draft)
+            result = self.refiner.refine(
+                result,
+                conversation=conversation,
+                passages=passages,
+                draft=draft,
+                alternatives=self._alternatives(conversation, settings),
+            )
         gap = self._gap(result.query, result.language, passages, settings=settings)
         with self.db.session() as s:
             stored = self._store(s, conversation, result, gap=gap)
@@ -142,7 +149,14 @@ class AssistService:
         gap = self._gap(result.query, result.language, passages, settings=settings)
         with self.db.session() as s:
             stored = self._store(s, conversation, result, gap=gap)
-        return self._events(conversation, result, passages=passages, draft=draft, stored=stored)
+        return self._events(
+            conversation,
+            result,
+            passages=passages,
+            draft=draft,
+            stored=stored,
+            alternatives=self._alternatives(conversation, settings),
+        )
 
     def assess(self, conversation: Conversation) -> list[StoredFlag]:
         """A conversation as it now stands, heard from a helpdesk: its flags and gap stored, no suggestion (no
@@ -214,6 +228,11 @@ class AssistService:
         )
         return result.model_copy(update={"knowledge": self.knowledge.state()}), passages
 
+    def _alternatives(self, conversation: Conversation, settings: AssistSettings) -> Alternatives:
+        """Passages of the next topics after those the LLM's steps prompt shows, searched only when the LLM is asked
+        for steps."""
+        return lambda shown: self.rules.alternative_passages(conversation, shown, scope=settings.scope)
+
     def _with_history(self, conversation: Conversation) -> Conversation:
         """A sidebar may post only the latest turns of a helpdesk conversation: the earlier ones heard from the
         helpdesk's webhooks go before them."""
@@ -227,6 +246,7 @@ class AssistService:
         passages: list[Passage],
         draft: str | None,
         stored: Stored,
+        alternatives: Alternatives | None = None,
     ) -> Iterator[tuple[EventName, dict[str, Any]]]:
         final = result
         try:
@@ -235,7 +255,12 @@ class AssistService:
             yield "assist", {**result.model_dump(mode="json"), **stored.fields(), "pending": pending}
             if self.refiner is not None:
                 updates = self.refiner.stream(
-                    result, conversation=conversation, passages=passages, draft=draft, judge_tone=True
+                    result,
+                    conversation=conversation,
+                    passages=passages,
+                    draft=draft,
+                    judge_tone=True,
+                    alternatives=alternatives,
                 )
                 for update in updates:
                     final = update.assistance

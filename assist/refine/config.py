@@ -15,6 +15,7 @@ class RefineConfig:
     privacy: bool = True
     max_tokens: int = 600
     passages: int = 5
+    alternatives: int = 2  # passages of other topics in the steps prompt, at most
     passage_chars: int = 900
     messages: int = 8
     message_chars: int = 1200

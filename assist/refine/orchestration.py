@@ -20,7 +20,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +42,9 @@ from assist.refine.prompts import Refinement, build_refinement, refinable_follow
 __all__ = ["Done", "PartUpdate", "Refiner"]
 
 log = logging.getLogger("tactful.llm")
+# Finds passages of other topics than those the prompt shows (given) that the conversation may be about, for the
+# steps prompt (called only when the LLM is asked for steps).
+Alternatives = Callable[[Sequence[Passage]], Sequence[Passage]]
 
 MIN_CALL_S = 0.05
 
@@ -97,10 +100,14 @@ class Refiner:
         conversation: Conversation,
         passages: Sequence[Passage],
         draft: str | None = None,
+        alternatives: Alternatives | None = None,
     ) -> Assistance:
         """The rules ``assistance`` with every part the LLM improved in time replaced."""
         final = assistance
-        for update in self.stream(assistance, conversation=conversation, passages=passages, draft=draft):
+        updates = self.stream(
+            assistance, conversation=conversation, passages=passages, draft=draft, alternatives=alternatives
+        )
+        for update in updates:
             if isinstance(update, Done):
                 final = update.assistance
         return final
@@ -118,11 +125,15 @@ class Refiner:
         passages: Sequence[Passage],
         draft: str | None = None,
         judge_tone: bool = False,
+        alternatives: Alternatives | None = None,
     ) -> Iterator[PartUpdate | Done]:
         """A ``PartUpdate`` for each part the LLM improved, as each is ready, then ``Done``.
 
         ``judge_tone``: also ask for the LLM's tone judgement of the draft (part ``tone_llm``: what the rules
-        missed, beside the rules' tone report, which it never changes); a part only when it found something."""
+        missed, beside the rules' tone report, which it never changes); a part only when it found something.
+        ``alternatives``: called once, when the LLM is asked for next steps, with the passages the prompt shows, for
+        passages of other topics the conversation may be about (``AssistEngine.alternative_passages``); the LLM may
+        take its steps from them."""
         started = time.perf_counter()
         parts = _parts(assistance, draft, judge_tone=judge_tone)
         if not self.breaker.allow():
@@ -137,6 +148,7 @@ class Refiner:
             draft=draft,
             config=self.config,
             canary=self.canary,
+            alternatives=_alternatives(alternatives, passages[: self.config.passages]) if "next_steps" in parts else (),
         )
         deadline = started + self.config.timeout_s
         futures: dict[Future[Outcome], Part] = {self._pool.submit(self._run, job, p, deadline): p for p in parts}
@@ -240,6 +252,18 @@ class Refiner:
             "cache_hits": sum(1 for o in outcomes.values() if o.cached),
             "privacy": {"enabled": job.vault.enabled, "placeholders": len(job.vault.mapping)},
         }
+
+
+def _alternatives(find: Alternatives | None, shown: Sequence[Passage]) -> Sequence[Passage]:
+    """Passages of other topics than ``shown`` for the steps prompt: none when there is no finder or it fails (the
+    retriever's trouble must not cost the LLM's answer)."""
+    if find is None:
+        return ()
+    try:
+        return list(find(shown))
+    except Exception:  # any failure of the search: the prompt goes without them
+        log.warning("alternative passages not found; the steps prompt goes without them", exc_info=True)
+        return ()
 
 
 def _parts(assistance: Assistance, draft: str | None, *, judge_tone: bool = False) -> list[Part]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,11 @@ def build_refinement(
     draft: str | None,
     config: RefineConfig,
     canary: str,
+    alternatives: Sequence[Passage] = (),
 ) -> Refinement:
-    """Everything one refinement sends and checks against, computed once."""
+    """Everything one refinement sends and checks against, computed once. ``alternatives``: passages of other
+    topics the conversation may be about, listed apart in the steps prompt only (they may be cited there; the
+    other parts, and the policy a promise is checked against, keep to ``passages``)."""
     cfg = config
     vault = Pseudonymizer(
         language=assistance.language,
@@ -63,20 +66,24 @@ def build_refinement(
         enabled=cfg.privacy,
     )
     chosen = {f"P{i}": p for i, p in enumerate(passages[: cfg.passages], start=1)}
+    others = {f"P{i}": p for i, p in enumerate(alternatives[: cfg.alternatives], start=len(chosen) + 1)}
     level = assistance.contact_level.level
     messages = [
         {"role": m.role, "text": vault.redact(m.text[: cfg.message_chars])}
         for m in conversation.messages[-cfg.messages :]
     ]
-    listed = [
-        {
-            "id": ref,
-            "title": vault.redact(p.title),
-            "language": p.language,
-            "text": vault.redact(p.text[: cfg.passage_chars]),
-        }
-        for ref, p in chosen.items()
-    ]
+
+    def listed(refs: Mapping[str, Passage]) -> list[dict[str, str]]:
+        return [
+            {
+                "id": ref,
+                "title": vault.redact(p.title),
+                "language": p.language,
+                "text": vault.redact(p.text[: cfg.passage_chars]),
+            }
+            for ref, p in refs.items()
+        ]
+
     tone = assistance.tone
     redacted_draft = vault.redact(draft or "")
     follow_up = refinable_follow_up(assistance)
@@ -88,7 +95,8 @@ def build_refinement(
         "count": EMPATHY_COUNT,
         "max_steps": min(LEVEL_LIMITS[level], MAX_LLM_STEPS),
         "conversation": _data(messages),
-        "passages": _data(listed),
+        "passages": _data(listed(chosen)),
+        "alternatives": _data(listed(others)) if others else "",
         "draft": _data(redacted_draft),
         "facts": sorted(facts(redacted_draft)),
         "issues": sorted({vault.redact(i.message) for i in tone.issues}) if tone else [],
@@ -103,7 +111,7 @@ def build_refinement(
     prompts: dict[Part, str] = {part: render(f"{part}.j2", **context) for part in SCHEMAS}
     examples = frozenset(e for prompt in prompts.values() for e in _examples(prompt))
     policy = tuple(policy_texts(passages))
-    return Refinement(assistance, conversation, draft, vault, system, chosen, prompts, examples, policy)
+    return Refinement(assistance, conversation, draft, vault, system, chosen | others, prompts, examples, policy)
 
 
 def refinable_follow_up(assistance: Assistance) -> FollowUp | None:
