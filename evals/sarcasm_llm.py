@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evals._llm_answers import CANARY, read_answers
 from evals._sarcasm_data import LANGUAGES, Draft, load_drafts
 from evals.sarcasm_readers import balanced_accuracy, load_sample
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from assist.models import Assistance, Conversation
     from assist.refine.prompts import Refinement
 
-CANARY = "TFL-eval00000000"
 # The LLM's kinds that count as a sarcasm finding (condescension is reported as a second reading).
 SARCASM = frozenset({"sarcasm"})
 SARCASM_OR_CONDESCENSION = frozenset({"sarcasm", "condescension"})
@@ -172,11 +172,6 @@ def table(judged: Sequence[Judged]) -> str:
                 f"{sum(hard) / max(1, len(hard)):.1%} |"
             )
     return "\n".join(lines)
-
-
-def read_answers(path: Path) -> dict[str, str]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {row["rid"]: row["answer"] if isinstance(row["answer"], str) else json.dumps(row["answer"]) for row in rows}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

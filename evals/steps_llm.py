@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assist.engine import ALTERNATIVE_TOPICS
+from evals._llm_answers import CANARY, read_answers
 from evals.steps import DEMO_KB, GoldCase, Report, StepMatcher, Tally, _score, _table, load_cases
 
 if TYPE_CHECKING:
     from assist.models import Assistance
     from assist.refine.prompts import Refinement
-
-CANARY = "TFL-eval00000000"
 
 
 @contextmanager
@@ -122,11 +121,6 @@ def score(answers: dict[str, str], *, split: str, alternatives: int) -> tuple[st
                     reports[label].on_topic[f"{name}, {label}"].add(tally)
     tables = [_table(report, []).split("\n\n<details>")[0] for report in reports.values()]
     return "\n\n".join(tables), fared
-
-
-def read_answers(path: Path) -> dict[str, str]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {row["rid"]: row["answer"] if isinstance(row["answer"], str) else json.dumps(row["answer"]) for row in rows}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
