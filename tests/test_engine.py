@@ -9,6 +9,7 @@ import pytest
 from assist.engine import PASSAGES, AssistEngine, build_query, search_query
 from assist.errors import InvalidInput
 from assist.models import Conversation
+from assist.ports import SCOPE
 from assist.tone import check_tone
 from tests.factories import DRAFT, Search, StaticRetriever, conversation, passages
 
@@ -229,3 +230,5 @@ def test_alternative_passages_are_the_best_of_each_topic_not_yet_covered() -> No
     assert retriever.searches[-1].k >= 30 and retriever.searches[-1].language == "en"
     assert engine.alternative_passages(c, kb[:1], topics=0) == []
     assert engine.alternative_passages(c, kb, topics=2) == []  # every topic already covered
+    engine.alternative_passages(c, kb[:1], topics=2, scope=("shop-a",))
+    assert retriever.searches[-1].filters == {SCOPE: ("shop-a",)}  # an installation's scope holds here too

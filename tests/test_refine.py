@@ -558,6 +558,11 @@ def test_the_steps_prompt_alone_lists_passages_of_other_topics_which_steps_may_c
         assistance, conversation=c, passages=main, draft=None, config=RefineConfig(), canary="x", alternatives=others
     )
     assert set(job.passages) == {"P1", "P2", "P3"} and job.passages["P2"] is others[0]
+    policy = found[1].model_copy(update={"kind": "policy", "text": "Refunds reach the card within 5 days."})
+    with_policy = build_refinement(
+        assistance, conversation=c, passages=main, draft=None, config=RefineConfig(), canary="x", alternatives=[policy]
+    )
+    assert with_policy.policy_texts == (*job.policy_texts, policy.text)  # a promise may rest on it
     assert "Passages on other topics" in job.prompts["next_steps"]
     assert "Passages on other topics" not in job.prompts["empathy"] and "P2" not in job.prompts["empathy"]
     make_refiner(fake.url).refine(assistance, conversation=c, passages=main, draft=None, alternatives=find)

@@ -56,8 +56,8 @@ def build_refinement(
     alternatives: Sequence[Passage] = (),
 ) -> Refinement:
     """Everything one refinement sends and checks against, computed once. ``alternatives``: passages of other
-    topics the conversation may be about, listed apart in the steps prompt only (they may be cited there; the
-    other parts, and the policy a promise is checked against, keep to ``passages``)."""
+    topics the conversation may be about, listed apart in the steps prompt only (they may be cited there, and a
+    promise a step makes may rest on them; the other prompts keep to ``passages``)."""
     cfg = config
     vault = Pseudonymizer(
         language=assistance.language,
@@ -110,7 +110,8 @@ def build_refinement(
     system = render("system.j2", canary=canary, language=assistance.language, level=level, privacy=cfg.privacy)
     prompts: dict[Part, str] = {part: render(f"{part}.j2", **context) for part in SCHEMAS}
     examples = frozenset(e for prompt in prompts.values() for e in _examples(prompt))
-    policy = tuple(policy_texts(passages))
+    # A promise is checked against every policy passage the LLM was shown, the other topics' ones too.
+    policy = tuple(policy_texts([*passages, *others.values()]))
     return Refinement(assistance, conversation, draft, vault, system, chosen | others, prompts, examples, policy)
 
 
