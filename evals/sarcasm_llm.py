@@ -20,16 +20,16 @@ language for the offline check alone and with the findings that stand.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evals._demo import demo_container
 from evals._llm_answers import CANARY, read_answers
-from evals._sarcasm_data import LANGUAGES, Draft, load_drafts
-from evals.sarcasm_readers import balanced_accuracy, load_sample
+from evals._sarcasm_data import Draft, load_drafts
+from evals.sarcasm_readers import load_sample, rows
 
 if TYPE_CHECKING:
     from assist.engine import AssistEngine
@@ -64,16 +64,8 @@ def conversation_of(rid: str, draft: Draft) -> Conversation:
 @contextmanager
 def rules_engine() -> Iterator[AssistEngine]:
     """The service's rules engine as it ships (learned sarcasm scorer on), over an empty knowledge base."""
-    from api.container import Container
-    from api.settings import Settings
-
-    with tempfile.TemporaryDirectory(prefix="tactful-sarcasm-llm-") as tmp:
-        container = Container.build(Settings(data_dir=Path(tmp), dev_open=True))
-        container.start()
-        try:
-            yield container.assist.rules
-        finally:
-            container.stop()
+    with demo_container("tactful-sarcasm-llm-", index_demo=False, learned_sarcasm=True) as container:
+        yield container.assist.rules
 
 
 def refinement(engine: AssistEngine, rid: str, draft: Draft) -> tuple[Assistance, Refinement]:
@@ -163,14 +155,7 @@ def table(judged: Sequence[Judged]) -> str:
         "offline check + LLM sarcasm or condescension": lambda j: j.rules or bool(j.kinds & SARCASM_OR_CONDESCENSION),
     }
     for name, flagged in readings.items():
-        for lang in (*LANGUAGES, "all"):
-            chosen = [j for j in judged if lang in ("all", j.draft.language)]
-            ba, recall, fa = balanced_accuracy([j.draft.sarcastic for j in chosen], [flagged(j) for j in chosen])
-            hard = [flagged(j) for j in chosen if j.draft.hard and not j.draft.sarcastic]
-            lines.append(
-                f"| {name} | {lang} | {len(chosen)} | {ba:.3f} | {recall:.3f} | {fa:.1%} | "
-                f"{sum(hard) / max(1, len(hard)):.1%} |"
-            )
+        lines += rows(name, [j.draft for j in judged], [flagged(j) for j in judged])
     return "\n".join(lines)
 
 

@@ -37,27 +37,19 @@ def majority(readers: Sequence[dict[str, bool]]) -> dict[str, bool]:
     return {rid: sum(r[rid] for r in readers) * 2 > len(readers) for rid in readers[0]}
 
 
-def balanced_accuracy(gold: Sequence[bool], said: Sequence[bool]) -> tuple[float, float, float]:
-    """(balanced accuracy, recall of the sarcastic drafts, false-alarm rate on the sincere ones)."""
-    pos = [s for g, s in zip(gold, said, strict=True) if g]
-    neg = [s for g, s in zip(gold, said, strict=True) if not g]
-    if not pos or not neg:
-        raise ValueError("both sarcastic and sincere drafts are needed")
-    recall = sum(pos) / len(pos)
-    false_alarm = sum(neg) / len(neg)
-    return (recall + 1 - false_alarm) / 2, recall, false_alarm
+def rows(name: str, drafts: Sequence[Draft], flagged: Sequence[bool]) -> list[str]:
+    """A table row per language and for all (``evals.sarcasm.rates``): balanced accuracy, recall, false alarms,
+    false alarms on hard sincere drafts."""
+    from evals.sarcasm import rates
 
-
-def rows(name: str, drafts: dict[str, Draft], said: dict[str, bool]) -> list[str]:
-    """A table row per language and for all: BA, recall, false alarms, false alarms on hard sincere drafts."""
     out = []
     for lang in (*LANGUAGES, "all"):
-        rids = [rid for rid, d in drafts.items() if lang in ("all", d.language)]
-        gold = [drafts[rid].sarcastic for rid in rids]
-        ba, recall, fa = balanced_accuracy(gold, [said[rid] for rid in rids])
-        hard = [said[rid] for rid in rids if drafts[rid].hard and not drafts[rid].sarcastic]
-        hard_fa = sum(hard) / max(1, len(hard))
-        out.append(f"| {name} | {lang} | {len(rids)} | {ba:.3f} | {recall:.3f} | {fa:.1%} | {hard_fa:.1%} |")
+        idx = [i for i, d in enumerate(drafts) if lang in ("all", d.language)]
+        r = rates([drafts[i] for i in idx], [flagged[i] for i in idx])
+        out.append(
+            f"| {name} | {lang} | {r.items} | {r.balanced:.3f} | {r.recall:.3f} | {r.false_alarm:.1%} | "
+            f"{r.hard_false_alarm:.1%} |"
+        )
     return out
 
 
@@ -74,8 +66,9 @@ def evaluate(*, with_check: bool = True) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, labels in readers.items():
-        lines += rows(name, drafts, labels)
-    lines += rows("majority of the readers", drafts, majority(list(readers.values())))
+        lines += rows(name, list(drafts.values()), [labels[rid] for rid in drafts])
+    agreed = majority(list(readers.values()))
+    lines += rows("majority of the readers", list(drafts.values()), [agreed[rid] for rid in drafts])
     if with_check:
         from evals.sarcasm import checks, is_sarcastic
 
@@ -86,7 +79,7 @@ def evaluate(*, with_check: bool = True) -> str:
                 for rid, d in drafts.items()
             }
             name = "shipped check (in-sample)" + (", with the customer's message" if context else ", draft alone")
-            lines += rows(name, drafts, said)
+            lines += rows(name, list(drafts.values()), [said[rid] for rid in drafts])
     return "\n".join(lines)
 
 

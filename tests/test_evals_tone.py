@@ -132,16 +132,17 @@ def test_empathy_loader_reads_replies_and_levels() -> None:
     assert items[0].text.startswith("That's pretty vague") and items[0].label == 0.0
 
 
-def test_balanced_accuracy_and_majority_of_readers() -> None:
-    from evals.sarcasm_readers import balanced_accuracy, majority
+def test_reader_rows_and_majority_of_readers() -> None:
+    from evals._sarcasm_data import Draft
+    from evals.sarcasm_readers import majority, rows
 
-    gold = [True, True, True, True, False, False]
+    def draft(sarcastic: bool, hard: bool = False) -> Draft:
+        return Draft("x", "a1", "en", "refund", None, "", "text", sarcastic, None, hard, {})
+
+    drafts = [draft(True), draft(True), draft(True), draft(True), draft(False, hard=True), draft(False)]
     said = [True, True, True, False, True, False]
-    ba, recall, fa = balanced_accuracy(gold, said)
-    assert (recall, fa) == (0.75, 0.5)
-    assert ba == pytest.approx(0.625)
-    with pytest.raises(ValueError, match="both"):
-        balanced_accuracy([True], [True])
+    row = rows("reader", drafts, said)[-1]  # all languages
+    assert row == "| reader | all | 6 | 0.625 | 0.750 | 50.0% | 100.0% |"
     readers = [{"r1": True, "r2": False}, {"r1": True, "r2": True}, {"r1": False, "r2": False}]
     assert majority(readers) == {"r1": True, "r2": False}
 
