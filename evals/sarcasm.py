@@ -65,6 +65,15 @@ def rates(drafts: Sequence[Draft], flagged: Sequence[bool]) -> Rates:
     return Rates(len(drafts), (recall + 1 - fa) / 2, recall, fa, sum(hard) / max(1, len(hard)))
 
 
+def language_rates(drafts: Sequence[Draft], flagged: Sequence[bool]) -> list[tuple[str, Rates]]:
+    """The rates of each language's drafts, then of all."""
+    out = []
+    for lang in (*LANGUAGES, "all"):
+        idx = [i for i, d in enumerate(drafts) if lang in ("all", d.language)]
+        out.append((lang, rates([drafts[i] for i in idx], [flagged[i] for i in idx])))
+    return out
+
+
 def corpus_rows(
     check: Check, method: str, *, context: bool = False, parts: dict[str, list[Draft]] | None = None
 ) -> list[str]:
@@ -78,9 +87,7 @@ def corpus_rows(
             is_sarcastic(check(d.text, d.language, d.customer_name, d.customer_message if context else None))
             for d in drafts
         ]
-        for lang in (*LANGUAGES, "all"):
-            idx = [i for i, d in enumerate(drafts) if lang in ("all", d.language)]
-            r = rates([drafts[i] for i in idx], [flagged[i] for i in idx])
+        for lang, r in language_rates(drafts, flagged):
             rows.append(
                 f"| {part.replace('_', ' ')} | {lang} | {r.items} | {method} | {r.balanced:.3f} | {r.recall:.3f} | "
                 f"{r.false_alarm:.1%} | {r.hard_false_alarm:.1%} |"

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from evals._sarcasm_data import CORPUS, LANGUAGES, Draft, load_drafts
+from evals._sarcasm_data import CORPUS, Draft, load_drafts
 
 READERS = CORPUS / "readers"
 
@@ -38,14 +38,12 @@ def majority(readers: Sequence[dict[str, bool]]) -> dict[str, bool]:
 
 
 def rows(name: str, drafts: Sequence[Draft], flagged: Sequence[bool]) -> list[str]:
-    """A table row per language and for all (``evals.sarcasm.rates``): balanced accuracy, recall, false alarms,
+    """A table row per language and for all (``evals.sarcasm.language_rates``): balanced accuracy, recall, false alarms,
     false alarms on hard sincere drafts."""
-    from evals.sarcasm import rates
+    from evals.sarcasm import language_rates
 
     out = []
-    for lang in (*LANGUAGES, "all"):
-        idx = [i for i, d in enumerate(drafts) if lang in ("all", d.language)]
-        r = rates([drafts[i] for i in idx], [flagged[i] for i in idx])
+    for lang, r in language_rates(drafts, flagged):
         out.append(
             f"| {name} | {lang} | {r.items} | {r.balanced:.3f} | {r.recall:.3f} | {r.false_alarm:.1%} | "
             f"{r.hard_false_alarm:.1%} |"
