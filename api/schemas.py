@@ -223,6 +223,11 @@ class StreamPart(BaseModel):
     part: str = Field(description="empathy, next_steps, rewrite, follow_up or tone_llm")
     items: list[dict[str, JsonValue]]
     engine: Literal["llm"]
+    articles: list[dict[str, JsonValue]] | None = Field(
+        default=None,
+        description="next_steps only: the articles that go with these steps (none when the LLM found no passage "
+        "about the customer's problem; the items are then empty too)",
+    )
 
 
 @dataclass(frozen=True)

@@ -286,18 +286,21 @@ class AssistEngine:
         *,
         topics: int = ALTERNATIVE_TOPICS,
         scope: tuple[str, ...] | None = None,
+        search: str = "",
     ) -> list[Passage]:
         """The best passage of each of the next ``topics`` topics that ``passages`` (the rules' answer's) do not
         cover, in the order the retriever ranks them; a passage holding a procedure is preferred within its topic.
         For an LLM, which reads what the conversation is about better than the retriever's vectors do: the rules
-        answer is unchanged. An empty list when the knowledge base has nothing more."""
+        answer is unchanged. ``search``: the LLM's own line for the customer's problem, searched as one more line
+        of the conversation's query. An empty list when the knowledge base has nothing more."""
         if topics <= 0:
             return []
         language = self.language_of(conversation)
         scoped: Filters = {} if scope is None else {SCOPE: scope}
-        found = self.retriever.search(
-            search_query(conversation), k=ALTERNATIVES_SEARCHED, language=language, filters=scoped or None
-        )
+        query = search_query(conversation)
+        if search.strip():
+            query = f"{query}\n{' '.join(search.split())}"
+        found = self.retriever.search(query, k=ALTERNATIVES_SEARCHED, language=language, filters=scoped or None)
         covered = {p.topic or p.document_id for p in passages}
         best: dict[str, Passage] = {}
         for passage in sorted((p for p in found if p.kind != POLICY_KIND), key=lambda p: -p.score):

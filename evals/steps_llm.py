@@ -11,6 +11,14 @@ No model runs here, so the answers come from outside, in two steps around them:
 ``--alternatives N`` (both steps alike; default as the service does): the best passage of N more topics in the
 steps prompt; ``--alternatives 0`` renders the prompt as it was before session 16.
 
+An answer finding no passage about the customer's problem, with its own search line, gets a second steps prompt
+over what that line finds (as the service asks again); those prompts come from the first answers:
+
+    .venv/bin/python -m evals.steps_llm prompts --out DIR2 --split dev --first DIR/answers.jsonl
+    .venv/bin/python -m evals.steps_llm score --answers DIR/answers.jsonl --second DIR2/answers.jsonl --split dev
+
+Without ``--second`` such an answer ends with no step, as the service ends it when the second prompt finds nothing.
+
 ``prompts`` runs the rules engine over the demo knowledge base (as ``tactful eval steps`` does) and renders the
 ``next_steps`` prompt exactly as the service does (``build_refinement``: the passages the engine retrieved, the
 conversation redacted and fenced). ``score`` passes each answer through the service's own parsing and output checks
@@ -29,11 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assist.engine import ALTERNATIVE_TOPICS
+from assist.refine.checks import Outcome
 from evals._llm_answers import CANARY, read_answers
 from evals.steps import DEMO_KB, GoldCase, Report, StepMatcher, Tally, _score, _table, load_cases
 
 if TYPE_CHECKING:
-    from assist.models import Assistance
+    from assist.models import Assistance, Passage
     from assist.refine.prompts import Refinement
 
 
@@ -73,46 +82,98 @@ def splits(split: str) -> list[str]:
     return ["dev", "held_out"] if split == "both" else [split]
 
 
-def write_prompts(out: Path, *, split: str, alternatives: int) -> int:
+def _first_outcome(answer: str, job: Refinement, checks: Any) -> Outcome | str:
+    """An answer through the service's parsing and checks, or ``"malformed"``."""
+    from assist.refine.answers import SCHEMAS, parse_json
+
+    try:
+        parsed = SCHEMAS["next_steps"].model_validate(parse_json(answer))
+    except ValueError:
+        return "malformed"
+    outcome: Outcome = checks.check("next_steps", parsed, job)
+    return outcome
+
+
+def second_job(engine: Any, case: GoldCase, job: Refinement, first: Outcome) -> Refinement | None:
+    """The second steps prompt the service sends after ``first`` found no passage about the problem, or None."""
+    from assist.refine.config import RefineConfig
+    from assist.refine.orchestration import second_steps_job
+
+    config = RefineConfig()
+
+    def research(line: str, shown: Sequence[Passage]) -> list[Passage]:
+        found: list[Passage] = engine.alternative_passages(
+            case.conversation, shown, topics=config.research_topics, search=line
+        )
+        return found
+
+    return second_steps_job(job, first, research, config=config, canary=CANARY)
+
+
+def _checks(embed: Any) -> Any:
+    from assist.refine.checks import OutputChecks
+    from assist.refine.config import RefineConfig
+
+    return OutputChecks(canary=CANARY, embed=embed, grounding=RefineConfig().grounding)
+
+
+def write_prompts(out: Path, *, split: str, alternatives: int, first: dict[str, str] | None = None) -> int:
+    """Each conversation's steps prompt; with ``first`` (answers to those), the second prompts the service would
+    send after the answers that found no passage about the problem."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    with _service() as (engine, _, _):
+    with _service() as (engine, _, embed):
+        checks = _checks(embed)
         for _, case in load_cases(splits(split)):
             _, job = refinement(engine, case, alternatives=alternatives)
+            if first is not None:
+                outcome = _first_outcome(first.get(case.id, ""), job, checks)
+                second = None if isinstance(outcome, str) else second_job(engine, case, job, outcome)
+                if second is None:
+                    continue
+                job = second
             row = {"rid": case.id, "system": job.system, "prompt": job.prompts["next_steps"]}
             rows.append(json.dumps(row, ensure_ascii=False))
     (out / "prompts.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return len(rows)
 
 
-def score(answers: dict[str, str], *, split: str, alternatives: int) -> tuple[str, dict[str, int]]:
-    """The steps table for the rules alone and with the LLM's steps, and how the answers fared."""
-    from assist.refine.answers import SCHEMAS, parse_json
-    from assist.refine.checks import OutputChecks
-    from assist.refine.config import RefineConfig
-    from assist.refine.orchestration import _merge
+def score(
+    answers: dict[str, str], *, split: str, alternatives: int, second: dict[str, str] | None = None
+) -> tuple[str, dict[str, int]]:
+    """The steps table for the rules alone and with the LLM's steps, and how the answers fared. ``second``: the
+    answers to the second prompts (``write_prompts`` with ``first``)."""
+    from assist.refine.checks import NOT_COVERED
+    from assist.refine.orchestration import _merge, second_outcome
 
     reports = {"rules": Report(), "rules + LLM": Report()}
-    fared = {"steps kept": 0, "fell back to the rules": 0, "malformed": 0, "missing": 0}
+    fared = {
+        "steps kept": 0, "fell back to the rules": 0, "no passage about the problem": 0, "asked again": 0,
+        "steps from the second prompt": 0, "malformed": 0, "missing": 0,
+    }  # fmt: skip
     with _service() as (engine, matcher, embed):
-        checks = OutputChecks(canary=CANARY, embed=embed, grounding=RefineConfig().grounding)
+        checks = _checks(embed)
         for name, case in load_cases(splits(split)):
             assistance, job = refinement(engine, case, alternatives=alternatives)
             merged = assistance
-            if case.id not in answers:
-                fared["missing"] += 1
+            outcome = _first_outcome(answers[case.id], job, checks) if case.id in answers else "missing"
+            if isinstance(outcome, str):
+                fared[outcome] += 1
             else:
-                try:
-                    parsed = SCHEMAS["next_steps"].model_validate(parse_json(answers[case.id]))
-                except ValueError:
-                    fared["malformed"] += 1
+                if outcome.reason == NOT_COVERED:
+                    job2 = second_job(engine, case, job, outcome)
+                    if job2 is not None and second is not None and case.id in second:
+                        fared["asked again"] += 1
+                        again = _first_outcome(second[case.id], job2, checks)
+                        again = Outcome("next_steps", "malformed") if isinstance(again, str) else again
+                        outcome = second_outcome(outcome, again)
+                        job = job2 if outcome.items else job
+                        fared["steps from the second prompt"] += bool(outcome.items)
+                if outcome.status == "ok":
+                    merged = _merge(assistance, outcome, job)
+                    fared["steps kept" if outcome.items else "no passage about the problem"] += 1
                 else:
-                    outcome = checks.check("next_steps", parsed, job)
-                    if outcome.status == "ok":
-                        merged = _merge(assistance, outcome, job)
-                        fared["steps kept"] += 1
-                    else:
-                        fared["fell back to the rules"] += 1
+                    fared["fell back to the rules"] += 1
             for label, answer in (("rules", assistance), ("rules + LLM", merged)):
                 tally: Tally = _score(case, answer, matcher)
                 reports[label].by_split[f"{name}, {label}"].add(tally)
@@ -132,16 +193,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts.add_argument("--out", type=Path, required=True)
     prompts.add_argument("--split", choices=("dev", "held_out", "both"), default="dev")
     prompts.add_argument("--alternatives", type=int, default=ALTERNATIVE_TOPICS, help="other topics offered (0: none)")
+    prompts.add_argument("--first", type=Path, help="answers to the first prompts: write the second prompts")
     scored = sub.add_parser("score", help="score a model's answers through the service's output checks")
     scored.add_argument("--answers", type=Path, required=True)
     scored.add_argument("--split", choices=("dev", "held_out", "both"), default="dev")
     scored.add_argument("--alternatives", type=int, default=ALTERNATIVE_TOPICS, help="as the prompts were written")
+    scored.add_argument("--second", type=Path, help="answers to the second prompts")
     args = parser.parse_args(argv)
     if args.command == "prompts":
-        written = write_prompts(args.out, split=args.split, alternatives=args.alternatives)
+        first = read_answers(args.first) if args.first else None
+        written = write_prompts(args.out, split=args.split, alternatives=args.alternatives, first=first)
         print(f"{written} prompts written to {args.out}")
         return 0
-    table, fared = score(read_answers(args.answers), split=args.split, alternatives=args.alternatives)
+    second = read_answers(args.second) if args.second else None
+    table, fared = score(read_answers(args.answers), split=args.split, alternatives=args.alternatives, second=second)
     print(table)
     print("\n" + ", ".join(f"{k}: {v}" for k, v in fared.items()))
     return 0

@@ -232,3 +232,7 @@ def test_alternative_passages_are_the_best_of_each_topic_not_yet_covered() -> No
     assert engine.alternative_passages(c, kb, topics=2) == []  # every topic already covered
     engine.alternative_passages(c, kb[:1], topics=2, scope=("shop-a",))
     assert retriever.searches[-1].filters == {SCOPE: ("shop-a",)}  # an installation's scope holds here too
+    plain_query = retriever.searches[-1].query
+    engine.alternative_passages(c, kb[:1], topics=2, search="  parcel   lost in transit ")
+    # The LLM's own line is one more line of the conversation's query (each line is read on its own).
+    assert retriever.searches[-1].query == f"{plain_query}\nparcel lost in transit"

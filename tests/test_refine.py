@@ -583,3 +583,136 @@ def test_a_failing_search_for_other_topics_leaves_the_steps_prompt_as_it_was(fak
     assert result.engine == "llm" and not result.degraded
     steps = next(r for r in fake.requests if task_of(r) == "next_steps")
     assert "Passages on other topics" not in user_prompt(steps) and len(data_blocks(steps)) == 2
+
+
+# --- no passage about the problem ----------------------------------------------------------------------
+
+
+def uncovered_then(second: dict[str, Any] | None) -> Any:
+    """A model that finds no passage about the problem in its first steps prompt (and says what to search for), then
+    answers ``second`` to the steps prompt over what that search found (None: its first step, as a good model)."""
+
+    def behave(request: Request) -> Reply:
+        if task_of(request) != "next_steps":
+            return good_model(request)
+        if "Passages on other topics" in user_prompt(request) or not any(
+            "Gift cards" in p["title"] for p in data_blocks(request)[0]
+        ):
+            return json_reply({"steps": [], "covered": False, "search": "gift card balance missing"})
+        return good_model(request) if second is None else json_reply(second)
+
+    return behave
+
+
+def gift_card_passage(found: Sequence[Passage]) -> Passage:
+    return found[0].model_copy(
+        update={
+            "document_id": "gift-cards-en", "chunk_id": "gift-cards-en:0", "topic": "gift-cards", "kind": "procedure",
+            "title": "Gift cards", "language": "en",
+            "text": "1. Ask for the gift card code.\n2. Check the card's balance in the back office.",
+        }
+    )  # fmt: skip
+
+
+def test_no_passage_about_the_problem_gives_steps_from_a_second_search_with_the_llms_own_line(fake: FakeLLM) -> None:
+    assistance, found, c = rules(conversation(), None)
+    card = gift_card_passage(found)
+    searched: list[tuple[str, list[str]]] = []
+
+    def research(line: str, shown: Sequence[Passage]) -> list[Passage]:
+        searched.append((line, [p.chunk_id for p in shown]))
+        return [card]
+
+    fake.behave = uncovered_then(None)
+    updates = list(
+        make_refiner(fake.url).stream(
+            assistance, conversation=c, passages=found, draft=None, alternatives=lambda shown: [], research=research
+        )
+    )
+    shown = [p.chunk_id for p in found[: RefineConfig().passages]]
+    assert searched == [("gift card balance missing", shown)]  # once, with every passage the first prompt showed
+    assert [r for r in fake.tasks() if r == "next_steps"] == ["next_steps", "next_steps"]
+    (part,) = [u for u in updates if isinstance(u, PartUpdate) and u.part == "next_steps"]
+    (step,) = part.assistance.next_steps
+    assert step.text == "Ask for the gift card code." and step.citations[0].document_id == "gift-cards-en"
+    assert [a.document_id for a in part.assistance.articles] == ["gift-cards-en"]  # the steps' article, not the first
+    done = updates[-1]
+    assert isinstance(done, Done) and not done.assistance.degraded
+    stats = done.assistance.llm["parts"]["next_steps"]
+    assert stats["status"] == "ok" and stats["retried"] is True and stats["search"] == "gift card balance missing"
+
+
+@pytest.mark.parametrize(
+    "second", [{"steps": [], "covered": False, "search": "again"}, {"steps": [{"text": "Refund it now, no checks."}]}]
+)
+def test_no_passage_about_the_problem_twice_shows_no_step_and_no_article(fake: FakeLLM, second: dict[str, Any]) -> None:
+    assistance, found, c = rules(conversation(), None)
+    assert assistance.next_steps and assistance.articles  # the rules' steps, from the same passages
+    card = gift_card_passage(found)
+    fake.behave = uncovered_then(second)
+    updates = list(
+        make_refiner(fake.url).stream(
+            assistance, conversation=c, passages=found, draft=None, research=lambda line, shown: [card]
+        )
+    )
+    (part,) = [u for u in updates if isinstance(u, PartUpdate) and u.part == "next_steps"]
+    assert part.items == [] and part.assistance.next_steps == [] and part.assistance.articles == []
+    done = updates[-1]
+    assert isinstance(done, Done) and done.assistance.next_steps == [] and not done.assistance.degraded
+    stats = done.assistance.llm["parts"]["next_steps"]
+    assert stats["reason"] == "not covered" and stats["retried"] is True and stats["second"]
+    assert done.assistance.empathy[0].engine == "llm"  # the other parts as usual
+
+
+def test_no_passage_about_the_problem_without_a_second_search_shows_no_step_at_once(fake: FakeLLM) -> None:
+    assistance, found, c = rules(conversation(), None)
+    fake.behave = uncovered_then(None)
+    for research in (None, lambda line, shown: [], _broken_research):
+        fake.requests.clear()
+        result = make_refiner(fake.url).refine(assistance, conversation=c, passages=found, draft=None, research=research)
+        assert result.next_steps == [] and result.articles == []
+        assert result.llm["parts"]["next_steps"]["reason"] == "not covered"
+        assert fake.tasks().count("next_steps") == 1
+
+
+def _broken_research(line: str, shown: Sequence[Passage]) -> list[Passage]:
+    raise ConnectionError("the vector store is away")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [({"steps": [], "covered": True}, "no step"), ({"steps": [], "covered": None, "search": ""}, "not covered")],
+)
+def test_an_empty_answer_keeps_the_rules_steps_only_when_it_says_a_passage_is_about_the_problem(
+    fake: FakeLLM, answer: dict[str, Any], reason: str
+) -> None:
+    assistance, found, c = rules(conversation(), None)
+    fake.behave = lambda r: json_reply(answer) if task_of(r) == "next_steps" else good_model(r)
+    result = make_refiner(fake.url).refine(assistance, conversation=c, passages=found, draft=None)
+    assert result.llm["parts"]["next_steps"]["reason"] == reason
+    kept = [s.text for s in result.next_steps] == [s.text for s in assistance.next_steps]
+    assert kept == (reason == "no step") and (result.articles == assistance.articles) == kept
+
+
+def test_a_second_steps_prompt_that_stalls_leaves_no_step_by_the_deadline(fake: FakeLLM) -> None:
+    assistance, found, c = rules(conversation(), None)
+    card = gift_card_passage(found)
+
+    def stalling_second(request: Request) -> Reply:
+        reply = uncovered_then(None)(request)
+        if task_of(request) == "next_steps" and "Gift cards" in user_prompt(request):
+            reply.delay_s = 3.0
+        return reply
+
+    fake.behave = stalling_second
+    started = time.perf_counter()
+    updates = list(
+        make_refiner(fake.url, timeout_s=1.0).stream(
+            assistance, conversation=c, passages=found, draft=None, research=lambda line, shown: [card]
+        )
+    )
+    assert time.perf_counter() - started < 2.5
+    (part,) = [u for u in updates if isinstance(u, PartUpdate) and u.part == "next_steps"]
+    assert part.items == [] and part.assistance.articles == []
+    done = updates[-1]
+    assert isinstance(done, Done) and done.assistance.llm["parts"]["next_steps"]["second"] == "deadline"

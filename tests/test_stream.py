@@ -279,3 +279,44 @@ def test_the_llm_steps_prompt_offers_the_best_passages_of_other_topics(fake: Fak
             assert "Late or lost parcels" in titles  # the rules' topic comes first
             assert 1 <= len(alternatives) <= 2 and not titles & {p["title"] for p in alternatives}
             assert [p["id"] for p in alternatives] == [f"P{len(listed) + i}" for i in range(1, len(alternatives) + 1)]
+
+
+def test_no_passage_about_the_problem_shows_no_step_nor_article_and_is_a_knowledge_gap(
+    fake: FakeLLM, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import index_small_kb
+
+    question = "My parcel is late, there has been no tracking update for a week."
+
+    def uncovered(request: Request) -> Reply:
+        if task_of(request) == "next_steps":
+            return json_reply({"steps": [], "covered": False, "search": "parcel without tracking"})
+        return good_model(request)
+
+    fake.behave = uncovered
+    with TestClient(create_app(fake_llm_settings(tmp_path, fake.url, timeout_s=3.0))) as client:
+        index_small_kb(client.app.state.container)  # type: ignore[attr-defined]
+        assert client.get("/v1/gaps", headers=auth("knowledge")).json()["items"] == []  # the parcel is well covered
+        r = client.post("/v1/assist/stream", json={"conversation": conversation(id="gap-1")}, headers=auth("agent"))
+        assert r.status_code == 200, r.text
+        events = [
+            (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
+            for block in r.text.strip().split("\n\n")
+        ]
+        first = events[0][1]
+        assert first["next_steps"] and first["articles"]  # the rules' steps, shown first
+        (steps,) = [data for name, data in events if name == "part" and data["part"] == "next_steps"]
+        assert steps["items"] == [] and steps["articles"] == []
+        done = events[-1][1]
+        assert done["next_steps"] == [] and done["articles"] == []
+        assert done["llm"]["parts"]["next_steps"]["reason"] == "not covered"
+        assert done["llm"]["parts"]["next_steps"]["search"] == "parcel without tracking"
+        (gap,) = client.get("/v1/gaps", headers=auth("knowledge")).json()["items"]
+        assert gap["question"] == question and gap["count"] == 1
+        r = client.post("/v1/assist", json={"conversation": conversation(id="gap-2")}, headers=auth("agent"))
+        assert r.status_code == 200 and r.json()["next_steps"] == [] and r.json()["articles"] == []
+        (gap,) = client.get("/v1/gaps", headers=auth("knowledge")).json()["items"]
+        assert gap["count"] == 2  # asked in two conversations

@@ -32,7 +32,8 @@ from assist.language import detect_language
 from assist.models import Assistance, ContactLevel, Conversation, Passage, ToneReport, policy_texts
 from assist.ports import SCOPE, Filters
 from assist.refine import Done, Refiner
-from assist.refine.orchestration import Alternatives
+from assist.refine.checks import NOT_COVERED
+from assist.refine.orchestration import Alternatives, Research
 from assist.tone import check_tone
 
 StoredFlag = dict[str, Any]
@@ -127,8 +128,9 @@ class AssistService:
                 passages=passages,
                 draft=draft,
                 alternatives=self._alternatives(conversation, settings),
+                research=self._research(conversation, settings),
             )
-        gap = self._gap(result.query, result.language, passages, settings=settings)
+        gap = self._gap(result.query, result.language, passages, settings=settings, uncovered=_uncovered(result))
         with self.db.session() as s:
             stored = self._store(s, conversation, result, gap=gap)
             review_repo.save_assist(s, result.model_copy(), conversation_id=conversation.id)
@@ -156,6 +158,8 @@ class AssistService:
             draft=draft,
             stored=stored,
             alternatives=self._alternatives(conversation, settings),
+            research=self._research(conversation, settings),
+            gap=None if gap is not None else (passages, settings),
         )
 
     def assess(self, conversation: Conversation) -> list[StoredFlag]:
@@ -233,6 +237,14 @@ class AssistService:
         for steps."""
         return lambda shown: self.rules.alternative_passages(conversation, shown, scope=settings.scope)
 
+    def _research(self, conversation: Conversation, settings: AssistSettings) -> Research:
+        """Passages for the LLM's own search line when it found none about the customer's problem: the best of the
+        next topics, the ones it was shown left out."""
+        topics = self.refiner.config.research_topics if self.refiner is not None else 0
+        return lambda line, shown: self.rules.alternative_passages(
+            conversation, shown, topics=topics, scope=settings.scope, search=line
+        )
+
     def _with_history(self, conversation: Conversation) -> Conversation:
         """A sidebar may post only the latest turns of a helpdesk conversation: the earlier ones heard from the
         helpdesk's webhooks go before them."""
@@ -247,7 +259,11 @@ class AssistService:
         draft: str | None,
         stored: Stored,
         alternatives: Alternatives | None = None,
+        research: Research | None = None,
+        gap: tuple[list[Passage], AssistSettings] | None = None,
     ) -> Iterator[tuple[EventName, dict[str, Any]]]:
+        """The stream's events. ``gap``: what to record a knowledge gap from if the LLM finds no passage about the
+        customer's problem (None: one was recorded already)."""
         final = result
         try:
             # The stream alone asks for the LLM's tone judgement (part ``tone_llm``), after the rules' tone report.
@@ -261,11 +277,20 @@ class AssistService:
                     draft=draft,
                     judge_tone=True,
                     alternatives=alternatives,
+                    research=research,
                 )
                 for update in updates:
                     final = update.assistance
                     if not isinstance(update, Done):
-                        yield "part", {"part": update.part, "items": update.items, "engine": "llm"}
+                        event: dict[str, Any] = {"part": update.part, "items": update.items, "engine": "llm"}
+                        if update.part == "next_steps":  # the articles follow the steps' topic
+                            event["articles"] = [a.model_dump(mode="json") for a in final.articles]
+                        yield "part", event
+            if gap is not None and _uncovered(final):
+                found = self._gap(final.query, final.language, gap[0], settings=gap[1], uncovered=True)
+                if found is not None:
+                    with self.db.session() as s:
+                        _record_gap(s, found, conversation_id=conversation.id)
             if final.follow_ups != result.follow_ups:  # the LLM wrote a follow-up message: stored as shown
                 with self.db.session() as s:
                     journey_repo.save_follow_ups(s, final.follow_ups)
@@ -284,12 +309,19 @@ class AssistService:
                 self.on_assist(final)
 
     def _gap(
-        self, question: str, language: str, passages: list[Passage], *, settings: AssistSettings = NO_INSTALLATION
+        self,
+        question: str,
+        language: str,
+        passages: list[Passage],
+        *,
+        settings: AssistSettings = NO_INSTALLATION,
+        uncovered: bool = False,
     ) -> Gap | None:
-        """The question as a gap when its best passage (in the installation's scope) scored below the threshold
-        (embedded outside any transaction: the embedding is the slow part)."""
+        """The question as a gap when its best passage (in the installation's scope) scored below the threshold, or
+        the LLM found no passage about it (``uncovered``); embedded outside any transaction: the embedding is the
+        slow part."""
         best = gaps.best_relevance(passages)
-        if not question.strip() or best >= self.gap_threshold:
+        if not question.strip() or (best >= self.gap_threshold and not uncovered):
             return None
         vector = self.knowledge.embed_query(question)
         return Gap(question, language, best, [float(x) for x in vector], settings.installation_id)
@@ -344,6 +376,12 @@ class AssistService:
                 raise NotFound(f"no conversation with id {conversation_id!r}", field="conversation_id")
             survey_id = journey_repo.record_survey(s, conversation_id, score=score, comment=comment, agent=row.agent)
         return {"id": survey_id, "conversation_id": conversation_id, "score": score}
+
+
+def _uncovered(result: Assistance) -> bool:
+    """Whether the LLM read the passages and found none about the customer's problem."""
+    steps = result.llm.get("parts", {}).get("next_steps", {})
+    return bool(steps.get("status") == "ok" and steps.get("reason") == NOT_COVERED)
 
 
 def _scoped(settings: AssistSettings) -> Filters:

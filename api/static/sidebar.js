@@ -143,6 +143,11 @@
     } else if (data.part === "next_steps") {
       result.next_steps = items;
       renderSteps(items, result.language);
+      if (Array.isArray(data.articles)) {
+        // The articles follow the steps: the LLM's topic, or none when it found no passage about the problem.
+        result.articles = data.articles;
+        renderArticles(data.articles, result);
+      }
     } else if (data.part === "rewrite" && result.tone && items.length) {
       result.tone.rewrite = items[0].text;
       renderTone(result.tone, state.draftSent, result.tone_llm);

@@ -7,7 +7,7 @@ import re
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from assist.models import MAX_TEXT_CHARS
 
@@ -28,6 +28,7 @@ __all__ = [
 
 Part = Literal["empathy", "next_steps", "rewrite", "follow_up", "tone_llm"]
 MAX_LLM_STEPS = 5
+MAX_SEARCH_CHARS = 300
 # More findings than are ever shown may come back (the extra ones are dropped, counted): one too many must not
 # make the whole answer malformed.
 MAX_PROPOSED_FINDINGS = 12
@@ -58,6 +59,21 @@ class StepOut(_Out):
 
 class StepsOut(_Out):
     steps: list[StepOut] = Field(max_length=MAX_LLM_STEPS)
+    # With no step: whether a passage is about the customer's problem (all its steps already done) or none is.
+    # Left out, no step means none is, as the prompt said before these fields existed.
+    covered: bool | None = None
+    # With no passage about the problem: the problem as a short help-centre search, in the customer's language.
+    search: str = ""
+
+    @field_validator("search")
+    @classmethod
+    def _short(cls, value: str) -> str:  # a long search line is cut, not a reason to refuse the whole answer
+        return " ".join(value.split())[:MAX_SEARCH_CHARS]
+
+    @property
+    def uncovered(self) -> bool:
+        """No step, and no passage about the customer's problem."""
+        return not self.steps and self.covered is not True
 
 
 class RewriteOut(_Out):

@@ -19,7 +19,11 @@ from assist.refine.prompts import EMPATHY_COUNT, Refinement, normal
 from assist.refine.tone_findings import Proposed, locate_findings
 from assist.tone import check_tone
 
-__all__ = ["Outcome", "OutputChecks"]
+__all__ = ["NOT_COVERED", "Outcome", "OutputChecks"]
+
+# The LLM read the passages and found none about the customer's problem: no step, and the rules' steps (from the same
+# passages) are not shown either.
+NOT_COVERED = "not covered"
 
 PROMISES = frozenset({"absolute_promise", "unkeepable_promise"})
 LEAK_WORDS = 8
@@ -39,6 +43,9 @@ class Outcome:
     reason: str = ""
     proposed: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    search: str = ""  # next steps not covered: the LLM's search for the customer's problem
+    retried: bool = False  # next steps: asked again over the passages found for ``search``
+    second: str = ""  # ... and how that second answer fared when it gave no step
 
 
 class OutputChecks:
@@ -136,6 +143,9 @@ class OutputChecks:
         for reason, count in grounded.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
         steps = grounded.steps[: LEVEL_LIMITS[job.assistance.contact_level.level]]
+        if parsed.uncovered:
+            search = " ".join(job.vault.restore(parsed.search).split())
+            return Outcome("next_steps", "ok", reason=NOT_COVERED, search=search)
         outcome = Outcome("next_steps", "ok" if steps else "rejected", items=steps, proposed=len(parsed.steps))
         outcome.dropped = dropped
         if not steps:

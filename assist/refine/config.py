@@ -16,6 +16,9 @@ class RefineConfig:
     max_tokens: int = 600
     passages: int = 5
     alternatives: int = 2  # passages of other topics in the steps prompt, at most
+    # When the LLM finds no passage about the customer's problem: the best passage of this many more topics, searched
+    # with the LLM's own search line, in a second steps prompt (0: none; the first answer stands).
+    research_topics: int = 3
     passage_chars: int = 900
     messages: int = 8
     message_chars: int = 1200

@@ -33,18 +33,22 @@ from assist.grounding import Embed
 from assist.language import detect_language
 from assist.llm import CircuitBreaker, LLMCallFailed, TTLCache
 from assist.models import Assistance, Conversation, Passage
+from assist.next_steps import pick_articles
 from assist.ports import LLM, Breaker, ChatReply
 from assist.refine.answers import SCHEMAS, Part, parse_json, wire_schema
-from assist.refine.checks import Outcome, OutputChecks
+from assist.refine.checks import NOT_COVERED, Outcome, OutputChecks
 from assist.refine.config import RefineConfig
 from assist.refine.prompts import Refinement, build_refinement, refinable_follow_up
 
-__all__ = ["Done", "PartUpdate", "Refiner"]
+__all__ = ["Done", "PartUpdate", "Refiner", "second_outcome", "second_steps_job"]
 
 log = logging.getLogger("tactful.llm")
 # Finds passages of other topics than those the prompt shows (given) that the conversation may be about, for the
 # steps prompt (called only when the LLM is asked for steps).
 Alternatives = Callable[[Sequence[Passage]], Sequence[Passage]]
+# Finds passages for the LLM's own search line (given: that line and the passages its first steps prompt showed, none
+# of them about the problem), for a second steps prompt.
+Research = Callable[[str, Sequence[Passage]], Sequence[Passage]]
 
 MIN_CALL_S = 0.05
 
@@ -101,11 +105,17 @@ class Refiner:
         passages: Sequence[Passage],
         draft: str | None = None,
         alternatives: Alternatives | None = None,
+        research: Research | None = None,
     ) -> Assistance:
         """The rules ``assistance`` with every part the LLM improved in time replaced."""
         final = assistance
         updates = self.stream(
-            assistance, conversation=conversation, passages=passages, draft=draft, alternatives=alternatives
+            assistance,
+            conversation=conversation,
+            passages=passages,
+            draft=draft,
+            alternatives=alternatives,
+            research=research,
         )
         for update in updates:
             if isinstance(update, Done):
@@ -126,6 +136,7 @@ class Refiner:
         draft: str | None = None,
         judge_tone: bool = False,
         alternatives: Alternatives | None = None,
+        research: Research | None = None,
     ) -> Iterator[PartUpdate | Done]:
         """A ``PartUpdate`` for each part the LLM improved, as each is ready, then ``Done``.
 
@@ -133,7 +144,9 @@ class Refiner:
         missed, beside the rules' tone report, which it never changes); a part only when it found something.
         ``alternatives``: called once, when the LLM is asked for next steps, with the passages the prompt shows, for
         passages of other topics the conversation may be about (``AssistEngine.alternative_passages``); the LLM may
-        take its steps from them."""
+        take its steps from them. ``research``: called when the LLM finds no passage about the customer's problem and
+        says what to search for, with that line and the passages it was shown; the steps of a second prompt over
+        what it finds stand, else no step (the rules' steps came from the same passages) and no article."""
         started = time.perf_counter()
         parts = _parts(assistance, draft, judge_tone=judge_tone)
         if not self.breaker.allow():
@@ -151,8 +164,11 @@ class Refiner:
             alternatives=_alternatives(alternatives, passages[: self.config.passages]) if "next_steps" in parts else (),
         )
         deadline = started + self.config.timeout_s
-        futures: dict[Future[Outcome], Part] = {self._pool.submit(self._run, job, p, deadline): p for p in parts}
+        futures: dict[Future[Outcome], tuple[Part, Refinement]] = {
+            self._pool.submit(self._run, job, p, deadline): (p, job) for p in parts
+        }
         outcomes: dict[Part, Outcome] = {}
+        uncovered: Outcome | None = None  # the first steps answer, while its second prompt runs
         merged = assistance
         pending = set(futures)
         while pending:
@@ -162,14 +178,38 @@ class Refiner:
             if not finished:
                 break
             for future in finished:
-                outcome = _result(future, futures[future])
-                outcomes[outcome.part] = outcome
-                if outcome.status == "ok" and outcome.items:
-                    merged = _merge(merged, outcome, job)
+                part, asked = futures[future]
+                outcome = _result(future, part)
+                if part == "next_steps" and uncovered is None and outcome.reason == NOT_COVERED:
+                    second = (
+                        second_steps_job(job, outcome, research, config=self.config, canary=self.canary)
+                        if deadline - time.perf_counter() >= MIN_CALL_S
+                        else None
+                    )
+                    if second is not None:
+                        uncovered = outcome
+                        retry = self._pool.submit(self._run, second, "next_steps", deadline)
+                        futures[retry] = ("next_steps", second)
+                        pending.add(retry)
+                        continue
+                elif uncovered is not None and part == "next_steps":
+                    # The second answer: its steps, or none at all (the first found no passage about the problem).
+                    outcome = second_outcome(uncovered, outcome)
+                    asked = asked if outcome.items else job
+                outcomes[part] = outcome
+                if outcome.status == "ok" and (outcome.items or outcome.reason == NOT_COVERED):
+                    merged = _merge(merged, outcome, asked)
                     yield PartUpdate(outcome.part, _items(outcome, merged), merged)
         for future in pending:
             future.cancel()
-            outcomes[futures[future]] = Outcome(futures[future], "timeout", reason="deadline")
+            part = futures[future][0]
+            outcomes[part] = Outcome(part, "timeout", reason="deadline")
+        if uncovered is not None and outcomes["next_steps"].status == "timeout":
+            # The second prompt ran out of time: the first answer stands (no passage about the problem).
+            outcome = second_outcome(uncovered, outcomes["next_steps"])
+            outcomes["next_steps"] = outcome
+            merged = _merge(merged, outcome, job)
+            yield PartUpdate(outcome.part, _items(outcome, merged), merged)
         self._tell_breaker(outcomes.values())
         stats = self._stats(outcomes, job)
         degraded = any(o.status != "ok" for o in outcomes.values())
@@ -241,6 +281,8 @@ class Refiner:
                 }
             if part in ("next_steps", "tone_llm"):
                 entry |= {"proposed": o.proposed, "dropped": sum(o.dropped.values()), "dropped_by": o.dropped}
+            if part == "next_steps" and (o.search or o.retried):
+                entry |= {"search": o.search, "retried": o.retried} | ({"second": o.second} if o.second else {})
             parts[part] = entry
         fresh = [o.reply for o in outcomes.values() if o.reply is not None and not o.cached]
         return {
@@ -264,6 +306,37 @@ def _alternatives(find: Alternatives | None, shown: Sequence[Passage]) -> Sequen
     except Exception:  # any failure of the search: the prompt goes without them
         log.warning("alternative passages not found; the steps prompt goes without them", exc_info=True)
         return ()
+
+
+def second_steps_job(
+    job: Refinement, first: Outcome, research: Research | None, *, config: RefineConfig, canary: str
+) -> Refinement | None:
+    """The steps prompt over the passages found for the LLM's search line (``first``: its answer finding no passage
+    about the problem); None when there is no line, nothing new is found or the search fails."""
+    if research is None or not first.search or config.research_topics <= 0:
+        return None
+    try:
+        found = list(research(first.search, list(job.passages.values())))
+    except Exception:  # the retriever's trouble must not cost the first answer
+        log.exception("search for the LLM's steps line failed")
+        return None
+    if not found:
+        return None
+    return build_refinement(
+        job.assistance, conversation=job.conversation, passages=found, draft=job.draft, config=config, canary=canary
+    )
+
+
+def second_outcome(first: Outcome, second: Outcome) -> Outcome:
+    """What the steps part ends as once a second prompt was tried: its steps when some stand, else the first
+    answer's (no passage about the problem), saying how the second fared."""
+    if second.status == "ok" and second.items:
+        second.retried, second.search = True, first.search
+        return second
+    return Outcome(
+        "next_steps", "ok", reason=NOT_COVERED, search=first.search, retried=True,
+        reply=first.reply, cached=first.cached, second=second.reason or second.status,
+    )  # fmt: skip
 
 
 def _parts(assistance: Assistance, draft: str | None, *, judge_tone: bool = False) -> list[Part]:
@@ -294,7 +367,14 @@ def _merge(assistance: Assistance, outcome: Outcome, job: Refinement) -> Assista
         return assistance.model_copy(update={"empathy": empathy, "engine": "llm"})
     if outcome.part == "next_steps":
         steps = shape_steps(outcome.items, channel=channel)
-        return assistance.model_copy(update={"next_steps": steps, "engine": "llm"})
+        update: dict[str, Any] = {"next_steps": steps, "engine": "llm"}
+        if outcome.reason == NOT_COVERED:
+            update["articles"] = []  # from the passages the LLM found to be about something else
+        elif outcome.retried:  # steps from a second search: its articles, not the first search's
+            cited = {c.document_id for step in steps for c in step.citations}
+            found = [p for p in job.passages.values() if p.document_id in cited]
+            update["articles"] = pick_articles(found, language=job.language)
+        return assistance.model_copy(update=update)
     if outcome.part == "follow_up":
         chosen = refinable_follow_up(assistance)
         follow_ups = [
