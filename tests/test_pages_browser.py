@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import fake_llm_settings, serving
-from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, judging
+from tests.fake_llm import EMPATHY, FakeLLM, Reply, Request, good_model, json_reply, judging, task_of
 
 DEMO_KB = Path(__file__).resolve().parent.parent / "kb_index" / "demo_kb"
 
@@ -462,6 +462,33 @@ def test_sidebar_keeps_the_rules_answer_when_the_model_fails(
     expect(page.locator("#empathy-engine")).to_have_text("rules")
     expect(page.locator("#assist-meta")).to_contain_text("partly rules")
     assert page.locator("#empathy li.suggestion").count() >= 2
+    close(page)
+
+
+def test_sidebar_drops_the_rules_steps_and_articles_when_the_model_finds_no_passage_about_the_problem(
+    browser: Browser, llm_service: tuple[str, FakeLLM], api_keys: dict[str, str]
+) -> None:
+    url, fake = llm_service
+    released = threading.Event()
+
+    def uncovered(request: Request) -> Reply:
+        if task_of(request) != "next_steps":
+            return good_model(request)
+        released.wait(20)
+        return json_reply({"steps": [], "covered": False, "search": "parcel never tracked"})
+
+    fake.behave = uncovered
+    page = new_page(browser, width=360, height=800)
+    page.goto(f"{url}/sidebar#key={api_keys['agent']}")
+    page.fill("#conversation", "customer: My parcel is late, the tracking has not moved for a week.")
+    page.click("#assist")
+    expect(page.locator("#steps li.step").first).to_be_visible()  # the rules' steps first
+    expect(page.locator("#articles li").first).to_be_visible()
+    released.set()
+    expect(page.locator("#next_steps-engine")).to_have_text("AI")
+    expect(page.locator("#steps")).to_have_text("No grounded step found in the knowledge base.")
+    assert page.locator("#steps li.step").count() == 0
+    expect(page.locator("#articles-panel")).to_be_hidden()  # low touch: no article to point to
     close(page)
 
 

@@ -669,7 +669,9 @@ def test_no_passage_about_the_problem_without_a_second_search_shows_no_step_at_o
     fake.behave = uncovered_then(None)
     for research in (None, lambda line, shown: [], _broken_research):
         fake.requests.clear()
-        result = make_refiner(fake.url).refine(assistance, conversation=c, passages=found, draft=None, research=research)
+        result = make_refiner(fake.url).refine(
+            assistance, conversation=c, passages=found, draft=None, research=research
+        )
         assert result.next_steps == [] and result.articles == []
         assert result.llm["parts"]["next_steps"]["reason"] == "not covered"
         assert fake.tasks().count("next_steps") == 1
