@@ -1,6 +1,7 @@
 """What the LLM path's search for other topics costs (not a test): ``AssistEngine.alternative_passages`` after the
 rules answer of the same conversation, as the stream runs it (the query's vectors already cached by the rules
-answer), beside the rules answer itself, over the blind steps set's conversations on the demo knowledge base.
+answer), beside the rules answer itself, over the blind steps set's conversations on the demo knowledge base; and
+the search for a second steps prompt, with a line the LLM wrote (new text each time: its vector is not cached).
 
     GOMP_SPINCOUNT=1000 .venv/bin/python benchmarks/alternatives_bench.py --repeat 5
 """
@@ -28,21 +29,32 @@ def main() -> None:
     cases = [case for _, case in load_cases(["dev", "held_out"])]
     rules: list[float] = []
     alternatives: list[float] = []
+    second: list[float] = []
     with demo_container("tactful-alt-bench-") as container:
         engine = container.assist.rules
         for case in cases:  # warm: the query vectors, Chroma's pages
             _, passages = engine.assist_with_passages(case.conversation)
             engine.alternative_passages(case.conversation, passages[:5])
-        for _ in range(args.repeat):
+        for round_ in range(args.repeat):
             for case in cases:
                 started = time.perf_counter()
                 _, passages = engine.assist_with_passages(case.conversation)
                 rules.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                engine.alternative_passages(case.conversation, passages[:5])
+                shown = engine.alternative_passages(case.conversation, passages[:5])
                 alternatives.append((time.perf_counter() - started) * 1000)
+                # A new line each round, as an LLM's search line is: embedded, not taken from the cache.
+                line = f"{case.conversation.messages[0].text[:60]} ({round_})"
+                started = time.perf_counter()
+                engine.alternative_passages(case.conversation, [*passages[:5], *shown], topics=3, search=line)
+                second.append((time.perf_counter() - started) * 1000)
     print(f"{platform.machine()}, Python {platform.python_version()}, {len(cases)} conversations x {args.repeat}")
-    for name, samples in (("rules answer (assist, no draft)", rules), ("alternative passages", alternatives)):
+    measures = (
+        ("rules answer (assist, no draft)", rules),
+        ("alternative passages", alternatives),
+        ("passages for the LLM's search line (second prompt)", second),
+    )
+    for name, samples in measures:
         p50, p95 = _p50_p95(samples)
         print(f"{name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
 

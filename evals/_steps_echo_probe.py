@@ -5,7 +5,9 @@ For each development conversation of the steps set, every sentence the engine re
 against every step of the gold document (``action`` of each, as ``Echoes.done`` embeds them): per step, its best
 sentence's cosine, whether the step is that sentence's nearest and by what margin. Then, for rules of the shape
 ``Echoes.done`` uses (a cosine floor, with or without "nearest step of its sentence, by a margin"), how many gold
-done steps each finds and how many gold next steps it would wrongly take as done. The held-out split is not read.
+done steps each finds and how many gold next steps it would wrongly take as done. Last, the agents' questions alone:
+the gold status of the step nearest each (``ECHO_QUESTION_MIN_COSINE`` was chosen on it). The held-out split is not
+read.
 
     .venv/bin/python -m evals._steps_echo_probe
 """
@@ -61,6 +63,39 @@ def echoes() -> list[StepEcho]:
     return rows
 
 
+@dataclass(frozen=True)
+class QuestionEcho:
+    status: str  # of the step nearest the question: done, next or other
+    best: float
+    margin: float
+
+
+def agent_questions() -> list[QuestionEcho]:
+    """Each agent question of the development conversations (as ``Echoes.of`` reads it) against the steps of the
+    gold document: the status of its nearest step, their cosine and the margin over the next nearest."""
+    from kb_index.loaders import iter_paths, load_path
+
+    documents = {d.id: d.text for d in map(load_path, iter_paths([DEMO_KB]))}
+    rows: list[QuestionEcho] = []
+    with demo_container("tactful-echo-probe-") as container:
+        embedder = container.assist.rules.retriever
+        for _, case in load_cases(["dev"]):
+            steps = first_list(documents[case.document])
+            numbers = sorted(steps)
+            found = Echoes.of(case.conversation, embedder)  # type: ignore[arg-type]
+            asked = [i for i, s in enumerate(found.sentences) if s.role == "agent" and s.asks]
+            if not asked or len(numbers) < 2:
+                continue
+            wanted = embed_all(embedder, [action(steps[n]) for n in numbers])  # type: ignore[arg-type]
+            sims = found.vectors()[asked] @ wanted.T
+            for row in sims:
+                order = np.argsort(-row)
+                number = numbers[int(order[0])]
+                status = "done" if number in case.done else "next" if number in case.next else "other"
+                rows.append(QuestionEcho(status, float(row[order[0]]), float(row[order[0]] - row[order[1]])))
+    return rows
+
+
 def main() -> int:
     rows = echoes()
     done = [r for r in rows if r.status == "done"]
@@ -76,6 +111,15 @@ def main() -> int:
 
             rule = "not required" if margin is None else f"required, ≥ {margin}"
             print(f"| {floor} | {rule} | {sum(map(hit, done))} | {sum(map(hit, later))} |")
+    questions = agent_questions()
+    print(f"\nagent questions: {len(questions)}; the status of the step nearest each")
+    print("| cosine floor | margin | nearest done | nearest next | nearest other |")
+    print("|---|---|---|---|---|")
+    for floor in (0.80, 0.82, 0.84, 0.86, 0.88):
+        for margin in (0.0, 0.01, 0.02):
+            kept = [q for q in questions if q.best >= floor and q.margin >= margin]
+            counts = [sum(q.status == status for q in kept) for status in ("done", "next", "other")]
+            print(f"| {floor} | {margin} | " + " | ".join(map(str, counts)) + " |")
     return 0
 
 

@@ -31,3 +31,20 @@ def test_a_step_is_a_procedure_item_by_its_text_or_for_an_llm_by_its_quote() -> 
     # A rules step is judged by its own text: a quote alone does not make it an item.
     assert not matcher.is_item(_step("Send the customer the article.", "Check the payments back office."))
     assert not matcher.is_item(_step("Tell the customer we are sorry.", "We are sorry.", engine="llm"))
+
+
+def test_readers_agreement_counts_next_steps_already_done_and_the_authors_next_steps_named() -> None:
+    from evals.steps_readers import Agreement, Labels, between
+
+    found = Agreement()
+    # The author: 1 and 2 done, 3 and 4 next. The reader: 2 done, next 2 (done by the author's reading) and 3.
+    found.add(frozenset({1, 2}), (3, 4), Labels(frozenset({2}), (2, 3)))
+    found.add(frozenset(), (1,), Labels(frozenset(), (1,)))
+    assert (found.suggested, found.already_done, found.next_total, found.next_found) == (3, 1, 3, 2)
+    assert found.first_right == 1 and (found.done_true, found.done_labelled, found.done_gold) == (1, 1, 2)
+    assert found.row("r") == "| r | 2 | 0.333 | 0.667 | 0.500 | 1.000 | 0.500 |"
+    one = {"a": Labels(frozenset({1}), (2,))}
+    assert (
+        between(one, {"a": Labels(frozenset({1}), (2, 3))}).row("x")
+        == "| x | 1 | 0.000 | 1.000 | 1.000 | 1.000 | 1.000 |"
+    )

@@ -604,3 +604,39 @@ def test_a_customer_asking_for_a_step_does_not_do_it_but_saying_it_was_done_does
     telling = full_plan([passage(claim)], conversation(f"My parcel LM-5520318 is lost. {told}"), **options)
     assert not any("Open a claim" in s.text for s in telling.steps)
     assert any("Open a claim" in d.text and told[:20] in d.reason for d in telling.done)
+
+
+DAMAGED_IT = """1. Chiedi il numero d'ordine e la data di consegna.
+2. Chiedi le foto del prodotto, del danno e dell'imballo con l'etichetta del corriere.
+3. Chiedi se il prodotto si accende o funziona almeno in parte e annotalo nella pratica.
+4. Proponi la sostituzione o il rimborso completo, a scelta del cliente.
+5. Crea l'etichetta di reso prepagata e inviala al cliente.
+"""
+
+
+def test_an_agents_short_question_does_the_step_it_asks(query_vectors: _QueryVectors) -> None:
+    from assist.done_steps import ECHO_MIN_COSINE, ECHO_QUESTION_MIN_COSINE, Echoes, action
+    from assist.next_steps import plan as full_plan
+
+    question = "Il monitor si accende?"
+    opened = "Ordine LM-7716204, consegnato ieri. Vi ho allegato le foto del monitor, della crepa e della scatola."
+    said = "Buongiorno, il monitor è arrivato con lo schermo crepato."
+    convo = Conversation(
+        id="c1",
+        messages=[
+            Message(role="customer", text=f"{said} {opened}"),
+            Message(role="agent", text=f"Mi dispiace molto. {question}"),
+            Message(role="customer", text="Sì, ma c'è una macchia nera vicino alla crepa."),
+        ],
+    )
+    step3 = DAMAGED_IT.splitlines()[2][3:]
+    cosine = float(query_vectors.embed_query(question) @ query_vectors.embed_query(action(step3)))
+    # Few words ask the whole step: nearer than the sentences of the conversation usually come to a step they do.
+    assert ECHO_QUESTION_MIN_COSINE <= cosine < ECHO_MIN_COSINE
+    assert Echoes.of(convo, query_vectors).done([action(s[3:]) for s in DAMAGED_IT.splitlines()])[2][0] == "asked"
+    planned = full_plan([passage(DAMAGED_IT, language="it")], convo, language="it", level="low_touch",
+                        embedder=query_vectors)  # fmt: skip
+    assert [s.text for s in planned.steps][:1] == [
+        "Proponi la sostituzione o il rimborso completo, a scelta del cliente."
+    ]
+    assert any(d.text.startswith("Chiedi se il prodotto si accende") and question in d.reason for d in planned.done)
