@@ -16,6 +16,7 @@ Words come from ``prompts/banks/steps/<lang>.toml``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +30,21 @@ from assist.ports import QueryEmbedder
 from assist.procedures import is_question_sentence, markdown_sentences
 from assist.promises import clauses, promise_bank
 from assist.text import compile_folded, fold, sentence_spans, stems, words
+from prompts import ROOT as PROMPTS
 from prompts import SUPPORTED_LANGUAGES, load_bank
 
-__all__ = ["DoneSteps", "Echoes", "Known", "asked_kinds", "given", "lexicon"]
+__all__ = [
+    "DONE_FEATURES",
+    "DoneModel",
+    "DoneSteps",
+    "Echoes",
+    "Known",
+    "asked_kinds",
+    "done_features",
+    "given",
+    "lexicon",
+    "weighed_done",
+]
 
 KINDS = ("order_number", "date", "amount", "photo", "error_code", "serial")
 STATED = frozenset({"order_number", "date", "amount", "error_code", "serial"})  # an agent can state these too
@@ -439,3 +452,126 @@ def embed_all(embedder: QueryEmbedder, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(batch(list(texts)), dtype=np.float32)
     rows = [np.asarray(embedder.embed_query(t), dtype=np.float32) for t in texts]
     return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
+# --- which steps are done, all evidence weighed together -------------------------------------------------------
+
+DONE_FEATURES = (
+    "customer_cosine",  # the step's best cosine with a customer's sentence (none: unknown, see ``DoneModel``)
+    "question_cosine",  # ... with an agent's question
+    "agent_cosine",  # ... with an agent's statement
+    "nearest_customer",  # 1 when a customer's sentence is nearer this step than any other step
+    "nearest_question",  # ... an agent's question
+    "nearest_agent",  # ... an agent's statement
+    "position",  # the step's place in its procedure, 0 (first) to 1 (last)
+    "later_done",  # a later step is done by the rules alone (a procedure is followed in order)
+    "earlier_open",  # an earlier step is not
+    "words",  # the rules' words and identifiers say it is done (``DoneSteps.reason``)
+    "words_said",  # ... because a clause says it was done
+    "echoed",  # the echoes say it is done (``Echoes.done``)
+    "nearest_marked",  # 1 when a sentence nearer this step than any other says something was done ("I already…")
+)
+DONE_MODEL_PATH = PROMPTS / "models" / "done_steps.json"
+
+
+@dataclass(frozen=True)
+class DoneModel:
+    """A logistic model over ``DONE_FEATURES`` (standardised): the probability that a step of a procedure is already
+    done, from the rules' findings and the echoes together (fitted by ``evals/_done_fit.py``)."""
+
+    weights: np.ndarray  # bias first
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+
+    @classmethod
+    @cache
+    def bundled(cls) -> DoneModel | None:
+        if not DONE_MODEL_PATH.exists():
+            return None
+        data = json.loads(DONE_MODEL_PATH.read_text(encoding="utf-8"))
+        if tuple(data["features"]) != DONE_FEATURES:
+            return None  # fitted on other features: the rules decide alone
+        return cls(
+            np.asarray(data["weights"], dtype=np.float64),
+            np.asarray(data["mean"], dtype=np.float64),
+            np.asarray(data["scale"], dtype=np.float64),
+            float(data["threshold"]),
+        )
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Each row's probability; an unknown feature (NaN: no sentence of that kind) counts as its mean."""
+        standard = np.nan_to_num((features - self.mean) / self.scale, nan=0.0)
+        z = self.weights[0] + standard @ self.weights[1:]
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+
+def done_features(
+    steps: Sequence[str],
+    words_found: Sequence[tuple[str, str] | None],
+    echoes: Echoes,
+    lexicon: Lexicon,
+    echoed: Mapping[int, tuple[str, str]] | None = None,
+) -> tuple[np.ndarray, dict[int, int]]:
+    """``DONE_FEATURES`` for each of a procedure's ``steps`` (rows), given what the rules' words found for each
+    (``DoneSteps.reason``) and the conversation's echoes; and, per step, the row of the sentence nearest it (its
+    evidence when only the model says it is done). A cosine with no sentence of its kind to measure is NaN: a
+    conversation of one customer message is not evidence against every step the agent would have done."""
+    n = len(steps)
+    echoed = echoes.done(steps) if echoed is None else echoed
+    rules = [found is not None or index in echoed for index, found in enumerate(words_found)]
+    rows = np.zeros((n, len(DONE_FEATURES)), dtype=np.float64)
+    rows[:, :3] = np.nan
+    evidence: dict[int, int] = {}
+    if echoes.sentences and n:
+        sims = (echoes.vectors() @ embed_all(echoes.embedder, [action(s) for s in steps]).T).astype(np.float64)
+        nearest = sims.argmax(axis=1)
+        roles = [(e.role == "customer", e.role == "agent" and e.asks, e.role == "agent" and not e.asks) for e in
+                 echoes.sentences]  # fmt: skip
+        kinds = np.array(roles, dtype=bool)  # sentence x (customer, question, statement)
+        marked = np.array([not e.asks and _marks_done(e.text, lexicon) for e in echoes.sentences], dtype=bool)
+        for index in range(n):
+            column = sims[:, index]
+            own = nearest == index
+            for k in range(3):
+                mask = kinds[:, k]
+                if mask.any():
+                    rows[index, k] = column[mask].max()
+                rows[index, 3 + k] = float((mask & own).any())
+            rows[index, 12] = float((marked & own).any())
+            evidence[index] = int(column.argmax())
+    for index in range(n):
+        found = words_found[index]
+        rows[index, 6] = index / max(1, n - 1)
+        rows[index, 7] = float(any(rules[index + 1 :]))
+        rows[index, 8] = float(not all(rules[:index]))
+        rows[index, 9] = float(found is not None)
+        rows[index, 10] = float(found is not None and found[0] == "said")
+        rows[index, 11] = float(index in echoed)
+    return rows, evidence
+
+
+def _marks_done(sentence: str, lexicon: Lexicon) -> bool:
+    """Whether a clause of ``sentence`` says something was done (a done marker, not negated)."""
+    return any(_says_done(c, lexicon) for c in _clauses(words(sentence, pauses=True), lexicon.clause_breaks))
+
+
+def weighed_done(steps: Sequence[str], done: DoneSteps, echoes: Echoes, model: DoneModel) -> dict[int, tuple[str, str]]:
+    """The steps (by index) already done, each with why: what the rules find (their words and identifiers, the
+    echoes), and the steps the model adds (``DoneModel``: all the evidence and the steps' order weighed together),
+    shown with the conversation's sentence nearest each. The model only adds: a step a customer says they did stays
+    done, however early in the conversation (fitted to decide, it would also take some back; on development that
+    traded too evenly, docs/evaluation.md, Next steps, session 17)."""
+    words_found = [done.reason(step) for step in steps]
+    echoed = echoes.done(steps)
+    features, evidence = done_features(steps, words_found, echoes, done.lexicon, echoed)
+    chosen = {i: found for i, found in enumerate(words_found) if found is not None}
+    chosen |= {i: found for i, found in echoed.items() if i not in chosen}
+    for index, probability in enumerate(model.probabilities(features)):
+        if index in chosen or probability < model.threshold or index not in evidence:
+            continue
+        echo = echoes.sentences[evidence[index]]
+        chosen[index] = ("said" if echo.role == "customer" else ("asked" if echo.asks else "agent"),
+                         echo.text[:SENTENCE_CHARS])  # fmt: skip
+    return chosen

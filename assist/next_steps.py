@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from assist.done_steps import DoneSteps, Echoes, Lexicon, lexicon
+from assist.done_steps import DoneModel, DoneSteps, Echoes, Lexicon, lexicon, weighed_done
 from assist.language import detect_language
 from assist.models import Article, ContactLevel, Conversation, DoneStep, NextStep, Passage
 from assist.ports import QueryEmbedder
@@ -103,10 +103,17 @@ class _Planner:
 
     def remaining(self, steps: Iterable[Step]) -> list[Step]:
         steps = list(steps)
-        echoed = self.echoes.done([step.text for step in steps]) if self.echoes is not None else {}
+        texts = [step.text for step in steps]
+        model = DoneModel.bundled()
+        if self.echoes is not None and model is not None:
+            # The rules' words, the echoes and the steps' order weighed together (``DoneModel``).
+            weighed = weighed_done(texts, self.done, self.echoes, model)
+        else:
+            echoed = self.echoes.done(texts) if self.echoes is not None else {}
+            weighed = {i: r for i, t in enumerate(texts) if (r := self.done.reason(t) or echoed.get(i)) is not None}
         left: list[Step] = []
         for index, step in enumerate(steps):
-            reason = self.done.reason(step.text) or echoed.get(index)
+            reason = weighed.get(index)
             if reason is None:
                 left.append(step)
             elif all(step.key() != seen.key() for seen, _ in self.found_done):

@@ -640,3 +640,47 @@ def test_an_agents_short_question_does_the_step_it_asks(query_vectors: _QueryVec
         "Proponi la sostituzione o il rimborso completo, a scelta del cliente."
     ]
     assert any(d.text.startswith("Chiedi se il prodotto si accende") and question in d.reason for d in planned.done)
+
+
+def test_the_bundled_done_model_reads_the_features_the_planner_computes() -> None:
+    import json
+
+    from assist.done_steps import DONE_FEATURES, DONE_MODEL_PATH, DoneModel
+
+    data = json.loads(DONE_MODEL_PATH.read_text(encoding="utf-8"))
+    model = DoneModel.bundled()
+    assert model is not None and tuple(data["features"]) == DONE_FEATURES
+    assert len(model.weights) == len(DONE_FEATURES) + 1 == len(model.mean) + 1 == len(model.scale) + 1
+    unknown = np.full((1, len(DONE_FEATURES)), np.nan)
+    # A feature nobody could measure counts as its mean: the probability is the bias's alone.
+    assert model.probabilities(unknown)[0] == pytest.approx(1 / (1 + np.exp(-model.weights[0])))
+
+
+def test_the_done_model_only_adds_steps_to_what_the_rules_find(query_vectors: _QueryVectors) -> None:
+    from assist.done_steps import DONE_FEATURES, DoneModel, DoneSteps, Echoes, done_features, lexicon, weighed_done
+
+    steps = [s[3:] for s in POWER_EN.strip().splitlines()]
+    convo = conversation(
+        "My camera stopped turning on on Friday.",
+        "I already tried another wall socket, without a power strip.",
+        agent=("Which model is it, and did it ever work?",),
+    )
+    words, echoes = DoneSteps.of(convo, lexicon(frozenset({"en"}))), Echoes.of(convo, query_vectors)
+    found = [words.reason(s) for s in steps]
+    features, evidence = done_features(steps, found, echoes, words.lexicon)
+    assert features.shape == (len(steps), len(DONE_FEATURES))
+    # No agent statement to measure (the agent only asked): unknown, not zero; the other columns are all known.
+    assert [DONE_FEATURES[c] for c in np.flatnonzero(np.isnan(features).any(axis=0))] == ["agent_cosine"]
+    assert features[:, DONE_FEATURES.index("position")].tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert set(evidence) == set(range(len(steps)))
+    size = len(DONE_FEATURES)
+
+    def model(bias: float) -> DoneModel:
+        return DoneModel(np.r_[bias, np.zeros(size)], np.zeros(size), np.ones(size), 0.5)
+
+    rules = weighed_done(steps, words, echoes, model(-50.0))  # the model never says done: the rules alone
+    assert 1 in rules and rules[1][0] == "said"  # the wall socket, said by the customer
+    everything = weighed_done(steps, words, echoes, model(50.0))
+    assert set(everything) == set(range(len(steps))) and everything[1] == rules[1]
+    added = next(i for i in everything if i not in rules)
+    assert everything[added][1] in {e.text for e in echoes.sentences}  # shown with the sentence nearest it
