@@ -401,6 +401,7 @@ class Echoes:
     embedder: QueryEmbedder
     sentences: list[Echo]
     _vectors: np.ndarray | None = None
+    _steps: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of(cls, conversation: Conversation, embedder: QueryEmbedder) -> Echoes:
@@ -415,6 +416,13 @@ class Echoes:
         # customer, which does a step that asks.
         return cls(embedder, [s for s in sentences if not (s.role == "customer" and s.asks)])
 
+    def step_vectors(self, steps: Sequence[str]) -> np.ndarray:
+        """The vectors of the steps' actions (``action``), one row each, embedded once per step text."""
+        missing = [s for s in dict.fromkeys(steps) if s not in self._steps]
+        if missing:
+            self._steps.update(zip(missing, embed_all(self.embedder, [action(s) for s in missing]), strict=True))
+        return np.vstack([self._steps[s] for s in steps])
+
     def vectors(self) -> np.ndarray:
         if self._vectors is None:
             rows = embed_all(self.embedder, [s.text for s in self.sentences])
@@ -427,7 +435,7 @@ class Echoes:
         if not steps or not self.sentences:
             return {}
         said = self.vectors()
-        wanted = embed_all(self.embedder, [action(step) for step in steps])
+        wanted = self.step_vectors(steps)
         sims = said @ wanted.T  # sentence x step
         nearest = sims.argmax(axis=1)
         ordered = np.sort(sims, axis=1)
@@ -525,7 +533,7 @@ def done_features(
     rows[:, :3] = np.nan
     evidence: dict[int, int] = {}
     if echoes.sentences and n:
-        sims = (echoes.vectors() @ embed_all(echoes.embedder, [action(s) for s in steps]).T).astype(np.float64)
+        sims = (echoes.vectors() @ echoes.step_vectors(steps).T).astype(np.float64)
         nearest = sims.argmax(axis=1)
         roles = [(e.role == "customer", e.role == "agent" and e.asks, e.role == "agent" and not e.asks) for e in
                  echoes.sentences]  # fmt: skip

@@ -3,7 +3,8 @@
 For each development conversation, each step of its gold procedure, ``assist.done_steps.done_features`` as the
 planner computes them (the rules' words, the e5 echoes, the steps' order), labelled done when the author said so;
 an L2 logistic regression over the standardised features. Leave-one-author-out (b1 ↔ b3) figures are printed beside
-the shipped rules' before anything is written. The held-out split is never read.
+the rules' before anything is written: the model deciding alone, and the rules with what it adds (as the planner uses
+it, ``assist.done_steps.weighed_done``). The held-out split is never read.
 
     .venv/bin/python -m evals._done_fit            # figures only
     .venv/bin/python -m evals._done_fit --write    # and prompts/models/done_steps.json
@@ -100,8 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         weights, mean, scale = fit(data.features[train], data.done[train])
         model = DoneModel(weights, mean, scale, THRESHOLD)
         chosen = model.probabilities(data.features[test]) >= THRESHOLD
-        print(f"{held}, fitted on the other author: rules {counts(data.rules[test], data.status[test])}; "
-              f"model {counts(chosen, data.status[test])}")  # fmt: skip
+        rules, status = data.rules[test], data.status[test]
+        print(f"{held}, fitted on the other author:\n  rules alone: {counts(rules, status)}\n"
+              f"  the model alone: {counts(chosen, status)}\n"
+              f"  the rules and what the model adds (shipped): {counts(rules | chosen, status)}")  # fmt: skip
     weights, mean, scale = fit(data.features, data.done)
     print({name: round(float(w), 3) for name, w in zip(("bias", *DONE_FEATURES), weights, strict=True)})
     if args.write:
