@@ -568,7 +568,7 @@ def _marks_done(sentence: str, lexicon: Lexicon) -> bool:
 def weighed_done(steps: Sequence[str], done: DoneSteps, echoes: Echoes, model: DoneModel) -> dict[int, tuple[str, str]]:
     """The steps (by index) already done, each with why: what the rules find (their words and identifiers, the
     echoes), and the steps the model adds (``DoneModel``: all the evidence and the steps' order weighed together),
-    shown with the conversation's sentence nearest each. The model only adds: a step a customer says they did stays
+    labelled ``likely``, with the conversation's sentence nearest each. The model only adds: a step a customer says they did stays
     done, however early in the conversation (fitted to decide, it would also take some back; on development that
     traded too evenly, docs/evaluation.md, Next steps, session 17)."""
     words_found = [done.reason(step) for step in steps]
@@ -579,7 +579,6 @@ def weighed_done(steps: Sequence[str], done: DoneSteps, echoes: Echoes, model: D
     for index, probability in enumerate(model.probabilities(features)):
         if index in chosen or probability < model.threshold or index not in evidence:
             continue
-        echo = echoes.sentences[evidence[index]]
-        chosen[index] = ("said" if echo.role == "customer" else ("asked" if echo.asks else "agent"),
-                         echo.text[:SENTENCE_CHARS])  # fmt: skip
+        # Weighed, not read in one sentence: said as such, with the sentence nearest the step.
+        chosen[index] = ("likely", echoes.sentences[evidence[index]].text[:SENTENCE_CHARS])
     return chosen

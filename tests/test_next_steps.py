@@ -683,4 +683,4 @@ def test_the_done_model_only_adds_steps_to_what_the_rules_find(query_vectors: _Q
     everything = weighed_done(steps, words, echoes, model(50.0))
     assert set(everything) == set(range(len(steps))) and everything[1] == rules[1]
     added = next(i for i in everything if i not in rules)
-    assert everything[added][1] in {e.text for e in echoes.sentences}  # shown with the sentence nearest it
+    assert everything[added][0] == "likely" and everything[added][1] in {e.text for e in echoes.sentences}
