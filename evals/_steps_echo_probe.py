@@ -14,13 +14,14 @@ read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from assist.done_steps import Echoes, action, embed_all
 from evals._demo import demo_container
-from evals.steps import DEMO_KB, first_list, load_cases
+from evals.steps import DEMO_KB, GoldCase, first_list, load_cases
 
 FLOORS = (0.84, 0.85, 0.86, 0.87, 0.88, 0.89)
 MARGINS = (0.0, 0.01)
@@ -34,11 +35,12 @@ class StepEcho:
     margin: float
 
 
-def echoes() -> list[StepEcho]:
+def _readings() -> Iterator[tuple[GoldCase, list[int], Echoes, np.ndarray]]:
+    """Each development conversation with two or more gold steps and a sentence to read: its gold step numbers, its
+    echoes, and their cosines (sentence x step, each step's ``action``)."""
     from kb_index.loaders import iter_paths, load_path
 
     documents = {d.id: d.text for d in map(load_path, iter_paths([DEMO_KB]))}
-    rows: list[StepEcho] = []
     with demo_container("tactful-echo-probe-") as container:
         embedder = container.assist.rules.retriever
         for _, case in load_cases(["dev"]):
@@ -48,18 +50,27 @@ def echoes() -> list[StepEcho]:
             if not found.sentences or len(numbers) < 2:
                 continue
             sims = found.vectors() @ embed_all(embedder, [action(steps[n]) for n in numbers]).T  # type: ignore[arg-type]
-            ordered = np.sort(sims, axis=1)
-            for column, number in enumerate(numbers):
-                row = int(sims[:, column].argmax())
-                status = "done" if number in case.done else "next" if number in case.next else "other"
-                rows.append(
-                    StepEcho(
-                        status,
-                        float(sims[row, column]),
-                        int(sims[row].argmax()) == column,
-                        float(sims[row, column] - ordered[row, -2]),
-                    )
+            yield case, numbers, found, sims
+
+
+def _status(case: GoldCase, number: int) -> str:
+    return "done" if number in case.done else "next" if number in case.next else "other"
+
+
+def echoes() -> list[StepEcho]:
+    rows: list[StepEcho] = []
+    for case, numbers, _, sims in _readings():
+        ordered = np.sort(sims, axis=1)
+        for column, number in enumerate(numbers):
+            row = int(sims[:, column].argmax())
+            rows.append(
+                StepEcho(
+                    _status(case, number),
+                    float(sims[row, column]),
+                    int(sims[row].argmax()) == column,
+                    float(sims[row, column] - ordered[row, -2]),
                 )
+            )
     return rows
 
 
@@ -73,26 +84,18 @@ class QuestionEcho:
 def agent_questions() -> list[QuestionEcho]:
     """Each agent question of the development conversations (as ``Echoes.of`` reads it) against the steps of the
     gold document: the status of its nearest step, their cosine and the margin over the next nearest."""
-    from kb_index.loaders import iter_paths, load_path
-
-    documents = {d.id: d.text for d in map(load_path, iter_paths([DEMO_KB]))}
     rows: list[QuestionEcho] = []
-    with demo_container("tactful-echo-probe-") as container:
-        embedder = container.assist.rules.retriever
-        for _, case in load_cases(["dev"]):
-            steps = first_list(documents[case.document])
-            numbers = sorted(steps)
-            found = Echoes.of(case.conversation, embedder)  # type: ignore[arg-type]
-            asked = [i for i, s in enumerate(found.sentences) if s.role == "agent" and s.asks]
-            if not asked or len(numbers) < 2:
+    for case, numbers, found, sims in _readings():
+        for index, sentence in enumerate(found.sentences):
+            if sentence.role != "agent" or not sentence.asks:
                 continue
-            wanted = embed_all(embedder, [action(steps[n]) for n in numbers])  # type: ignore[arg-type]
-            sims = found.vectors()[asked] @ wanted.T
-            for row in sims:
-                order = np.argsort(-row)
-                number = numbers[int(order[0])]
-                status = "done" if number in case.done else "next" if number in case.next else "other"
-                rows.append(QuestionEcho(status, float(row[order[0]]), float(row[order[0]] - row[order[1]])))
+            row = sims[index]
+            order = np.argsort(-row)
+            rows.append(
+                QuestionEcho(
+                    _status(case, numbers[int(order[0])]), float(row[order[0]]), float(row[order[0]] - row[order[1]])
+                )
+            )
     return rows
 
 
