@@ -82,8 +82,8 @@ def splits(split: str) -> list[str]:
     return ["dev", "held_out"] if split == "both" else [split]
 
 
-def _first_outcome(answer: str, job: Refinement, checks: Any) -> Outcome | str:
-    """An answer through the service's parsing and checks, or ``"malformed"``."""
+def _checked(answer: str, job: Refinement, checks: Any) -> Outcome | str:
+    """An answer (to a first or a second prompt) through the service's parsing and checks, or ``"malformed"``."""
     from assist.refine.answers import SCHEMAS, parse_json
 
     try:
@@ -127,7 +127,7 @@ def write_prompts(out: Path, *, split: str, alternatives: int, first: dict[str, 
         for _, case in load_cases(splits(split)):
             _, job = refinement(engine, case, alternatives=alternatives)
             if first is not None:
-                outcome = _first_outcome(first.get(case.id, ""), job, checks)
+                outcome = _checked(first.get(case.id, ""), job, checks)
                 second = None if isinstance(outcome, str) else second_job(engine, case, job, outcome)
                 if second is None:
                     continue
@@ -156,7 +156,7 @@ def score(
         for name, case in load_cases(splits(split)):
             assistance, job = refinement(engine, case, alternatives=alternatives)
             merged = assistance
-            outcome = _first_outcome(answers[case.id], job, checks) if case.id in answers else "missing"
+            outcome = _checked(answers[case.id], job, checks) if case.id in answers else "missing"
             if isinstance(outcome, str):
                 fared[outcome] += 1
             else:
@@ -164,7 +164,7 @@ def score(
                     job2 = second_job(engine, case, job, outcome)
                     if job2 is not None and second is not None and case.id in second:
                         fared["asked again"] += 1
-                        again = _first_outcome(second[case.id], job2, checks)
+                        again = _checked(second[case.id], job2, checks)
                         again = Outcome("next_steps", "malformed") if isinstance(again, str) else again
                         outcome = second_outcome(outcome, again)
                         job = job2 if outcome.items else job

@@ -120,6 +120,9 @@ class OutputChecks:
         return Outcome("empathy", "ok", items=items[: EMPATHY_COUNT + 1])
 
     def _steps(self, parsed: StepsOut, job: Refinement) -> Outcome:
+        if parsed.uncovered:  # no step, and no passage about the customer's problem: nothing to check
+            search = " ".join(job.vault.restore(parsed.search).split())
+            return Outcome("next_steps", "ok", reason=NOT_COVERED, search=search)
         proposed: list[ProposedStep] = []
         dropped: dict[str, int] = {}
         for step in parsed.steps:
@@ -143,9 +146,6 @@ class OutputChecks:
         for reason, count in grounded.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
         steps = grounded.steps[: LEVEL_LIMITS[job.assistance.contact_level.level]]
-        if parsed.uncovered:
-            search = " ".join(job.vault.restore(parsed.search).split())
-            return Outcome("next_steps", "ok", reason=NOT_COVERED, search=search)
         outcome = Outcome("next_steps", "ok" if steps else "rejected", items=steps, proposed=len(parsed.steps))
         outcome.dropped = dropped
         if not steps:
