@@ -40,6 +40,10 @@ HERE = Path(__file__).parent
 CORPUS = HERE / "steps_corpus"
 DEMO_KB = HERE.parent / "kb_index" / "demo_kb"
 LANGUAGES = ("en", "it", "es", "pl")
+HEAD = (
+    "| split | language | conversations | already done ↓ | next steps recalled ↑ | off topic ↓ "
+    "| first step is a next one ↑ | foreign article offered ↓ | right topic ↑ |"
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Tally:
 class Report:
     by_split: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_language: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_author: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     # The conversations whose first procedure step cites the right topic: what is left once retrieval is right.
     on_topic: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
 
@@ -226,6 +231,7 @@ def evaluate(data: Path, *, limit: int = 0, split: str = "dev") -> str:
             tally = _score(case, assistance, matcher)
             report.by_split[name].add(tally)
             report.by_language[(name, case.language)].add(tally)
+            report.by_author[(name, case.author)].add(tally)
             if tally.on_topic_cases:
                 report.on_topic[name].add(tally)
             details.append(_detail(case, assistance, matcher))
@@ -245,11 +251,7 @@ def _detail(case: GoldCase, assistance: Assistance, matcher: StepMatcher) -> str
 
 
 def _table(report: Report, details: list[str]) -> str:
-    head = (
-        "| split | language | conversations | already done ↓ | next steps recalled ↑ | off topic ↓ "
-        "| first step is a next one ↑ | foreign article offered ↓ | right topic ↑ |"
-    )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    lines = [HEAD, "|---|---|---|---|---|---|---|---|---|"]
     for name, tally in report.by_split.items():
         lines.append("| " + " | ".join([name, "all", *tally.row()]) + " |")
         for language in LANGUAGES:
@@ -257,4 +259,7 @@ def _table(report: Report, details: list[str]) -> str:
                 lines.append("| " + " | ".join([name, language, *report.by_language[(name, language)].row()]) + " |")
         if name in report.on_topic:
             lines.append("| " + " | ".join([name, "right topic only", *report.on_topic[name].row()]) + " |")
+        for (split, author), by_author in report.by_author.items():
+            if split == name:
+                lines.append("| " + " | ".join([name, f"author {author}", *by_author.row()]) + " |")
     return "\n".join([*lines, "", "<details><summary>per conversation</summary>", "", *details, "</details>"])
