@@ -22,7 +22,10 @@ __all__ = ["LEVEL_LIMITS", "Plan", "pick_articles", "plan", "plan_next_steps"]
 
 BANK = "steps"
 # Procedure steps shown per level; no-touch adds the article to send on top of them, high-touch the VIP commitment.
-LEVEL_LIMITS: dict[ContactLevel, int] = {"no_touch": 2, "low_touch": 3, "high_touch": 8}
+# No-touch kept 2 until session 18: a no-touch case that reaches an agent still needs the procedure's next steps,
+# and with 2 the third was missing in a third of the steps set's development conversations (recall of the next
+# steps 0.587 -> 0.656, none more already done; docs/evaluation.md, "Next steps", session 18).
+LEVEL_LIMITS: dict[ContactLevel, int] = {"no_touch": 3, "low_touch": 3, "high_touch": 8}
 FALLBACK_STEPS = 2
 SELF_SERVICE_KINDS = frozenset({"faq", "procedure"})
 MIN_STATEMENT_TOKENS = 3
@@ -247,7 +250,7 @@ def plan(
     Steps come from the best numbered procedure (the top topic first, in its version in ``steps_language`` when
     one was retrieved, else the customer's ``language``; its chunks merged in order), minus those the
     conversation already did; without any numbered list, from the first sentences of the best passages.
-    no_touch opens with "send the article" (only an article in the customer's language) and keeps 2 procedure
+    no_touch opens with "send the article" (only an article in the customer's language) and keeps 3 procedure
     steps after it, low_touch keeps 3, high_touch keeps 8 and closes with the VIP policy's commitment when one was
     retrieved.
     ``max_steps`` replaces the level's limit and then bounds the whole list. A step keeps its passage's

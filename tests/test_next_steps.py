@@ -214,7 +214,7 @@ def test_a_passage_in_another_language_keeps_its_language() -> None:
 LONG = "\n".join(f"{n}. Do thing number {n} carefully." for n in range(1, 11))
 
 
-@pytest.mark.parametrize(("level", "expected"), [("low_touch", 3), ("high_touch", 8), ("no_touch", 2)])
+@pytest.mark.parametrize(("level", "expected"), [("low_touch", 3), ("high_touch", 8), ("no_touch", 3)])
 def test_each_level_limits_the_procedure_steps(level: str, expected: int) -> None:
     steps = plan([passage(LONG)], conversation("Help"), level=level)
 
@@ -224,14 +224,14 @@ def test_each_level_limits_the_procedure_steps(level: str, expected: int) -> Non
 
 
 @pytest.mark.parametrize("language", ["en", "it", "pl"])
-def test_no_touch_shows_the_article_and_two_procedure_steps(language: str) -> None:
+def test_no_touch_shows_the_article_and_three_procedure_steps(language: str) -> None:
     steps = plan(
         [passage(ROUTERS[language], language=language)], conversation("Help"), language=language, level="no_touch"
     )
 
-    assert len(steps) == 3 and "Router drops the connection" in steps[0].text
+    assert len(steps) == 4 and "Router drops the connection" in steps[0].text
     items = [line.split(". ", 1)[1] for line in ROUTERS[language].splitlines() if line[:1].isdigit()]
-    assert [s.citations[0].quote for s in steps[1:]] == items[:2]
+    assert [s.citations[0].quote for s in steps[1:]] == items[:3]
 
 
 @pytest.mark.parametrize(("level", "max_steps"), [("low_touch", 5), ("high_touch", 2), ("no_touch", 1)])
@@ -268,7 +268,7 @@ def test_no_touch_opens_with_the_article_to_send(language: str, expected: str) -
 
     steps = plan([policy, faq], conversation("password"), language=language, level="no_touch")
 
-    assert [s.text for s in steps] == [expected, "Open Settings.", "Tap Reset."]
+    assert [s.text for s in steps] == [expected, "Open Settings.", "Tap Reset.", "Sign in."]
     assert steps[0].language == language
     assert steps[0].citations[0].chunk_id == "f#1"
     assert steps[0].citations[0].quote == "How do I reset my password?"
