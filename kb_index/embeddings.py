@@ -26,6 +26,10 @@ from kb_index.neutral import neutralize, shipped_subspace
 _lock = threading.Lock()
 _BATCH = 16
 SPIN_COUNT = "1000"
+# Query vectors kept (LRU): a conversation's sentences, the clauses of its long ones and its procedure's steps come
+# back with every draft edit. 1,024 until session 18, when 96 conversations' texts no longer fitted (the steps
+# set's re-assists embedded everything again: 8.8 -> 149 ms p50, docs/benchmarks.md); 8,192 vectors are 12 MB.
+QUERY_CACHE_TEXTS = 8192
 
 
 class SharedVectors(Protocol):
@@ -46,7 +50,7 @@ class QueryCache:
     embedded again: a conversation's calls land on any process.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = QUERY_CACHE_TEXTS) -> None:
         self.size = size
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -151,7 +155,7 @@ class E5Embeddings(Embeddings):
 
     name = "e5-small"
 
-    def __init__(self, *, num_threads: int | None = None, query_cache: int = 1024) -> None:
+    def __init__(self, *, num_threads: int | None = None, query_cache: int = QUERY_CACHE_TEXTS) -> None:
         self._num_threads = num_threads
         self.queries = QueryCache(query_cache)
 
