@@ -165,15 +165,17 @@ _CLAUSE_BREAKS = re.compile(
 )
 
 
-def _reported(sentence: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def _reported(sentence: str) -> tuple[str, ...]:
     """The clauses of an agent's statement that report, not promise: "I've checked the order, so the refund will
-    arrive…" reports the check; "I'll check with the warehouse" reports nothing."""
+    arrive…" reports the check; "I'll check with the warehouse" reports nothing. Cached: the words' rule and the
+    echoes both read each agent statement, again at every draft edit."""
     banks = [promise_bank(language) for language in SUPPORTED_LANGUAGES]
-    return [
+    return tuple(
         sentence[c0:c1]
         for c0, c1 in clauses(sentence, _CLAUSE_BREAKS)
         if not any(b.future.search(sentence[c0:c1]) for b in banks)
-    ]
+    )
 
 
 def _agent_sentences(conversation: Conversation, lexicon: Lexicon) -> tuple[AgentSentence, ...]:
@@ -415,6 +417,7 @@ def _wish_and_done_markers() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Patt
     return compiled("wishes"), compiled("done_markers")
 
 
+@lru_cache(maxsize=4096)
 def asks_for(sentence: str) -> bool:
     """Whether a customer's sentence asks for something ("I need to change the delivery address", "quiero
     cancelarlo"): like a question, it asks for the step that does it rather than doing it; one that also says
